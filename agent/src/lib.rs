@@ -1,0 +1,5 @@
+//! fotad: the OMA DM 1.2 / FUMO device update agent.
+//!
+//! The daemon (`fotad`) and the D-Bus client (`fotactl`) are thin binaries over
+//! this library. Modules are added here as the agent grows (see
+//! `docs/architecture.md`).

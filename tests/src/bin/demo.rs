@@ -1,0 +1,3 @@
+//! The demo behind the README's first command.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! Shared helpers for fotad's integration tests, the test DM server and the demo.

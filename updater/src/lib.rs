@@ -1,0 +1,2 @@
+//! fotad-updater: signed `.fota` packages, their builder, and the streaming
+//! installer that writes them into the inactive slot.
