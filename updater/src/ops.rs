@@ -69,9 +69,7 @@ impl Executor {
             OpKind::Zero => out.resize(want, 0),
             OpKind::Replace => {
                 out.reserve(want);
-                self.zstd
-                    .decompress_to_buffer(data, out)
-                    .map_err(OpError::Decompress)?;
+                self.zstd.decompress_to_buffer(data, out).map_err(OpError::Decompress)?;
             }
             OpKind::Copy => {
                 self.read_source(op, source)?;
@@ -81,15 +79,11 @@ impl Executor {
                 self.read_source(op, source)?;
                 self.decompress_patch(data, want)?;
                 out.reserve(want);
-                bsdiff::patch(&self.source, &mut self.patch.as_slice(), out)
-                    .map_err(OpError::Patch)?;
+                bsdiff::patch(&self.source, &mut self.patch.as_slice(), out).map_err(OpError::Patch)?;
             }
         }
         if out.len() != want {
-            return Err(OpError::OutputSize {
-                expected: op.dst.length,
-                got: out.len() as u64,
-            });
+            return Err(OpError::OutputSize { expected: op.dst.length, got: out.len() as u64 });
         }
         Ok(())
     }
@@ -112,30 +106,20 @@ impl Executor {
     fn decompress_patch(&mut self, data: &[u8], want: usize) -> Result<(), OpError> {
         let limit = want.saturating_mul(2).saturating_add(1 << 20);
         self.patch.clear();
-        self.patch
-            .reserve(limit.min(data.len().saturating_mul(8)).max(want));
-        let mut decoder =
-            zstd::stream::read::Decoder::with_buffer(data).map_err(OpError::Decompress)?;
-        let read = std::io::Read::read_to_end(
-            &mut std::io::Read::take(&mut decoder, limit as u64 + 1),
-            &mut self.patch,
-        )
-        .map_err(OpError::Decompress)?;
+        self.patch.reserve(limit.min(data.len().saturating_mul(8)).max(want));
+        let mut decoder = zstd::stream::read::Decoder::with_buffer(data).map_err(OpError::Decompress)?;
+        let read =
+            std::io::Read::read_to_end(&mut std::io::Read::take(&mut decoder, limit as u64 + 1), &mut self.patch)
+                .map_err(OpError::Decompress)?;
         if read > limit {
-            return Err(OpError::Patch(std::io::Error::other(
-                "patch larger than its output allows",
-            )));
+            return Err(OpError::Patch(std::io::Error::other("patch larger than its output allows")));
         }
         Ok(())
     }
 }
 
 /// Reads the concatenation of `extents` of `file` into `buf`.
-pub fn read_extents(
-    file: &File,
-    extents: &[crate::package::Extent],
-    buf: &mut Vec<u8>,
-) -> std::io::Result<()> {
+pub fn read_extents(file: &File, extents: &[crate::package::Extent], buf: &mut Vec<u8>) -> std::io::Result<()> {
     buf.clear();
     for e in extents {
         let start = buf.len();
@@ -147,6 +131,5 @@ pub fn read_extents(
 
 fn hash_matches(data: &[u8], expected_hex: &str) -> bool {
     let mut expected = [0u8; 32];
-    hex::decode_to_slice(expected_hex, &mut expected).is_ok()
-        && Sha256::digest(data)[..] == expected
+    hex::decode_to_slice(expected_hex, &mut expected).is_ok() && Sha256::digest(data)[..] == expected
 }

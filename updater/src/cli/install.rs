@@ -55,9 +55,7 @@ pub fn run(parser: &mut lexopt::Parser) -> Result<u8> {
             Long("keys") => a.keys = Some(parser.value()?.into()),
             Long("state-dir") => a.state_dir = Some(parser.value()?.into()),
             Long("compatible") => a.compatible = Some(parser.value()?.string()?),
-            Long("installed-security-version") => {
-                a.installed_security_version = Some(parser.value()?.parse()?)
-            }
+            Long("installed-security-version") => a.installed_security_version = Some(parser.value()?.parse()?),
             Long("offset") => a.offset = parser.value()?.parse()?,
             Long("progress") => a.progress = true,
             Short('h') | Long("help") => {
@@ -68,10 +66,7 @@ pub fn run(parser: &mut lexopt::Parser) -> Result<u8> {
             other => bail!("install: {}\n{HELP}", other.unexpected()),
         }
     }
-    let package = a
-        .package
-        .clone()
-        .context("install needs a package path or -")?;
+    let package = a.package.clone().context("install needs a package path or -")?;
     let installer = Installer::new(options(&a)?);
     let show = a.progress;
     let mut progress = |p: Progress| {
@@ -84,39 +79,22 @@ pub fn run(parser: &mut lexopt::Parser) -> Result<u8> {
         }
     };
     let result = if package.as_os_str() == "-" {
-        installer.install(
-            BufReader::with_capacity(1 << 20, std::io::stdin().lock()),
-            a.offset,
-            &mut progress,
-        )
+        installer.install(BufReader::with_capacity(1 << 20, std::io::stdin().lock()), a.offset, &mut progress)
     } else {
         let (reader, start) = open_at_checkpoint(&installer, &package)?;
         installer.install(reader, start, &mut progress)
     };
     match result {
         Ok(done) => {
-            println!(
-                "installed version {} (security version {})",
-                done.version, done.security_version
-            );
+            println!("installed version {} (security version {})", done.version, done.security_version);
             for (class, sha) in &done.images {
-                println!(
-                    "  {class}: {} verified, sha256 {sha}",
-                    a.targets[class].display()
-                );
+                println!("  {class}: {} verified, sha256 {sha}", a.targets[class].display());
             }
             Ok(0)
         }
         Err(e) => {
-            let code = if e.is_resumable() {
-                super::EXIT_RESUMABLE
-            } else {
-                super::EXIT_REFUSED
-            };
-            eprintln!(
-                "fotad-update: install failed (FUMO result {}): {e}",
-                e.fumo_result()
-            );
+            let code = if e.is_resumable() { super::EXIT_RESUMABLE } else { super::EXIT_REFUSED };
+            eprintln!("fotad-update: install failed (FUMO result {}): {e}", e.fumo_result());
             if e.is_resumable() {
                 eprintln!("fotad-update: run the same command again to resume from the checkpoint");
             }
@@ -132,10 +110,7 @@ fn options(a: &Args) -> Result<InstallOptions> {
     if let Some(class) = a.sources.keys().find(|c| !a.targets.contains_key(*c)) {
         bail!("--source {class}=… has no matching --target {class}=…");
     }
-    let state_dir = a
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| "/var/lib/fotad".into());
+    let state_dir = a.state_dir.clone().unwrap_or_else(|| "/var/lib/fotad".into());
     let installed = match a.installed_security_version {
         Some(v) => v,
         None => last_installed_security_version(&state_dir)?,
@@ -145,22 +120,13 @@ fn options(a: &Args) -> Result<InstallOptions> {
         .iter()
         .map(|(class, target)| {
             let source = a.sources.get(class).cloned();
-            (
-                class.clone(),
-                ImageTarget {
-                    target: target.clone(),
-                    source,
-                },
-            )
+            (class.clone(), ImageTarget { target: target.clone(), source })
         })
         .collect();
     Ok(InstallOptions {
         keys_dir: a.keys.clone().unwrap_or_else(|| "/etc/fotad/keys".into()),
         state_dir,
-        compatible: a
-            .compatible
-            .clone()
-            .context("install needs --compatible MODEL (this device's model)")?,
+        compatible: a.compatible.clone().context("install needs --compatible MODEL (this device's model)")?,
         installed_security_version: installed,
         images,
     })
@@ -169,9 +135,7 @@ fn options(a: &Args) -> Result<InstallOptions> {
 fn last_installed_security_version(state_dir: &Path) -> Result<u64> {
     let status = crate::install::Records::new(state_dir).status()?;
     Ok(match status {
-        Some(Status::Installed {
-            security_version, ..
-        }) => security_version,
+        Some(Status::Installed { security_version, .. }) => security_version,
         _ => 0,
     })
 }
@@ -181,30 +145,21 @@ fn last_installed_security_version(state_dir: &Path) -> Result<u64> {
 fn open_at_checkpoint(installer: &Installer, path: &Path) -> Result<(Box<dyn Read>, u64)> {
     let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     if let Some(cp) = installer.checkpoint()? {
-        let same = read_header(&mut file)
-            .map(|h| sha256_hex(&h.manifest_bytes) == cp.package)
-            .unwrap_or(false);
+        let same = read_header(&mut file).map(|h| sha256_hex(&h.manifest_bytes) == cp.package).unwrap_or(false);
         if same {
             eprintln!(
                 "fotad-update: resuming version {} at byte {} (operation {})",
                 cp.version, cp.next_offset, cp.next_op
             );
             file.seek(SeekFrom::Start(cp.next_offset))?;
-            return Ok((
-                Box::new(BufReader::with_capacity(1 << 20, file)),
-                cp.next_offset,
-            ));
+            return Ok((Box::new(BufReader::with_capacity(1 << 20, file)), cp.next_offset));
         }
     }
     file.seek(SeekFrom::Start(0))?;
     Ok((Box::new(BufReader::with_capacity(1 << 20, file)), 0))
 }
 
-fn insert(
-    map: &mut BTreeMap<String, PathBuf>,
-    arg: std::ffi::OsString,
-    option: &str,
-) -> Result<()> {
+fn insert(map: &mut BTreeMap<String, PathBuf>, arg: std::ffi::OsString, option: &str) -> Result<()> {
     let (class, path) = super::class_value(arg, option)?;
     if map.insert(class.clone(), path.into()).is_some() {
         bail!("{option}: image class {class:?} given twice");

@@ -47,10 +47,7 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
 }
 
 fn keygen(parser: &mut lexopt::Parser) -> Result<u8> {
-    let base: PathBuf = parser
-        .value()
-        .context("keygen needs BASE (e.g. keys/release)")?
-        .into();
+    let base: PathBuf = parser.value().context("keygen needs BASE (e.g. keys/release)")?.into();
     let id = crate::package::write_keypair(&base)?;
     println!(
         "key id {id}: secret {} (keep it off devices), public {} (install in /etc/fotad/keys/)",
@@ -70,10 +67,8 @@ fn inspect(parser: &mut lexopt::Parser) -> Result<u8> {
         }
     }
     let path = path.context("inspect needs a package path")?;
-    let mut file =
-        std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-    let header = crate::package::read_header(&mut file)
-        .with_context(|| format!("reading {}", path.display()))?;
+    let mut file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let header = crate::package::read_header(&mut file).with_context(|| format!("reading {}", path.display()))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&header.manifest)?);
         return Ok(0);
@@ -86,21 +81,12 @@ fn inspect(parser: &mut lexopt::Parser) -> Result<u8> {
         m.version,
         m.security_version
     );
-    println!(
-        "size {} bytes (header {}, payload {})",
-        header.package_size(),
-        header.payload_offset(),
-        m.payload_size
-    );
+    println!("size {} bytes (header {}, payload {})", header.package_size(), header.payload_offset(), m.payload_size);
     for (id, _) in &header.signatures {
         println!("signed by key {id}");
     }
     for image in &m.images {
-        let kind = if image.source.is_some() {
-            "delta"
-        } else {
-            "full"
-        };
+        let kind = if image.source.is_some() { "delta" } else { "full" };
         println!(
             "image {}: {kind}, {} bytes, sha256 {}, {} operations",
             image.class,
@@ -114,13 +100,9 @@ fn inspect(parser: &mut lexopt::Parser) -> Result<u8> {
 
 /// Parses `CLASS=VALUE`.
 fn class_value(arg: OsString, option: &str) -> Result<(String, String)> {
-    let s = arg
-        .into_string()
-        .map_err(|_| anyhow::anyhow!("{option}: not UTF-8"))?;
+    let s = arg.into_string().map_err(|_| anyhow::anyhow!("{option}: not UTF-8"))?;
     match s.split_once('=') {
-        Some((class, value)) if !class.is_empty() && !value.is_empty() => {
-            Ok((class.to_string(), value.to_string()))
-        }
+        Some((class, value)) if !class.is_empty() && !value.is_empty() => Ok((class.to_string(), value.to_string())),
         _ => bail!("{option} takes CLASS=PATH (e.g. rootfs=rootfs.img), got {s:?}"),
     }
 }

@@ -76,8 +76,7 @@ pub fn run(parser: &mut lexopt::Parser) -> Result<u8> {
     }
     let (spec, keys, output) = build(a)?;
     let started = std::time::Instant::now();
-    let report =
-        pack(&spec, &keys, &output).with_context(|| format!("building {}", output.display()))?;
+    let report = pack(&spec, &keys, &output).with_context(|| format!("building {}", output.display()))?;
     let ops = report.manifest.operation_count();
     println!(
         "wrote {} ({} bytes, {ops} operations, {:.1} s)",
@@ -93,41 +92,24 @@ fn build(a: Args) -> Result<(PackSpec, Vec<ed25519_dalek::SigningKey>, PathBuf)>
     if a.keys.is_empty() {
         bail!("pack needs --key (make one with `fotad-update keygen`)");
     }
-    let keys = a
-        .keys
-        .iter()
-        .map(|k| load_secret_key(k))
-        .collect::<Result<Vec<_>, _>>()?;
+    let keys = a.keys.iter().map(|k| load_secret_key(k)).collect::<Result<Vec<_>, _>>()?;
     let mut images = Vec::new();
     for (class, target) in a.images {
         let input = match a.sources.get(&class) {
-            Some(source) => ImageInput::Delta {
-                target,
-                source: source.clone(),
-            },
+            Some(source) => ImageInput::Delta { target, source: source.clone() },
             None => ImageInput::Full { target },
         };
         images.push((class, input));
     }
     for (class, patch) in a.patches {
-        let source = a
-            .sources
-            .get(&class)
-            .with_context(|| format!("--bsdiff40 {class}=… needs --source {class}=OLD"))?;
-        images.push((
-            class,
-            ImageInput::Bsdiff40 {
-                patch,
-                source: source.clone(),
-            },
-        ));
+        let source =
+            a.sources.get(&class).with_context(|| format!("--bsdiff40 {class}=… needs --source {class}=OLD"))?;
+        images.push((class, ImageInput::Bsdiff40 { patch, source: source.clone() }));
     }
     if images.is_empty() {
         bail!("pack needs at least one --image or --bsdiff40");
     }
-    let threads = a
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let mut settings = PlanSettings::default();
     if let Some(level) = a.level {
         settings.level = level;
@@ -146,11 +128,7 @@ fn build(a: Args) -> Result<(PackSpec, Vec<ed25519_dalek::SigningKey>, PathBuf)>
     Ok((spec, keys, output))
 }
 
-fn push_path(
-    list: &mut Vec<(String, PathBuf)>,
-    arg: std::ffi::OsString,
-    option: &str,
-) -> Result<()> {
+fn push_path(list: &mut Vec<(String, PathBuf)>, arg: std::ffi::OsString, option: &str) -> Result<()> {
     let (class, path) = super::class_value(arg, option)?;
     if list.iter().any(|(c, _)| *c == class) {
         bail!("{option}: image class {class:?} given twice");
@@ -161,7 +139,5 @@ fn push_path(
 
 fn parse_tag(s: &str) -> Result<[u8; 16]> {
     let bytes = hex::decode(s).context("--operator-tag is not hex")?;
-    bytes
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("--operator-tag must be 16 bytes (32 hex digits)"))
+    bytes.try_into().map_err(|_| anyhow::anyhow!("--operator-tag must be 16 bytes (32 hex digits)"))
 }

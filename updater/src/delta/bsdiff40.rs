@@ -52,9 +52,7 @@ fn parse<'a>(data: &'a [u8], bad: &dyn Fn(&str) -> PackError) -> Result<Blocks<'
     let ctrl_end = 32usize.saturating_add(ctrl_len as usize);
     let diff_end = ctrl_end.saturating_add(diff_len as usize);
     if diff_end > data.len() {
-        return Err(bad(
-            "block lengths run past the end of the patch (truncated?)",
-        ));
+        return Err(bad("block lengths run past the end of the patch (truncated?)"));
     }
     Ok(Blocks {
         ctrl: BzDecoder::new(&data[32..ctrl_end]),
@@ -73,10 +71,7 @@ pub(super) fn convert(
     payload: &mut Payload,
 ) -> Result<(ImageDigest, Vec<Operation>), PackError> {
     let data = std::fs::read(path).map_err(super::io_err("reading", path))?;
-    let bad = |why: &str| PackError::BadPatch {
-        path: path.to_path_buf(),
-        why: why.to_string(),
-    };
+    let bad = |why: &str| PackError::BadPatch { path: path.to_path_buf(), why: why.to_string() };
     let mut blocks = parse(&data, &bad)?;
     let mut builder = OpBuilder::new(spec.op_size, source, source_size);
     let (mut new_pos, mut old_pos) = (0u64, 0i64);
@@ -97,11 +92,7 @@ pub(super) fn convert(
             let mut left = len;
             while left > 0 {
                 let n = left.min(builder.room());
-                let block = if is_mix {
-                    &mut blocks.diff
-                } else {
-                    &mut blocks.extra
-                };
+                let block = if is_mix { &mut blocks.diff } else { &mut blocks.extra };
                 let mut bytes = vec![0u8; n as usize];
                 block.read_exact(&mut bytes).map_err(io_bad)?;
                 if is_mix {
@@ -119,10 +110,7 @@ pub(super) fn convert(
         }
         old_pos += z;
     }
-    let target = ImageDigest {
-        size: blocks.new_size,
-        sha256: hex::encode(builder.hasher.finalize()),
-    };
+    let target = ImageDigest { size: blocks.new_size, sha256: hex::encode(builder.hasher.finalize()) };
     Ok((target, ops))
 }
 
@@ -142,16 +130,7 @@ struct OpBuilder<'a> {
 impl<'a> OpBuilder<'a> {
     fn new(op_size: u64, source: &'a File, source_size: u64) -> Self {
         let hasher = Sha256::new();
-        OpBuilder {
-            op_size,
-            source,
-            source_size,
-            dst_offset: 0,
-            len: 0,
-            triples: Vec::new(),
-            src: Vec::new(),
-            hasher,
-        }
+        OpBuilder { op_size, source, source_size, dst_offset: 0, len: 0, triples: Vec::new(), src: Vec::new(), hasher }
     }
 
     fn room(&self) -> u64 {
@@ -180,10 +159,7 @@ impl<'a> OpBuilder<'a> {
         }
         match self.src.last_mut() {
             Some(e) if e.end() == lo as u64 => e.length += inside as u64,
-            _ => self.src.push(Extent {
-                offset: lo as u64,
-                length: inside as u64,
-            }),
+            _ => self.src.push(Extent { offset: lo as u64, length: inside as u64 }),
         }
         if before + inside < bytes.len() {
             self.extra(bytes[before + inside..].to_vec());
@@ -201,10 +177,7 @@ impl<'a> OpBuilder<'a> {
     /// Encodes the collected part as one operation, checks it by applying it,
     /// and starts the next one.
     fn finish(&mut self, spec: &PackSpec) -> Result<PlannedOp, PackError> {
-        let dst = Extent {
-            offset: self.dst_offset,
-            length: self.len,
-        };
+        let dst = Extent { offset: self.dst_offset, length: self.len };
         let mut patch = Vec::new();
         for (mix, extra) in &self.triples {
             patch.extend_from_slice(&(mix.len() as u64).to_le_bytes());
@@ -213,11 +186,7 @@ impl<'a> OpBuilder<'a> {
             patch.extend_from_slice(mix);
             patch.extend_from_slice(extra);
         }
-        let io = |source| PackError::Io {
-            what: "reading source of",
-            path: "BSDIFF40 conversion".into(),
-            source,
-        };
+        let io = |source| PackError::Io { what: "reading source of", path: "BSDIFF40 conversion".into(), source };
         let mut src_data = Vec::new();
         read_extents(self.source, &self.src, &mut src_data).map_err(io)?;
         let mut out = Vec::with_capacity(self.len as usize);
@@ -231,13 +200,7 @@ impl<'a> OpBuilder<'a> {
             if self.src.is_empty() || replace.len() <= patch.len() {
                 PlannedOp::new(OpKind::Replace, dst, Vec::new(), None, replace)
             } else {
-                PlannedOp::new(
-                    OpKind::Bsdiff,
-                    dst,
-                    std::mem::take(&mut self.src),
-                    Some(&src_data),
-                    patch,
-                )
+                PlannedOp::new(OpKind::Bsdiff, dst, std::mem::take(&mut self.src), Some(&src_data), patch)
             }
         };
         self.dst_offset += self.len;

@@ -75,11 +75,7 @@ impl SourceIndex {
         }
         entries.sort_unstable();
         entries.dedup();
-        Ok(SourceIndex {
-            gear,
-            entries,
-            size,
-        })
+        Ok(SourceIndex { gear, entries, size })
     }
 
     /// Source offsets where `chunk` most likely starts, best first (at most `max`).
@@ -94,17 +90,9 @@ impl SourceIndex {
                 }
             }
         });
-        let mut ranked: Vec<(u32, i64)> = votes
-            .into_iter()
-            .filter(|(_, v)| *v >= 2)
-            .map(|(s, v)| (v, s))
-            .collect();
+        let mut ranked: Vec<(u32, i64)> = votes.into_iter().filter(|(_, v)| *v >= 2).map(|(s, v)| (v, s)).collect();
         ranked.sort_unstable_by(|a, b| b.cmp(a));
-        ranked
-            .into_iter()
-            .map(|(_, s)| s.max(0) as u64)
-            .take(max)
-            .collect()
+        ranked.into_iter().map(|(_, s)| s.max(0) as u64).take(max).collect()
     }
 
     /// The source window for a chunk of `len` bytes: the extents around the
@@ -128,13 +116,8 @@ impl SourceIndex {
         let mut merged: Vec<Extent> = Vec::new();
         for (start, end) in spans {
             match merged.last_mut() {
-                Some(last) if start <= last.end() => {
-                    last.length = end.max(last.end()) - last.offset
-                }
-                _ => merged.push(Extent {
-                    offset: start,
-                    length: end - start,
-                }),
+                Some(last) if start <= last.end() => last.length = end.max(last.end()) - last.offset,
+                _ => merged.push(Extent { offset: start, length: end - start }),
             }
         }
         merged

@@ -26,11 +26,7 @@ use crate::package::{self, Extent, Image, ImageDigest, Manifest, PackageError, F
 #[derive(Debug, thiserror::Error)]
 pub enum PackError {
     #[error("{what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    Io { what: &'static str, path: PathBuf, source: io::Error },
     #[error("BSDIFF40 patch {path}: {why}")]
     BadPatch { path: PathBuf, why: String },
     #[error("{0}")]
@@ -76,23 +72,14 @@ pub struct PackReport {
 /// (written beside it and renamed into place when complete).
 pub fn pack(spec: &PackSpec, keys: &[SigningKey], out: &Path) -> Result<PackReport, PackError> {
     if keys.is_empty() {
-        return Err(PackError::Invalid(
-            "a package needs at least one signing key".into(),
-        ));
+        return Err(PackError::Invalid("a package needs at least one signing key".into()));
     }
     if spec.op_size == 0 || spec.op_size > package::MAX_OP_OUTPUT {
-        return Err(PackError::Invalid(format!(
-            "operation size must be 1..={}",
-            package::MAX_OP_OUTPUT
-        )));
+        return Err(PackError::Invalid(format!("operation size must be 1..={}", package::MAX_OP_OUTPUT)));
     }
     let payload_path = with_suffix(out, ".payload.tmp");
     let payload_file = create(&payload_path)?;
-    let mut payload = Payload {
-        out: BufWriter::new(payload_file),
-        offset: 0,
-        path: payload_path.clone(),
-    };
+    let mut payload = Payload { out: BufWriter::new(payload_file), offset: 0, path: payload_path.clone() };
     let mut images = Vec::new();
     for (class, input) in &spec.images {
         images.push(pack_image(spec, class, input, &mut payload)?);
@@ -110,51 +97,26 @@ pub fn pack(spec: &PackSpec, keys: &[SigningKey], out: &Path) -> Result<PackRepo
     manifest.validate()?;
     let package_size = assemble(&manifest, keys, payload, out)?;
     let _ = fs::remove_file(&payload_path);
-    Ok(PackReport {
-        manifest,
-        package_size,
-    })
+    Ok(PackReport { manifest, package_size })
 }
 
-fn assemble(
-    manifest: &Manifest,
-    keys: &[SigningKey],
-    payload: Payload,
-    out: &Path,
-) -> Result<u64, PackError> {
-    let manifest_bytes =
-        serde_json::to_vec(manifest).map_err(|e| PackError::Invalid(e.to_string()))?;
-    let signatures: Vec<_> = keys
-        .iter()
-        .map(|k| package::sign(k, &manifest_bytes))
-        .collect();
+fn assemble(manifest: &Manifest, keys: &[SigningKey], payload: Payload, out: &Path) -> Result<u64, PackError> {
+    let manifest_bytes = serde_json::to_vec(manifest).map_err(|e| PackError::Invalid(e.to_string()))?;
+    let signatures: Vec<_> = keys.iter().map(|k| package::sign(k, &manifest_bytes)).collect();
     let payload_path = payload.path.clone();
-    let mut payload_file = payload
-        .out
-        .into_inner()
-        .map_err(|e| io_err("writing", &payload_path)(e.into_error()))?;
+    let mut payload_file = payload.out.into_inner().map_err(|e| io_err("writing", &payload_path)(e.into_error()))?;
     let tmp = with_suffix(out, ".tmp");
     let mut file = BufWriter::new(create(&tmp)?);
-    let header_len = package::write_header(&mut file, &manifest_bytes, &signatures)
-        .map_err(io_err("writing", &tmp))?;
-    payload_file
-        .rewind()
-        .map_err(io_err("reading", &payload_path))?;
+    let header_len = package::write_header(&mut file, &manifest_bytes, &signatures).map_err(io_err("writing", &tmp))?;
+    payload_file.rewind().map_err(io_err("reading", &payload_path))?;
     let copied = io::copy(&mut payload_file, &mut file).map_err(io_err("writing", &tmp))?;
-    let file = file
-        .into_inner()
-        .map_err(|e| io_err("writing", &tmp)(e.into_error()))?;
+    let file = file.into_inner().map_err(|e| io_err("writing", &tmp)(e.into_error()))?;
     file.sync_all().map_err(io_err("syncing", &tmp))?;
     fs::rename(&tmp, out).map_err(io_err("renaming into", out))?;
     Ok(header_len + copied)
 }
 
-fn pack_image(
-    spec: &PackSpec,
-    class: &str,
-    input: &ImageInput,
-    payload: &mut Payload,
-) -> Result<Image, PackError> {
+fn pack_image(spec: &PackSpec, class: &str, input: &ImageInput, payload: &mut Payload) -> Result<Image, PackError> {
     let (target, source, operations) = match input {
         ImageInput::Full { target } => {
             let (file, size) = open_sized(target)?;
@@ -165,21 +127,8 @@ fn pack_image(
             let (file, size) = open_sized(target)?;
             let (src, src_size) = open_sized(source)?;
             let index = SourceIndex::build(&src, src_size).map_err(io_err("indexing", source))?;
-            let ops = plan_parallel(
-                spec,
-                &file,
-                size,
-                Some(Source {
-                    file: &src,
-                    index: &index,
-                }),
-                payload,
-            )?;
-            (
-                digest(&file, size, target)?,
-                Some(digest(&src, src_size, source)?),
-                ops,
-            )
+            let ops = plan_parallel(spec, &file, size, Some(&Source { file: &src, index: &index }), payload)?;
+            (digest(&file, size, target)?, Some(digest(&src, src_size, source)?), ops)
         }
         ImageInput::Bsdiff40 { patch, source } => {
             let (src, src_size) = open_sized(source)?;
@@ -187,12 +136,7 @@ fn pack_image(
             (target, Some(digest(&src, src_size, source)?), ops)
         }
     };
-    Ok(Image {
-        class: class.to_string(),
-        target,
-        source,
-        operations,
-    })
+    Ok(Image { class: class.to_string(), target, source, operations })
 }
 
 /// The payload being written: blobs in operation order.
@@ -205,9 +149,7 @@ struct Payload {
 impl Payload {
     fn push(&mut self, mut planned: PlannedOp) -> Result<package::Operation, PackError> {
         planned.op.data_offset = self.offset;
-        self.out
-            .write_all(&planned.blob)
-            .map_err(io_err("writing", &self.path))?;
+        self.out.write_all(&planned.blob).map_err(io_err("writing", &self.path))?;
         self.offset += planned.blob.len() as u64;
         Ok(planned.op)
     }
@@ -236,10 +178,7 @@ fn plan_parallel(
                     if i >= chunks {
                         break;
                     }
-                    let dst = Extent {
-                        offset: i * spec.op_size,
-                        length: spec.op_size.min(size - i * spec.op_size),
-                    };
+                    let dst = Extent { offset: i * spec.op_size, length: spec.op_size.min(size - i * spec.op_size) };
                     chunk.resize(dst.length as usize, 0);
                     let planned = target
                         .read_exact_at(&mut chunk, dst.offset)
@@ -288,19 +227,13 @@ fn open_sized(path: &Path) -> Result<(File, u64), PackError> {
     let file = File::open(path).map_err(io_err("opening", path))?;
     let size = device_size(&file).map_err(io_err("sizing", path))?;
     if size == 0 {
-        return Err(PackError::Invalid(format!(
-            "image {} is empty",
-            path.display()
-        )));
+        return Err(PackError::Invalid(format!("image {} is empty", path.display())));
     }
     Ok((file, size))
 }
 
 fn digest(file: &File, size: u64, path: &Path) -> Result<ImageDigest, PackError> {
-    Ok(ImageDigest {
-        size,
-        sha256: hash_prefix(file, size).map_err(io_err("hashing", path))?,
-    })
+    Ok(ImageDigest { size, sha256: hash_prefix(file, size).map_err(io_err("hashing", path))? })
 }
 
 fn create(path: &Path) -> Result<File, PackError> {

@@ -23,12 +23,7 @@ pub struct PlanSettings {
 
 impl Default for PlanSettings {
     fn default() -> Self {
-        PlanSettings {
-            level: 9,
-            patch_level: 19,
-            margin: 64 << 10,
-            window_factor: 3,
-        }
+        PlanSettings { level: 9, patch_level: 19, margin: 64 << 10, window_factor: 3 }
     }
 }
 
@@ -40,13 +35,7 @@ pub struct PlannedOp {
 }
 
 impl PlannedOp {
-    pub fn new(
-        kind: OpKind,
-        dst: Extent,
-        src: Vec<Extent>,
-        src_data: Option<&[u8]>,
-        blob: Vec<u8>,
-    ) -> Self {
+    pub fn new(kind: OpKind, dst: Extent, src: Vec<Extent>, src_data: Option<&[u8]>, blob: Vec<u8>) -> Self {
         let op = Operation {
             kind,
             dst,
@@ -75,23 +64,11 @@ pub fn plan_chunk(
     settings: &PlanSettings,
 ) -> std::io::Result<PlannedOp> {
     if chunk.iter().all(|&b| b == 0) {
-        return Ok(PlannedOp::new(
-            OpKind::Zero,
-            dst,
-            Vec::new(),
-            None,
-            Vec::new(),
-        ));
+        return Ok(PlannedOp::new(OpKind::Zero, dst, Vec::new(), None, Vec::new()));
     }
     let replace = zstd::bulk::compress(chunk, settings.level)?;
     let Some(source) = source else {
-        return Ok(PlannedOp::new(
-            OpKind::Replace,
-            dst,
-            Vec::new(),
-            None,
-            replace,
-        ));
+        return Ok(PlannedOp::new(OpKind::Replace, dst, Vec::new(), None, replace));
     };
     let mut candidates = source.index.candidates(chunk, 4);
     if dst.end() <= source.index.size && !candidates.contains(&dst.offset) {
@@ -102,53 +79,24 @@ pub fn plan_chunk(
         if start + dst.length > source.index.size {
             continue;
         }
-        let extent = vec![Extent {
-            offset: start,
-            length: dst.length,
-        }];
+        let extent = vec![Extent { offset: start, length: dst.length }];
         read_extents(source.file, &extent, &mut buf)?;
         if buf == chunk {
-            return Ok(PlannedOp::new(
-                OpKind::Copy,
-                dst,
-                extent,
-                Some(&buf),
-                Vec::new(),
-            ));
+            return Ok(PlannedOp::new(OpKind::Copy, dst, extent, Some(&buf), Vec::new()));
         }
     }
     let limit = dst.length * settings.window_factor;
-    let window = source
-        .index
-        .window(&candidates, dst.length, settings.margin, limit);
+    let window = source.index.window(&candidates, dst.length, settings.margin, limit);
     if window.is_empty() {
-        return Ok(PlannedOp::new(
-            OpKind::Replace,
-            dst,
-            Vec::new(),
-            None,
-            replace,
-        ));
+        return Ok(PlannedOp::new(OpKind::Replace, dst, Vec::new(), None, replace));
     }
     read_extents(source.file, &window, &mut buf)?;
     let mut patch = Vec::with_capacity(chunk.len() / 4);
     bsdiff::diff(&buf, chunk, &mut patch)?;
     let patch = zstd::bulk::compress(&patch, settings.patch_level)?;
     if patch.len() < replace.len() {
-        Ok(PlannedOp::new(
-            OpKind::Bsdiff,
-            dst,
-            window,
-            Some(&buf),
-            patch,
-        ))
+        Ok(PlannedOp::new(OpKind::Bsdiff, dst, window, Some(&buf), patch))
     } else {
-        Ok(PlannedOp::new(
-            OpKind::Replace,
-            dst,
-            Vec::new(),
-            None,
-            replace,
-        ))
+        Ok(PlannedOp::new(OpKind::Replace, dst, Vec::new(), None, replace))
     }
 }

@@ -66,11 +66,7 @@ pub struct Installer {
 impl Installer {
     pub fn new(opts: InstallOptions) -> Self {
         let records = Records::new(&opts.state_dir);
-        Installer {
-            opts,
-            records,
-            cancel: Arc::new(AtomicBool::new(false)),
-        }
+        Installer { opts, records, cancel: Arc::new(AtomicBool::new(false)) }
     }
 
     /// Setting this flag stops the install at the next checkpoint (never mid-write).
@@ -108,13 +104,9 @@ impl Installer {
         }
         for image in &m.images {
             let paths = self.opts.images.get(&image.class);
-            let paths = paths.ok_or_else(|| InstallError::NoTarget {
-                class: image.class.clone(),
-            })?;
+            let paths = paths.ok_or_else(|| InstallError::NoTarget { class: image.class.clone() })?;
             if image.source.is_some() && paths.source.is_none() {
-                return Err(InstallError::NoSource {
-                    class: image.class.clone(),
-                });
+                return Err(InstallError::NoSource { class: image.class.clone() });
             }
         }
         Ok(())
@@ -130,10 +122,7 @@ impl Installer {
         start: u64,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Installed, InstallError> {
-        let mut stream = Stream {
-            inner: reader,
-            offset: start,
-        };
+        let mut stream = Stream { inner: reader, offset: start };
         let (header, resume) = self.begin(&mut stream, start)?;
         let package = sha256_hex(&header.manifest_bytes);
         let version = header.manifest.version.clone();
@@ -143,12 +132,7 @@ impl Installer {
             Err(e) if e.is_resumable() => {}
             Err(e) => {
                 let error = format!("{e}");
-                let status = Status::Failed {
-                    package,
-                    version,
-                    result: e.fumo_result(),
-                    error,
-                };
+                let status = Status::Failed { package, version, result: e.fumo_result(), error };
                 self.records.save_status(&status)?;
                 self.records.clear_checkpoint()?;
             }
@@ -158,11 +142,7 @@ impl Installer {
 
     /// Reads (or, when resuming, reloads) the header, verifies it, and finds
     /// where to continue: the index of the next operation to run.
-    fn begin<R: Read>(
-        &self,
-        stream: &mut Stream<R>,
-        start: u64,
-    ) -> Result<(Header, Option<Checkpoint>), InstallError> {
+    fn begin<R: Read>(&self, stream: &mut Stream<R>, start: u64) -> Result<(Header, Option<Checkpoint>), InstallError> {
         let checkpoint = self.records.checkpoint()?;
         if start == 0 {
             let header = read_header(stream).map_err(|e| stream.map_truncation(e))?;
@@ -171,18 +151,12 @@ impl Installer {
             let resume = checkpoint.filter(|cp| cp.package == package);
             return Ok((header, resume));
         }
-        let cp = checkpoint.filter(|cp| cp.next_offset == start).ok_or(
-            InstallError::ResumeMismatch {
-                given: start,
-                expected: None,
-            },
-        )?;
+        let cp = checkpoint
+            .filter(|cp| cp.next_offset == start)
+            .ok_or(InstallError::ResumeMismatch { given: start, expected: None })?;
         let header = read_header(&mut self.records.header()?.as_slice())?;
         if sha256_hex(&header.manifest_bytes) != cp.package {
-            return Err(InstallError::ResumeMismatch {
-                given: start,
-                expected: Some(cp.next_offset),
-            });
+            return Err(InstallError::ResumeMismatch { given: start, expected: Some(cp.next_offset) });
         }
         self.check(&header)?;
         Ok((header, Some(cp)))
@@ -206,10 +180,7 @@ impl Installer {
             Some(cp) => cp.next_op,
             None => {
                 self.records.save_header(&header.raw)?;
-                let status = Status::Writing {
-                    package: package.into(),
-                    version: m.version.clone(),
-                };
+                let status = Status::Writing { package: package.into(), version: m.version.clone() };
                 self.records.save_status(&status)?;
                 0
             }
@@ -225,11 +196,7 @@ impl Installer {
                 ops_total: m.operation_count(),
             },
         };
-        let ops = m
-            .images
-            .iter()
-            .zip(&images)
-            .flat_map(|(img, open)| img.operations.iter().map(move |op| (open, op)));
+        let ops = m.images.iter().zip(&images).flat_map(|(img, open)| img.operations.iter().map(move |op| (open, op)));
         for (index, (open, op)) in ops.enumerate() {
             if index < first_op {
                 if stream.offset < resume.map_or(0, |c| c.next_offset) {
@@ -255,12 +222,7 @@ impl Installer {
         self.finish(header, &images, package)
     }
 
-    fn finish(
-        &self,
-        header: &Header,
-        images: &[OpenImage],
-        package: &str,
-    ) -> Result<Installed, InstallError> {
+    fn finish(&self, header: &Header, images: &[OpenImage], package: &str) -> Result<Installed, InstallError> {
         let m = &header.manifest;
         let mut digests = BTreeMap::new();
         for (image, open) in m.images.iter().zip(images) {
@@ -310,11 +272,7 @@ impl Run {
 }
 
 fn corrupt(class: &str, op: usize, source: crate::ops::OpError) -> InstallError {
-    InstallError::Corrupt {
-        class: class.to_string(),
-        op,
-        source,
-    }
+    InstallError::Corrupt { class: class.to_string(), op, source }
 }
 
 /// The package stream with its current package offset.
@@ -335,15 +293,9 @@ impl<R: Read> Stream<R> {
     fn read_blob(&mut self, buf: &mut Vec<u8>, len: u64, size: u64) -> Result<(), InstallError> {
         buf.clear();
         let offset = self.offset;
-        let got = (&mut *self)
-            .take(len)
-            .read_to_end(buf)
-            .map_err(|source| InstallError::Stream { offset, source })?;
+        let got = (&mut *self).take(len).read_to_end(buf).map_err(|source| InstallError::Stream { offset, source })?;
         if (got as u64) < len {
-            return Err(InstallError::Truncated {
-                offset: self.offset,
-                size,
-            });
+            return Err(InstallError::Truncated { offset: self.offset, size });
         }
         Ok(())
     }
@@ -353,20 +305,14 @@ impl<R: Read> Stream<R> {
         let got = io::copy(&mut (&mut *self).take(len), &mut io::sink())
             .map_err(|source| InstallError::Stream { offset, source })?;
         if got < len {
-            return Err(InstallError::Truncated {
-                offset: self.offset,
-                size,
-            });
+            return Err(InstallError::Truncated { offset: self.offset, size });
         }
         Ok(())
     }
 
     fn map_truncation(&self, e: crate::package::PackageError) -> InstallError {
         match e {
-            crate::package::PackageError::Truncated(_) => InstallError::Truncated {
-                offset: self.offset,
-                size: 0,
-            },
+            crate::package::PackageError::Truncated(_) => InstallError::Truncated { offset: self.offset, size: 0 },
             other => other.into(),
         }
     }

@@ -28,21 +28,9 @@ pub struct Checkpoint {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "lowercase")]
 pub enum Status {
-    Writing {
-        package: String,
-        version: String,
-    },
-    Installed {
-        package: String,
-        version: String,
-        security_version: u64,
-    },
-    Failed {
-        package: String,
-        version: String,
-        result: u16,
-        error: String,
-    },
+    Writing { package: String, version: String },
+    Installed { package: String, version: String, security_version: u64 },
+    Failed { package: String, version: String, result: u16, error: String },
 }
 
 /// The installer's files under `<state_dir>/install/`.
@@ -53,9 +41,7 @@ pub struct Records {
 
 impl Records {
     pub fn new(state_dir: &Path) -> Self {
-        Records {
-            dir: state_dir.join("install"),
-        }
+        Records { dir: state_dir.join("install") }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -72,10 +58,7 @@ impl Records {
         write_atomic(&self.path(name), data).map_err(self.io("writing", name))
     }
 
-    fn read_json<T: serde::de::DeserializeOwned>(
-        &self,
-        name: &str,
-    ) -> Result<Option<T>, InstallError> {
+    fn read_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, InstallError> {
         match fs::read(self.path(name)) {
             Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -88,10 +71,7 @@ impl Records {
     }
 
     pub fn save_checkpoint(&self, cp: &Checkpoint) -> Result<(), InstallError> {
-        self.write(
-            "checkpoint.json",
-            &serde_json::to_vec(cp).unwrap_or_default(),
-        )
+        self.write("checkpoint.json", &serde_json::to_vec(cp).unwrap_or_default())
     }
 
     /// Forgets the checkpoint and the stored header: the next install starts over.
@@ -115,9 +95,6 @@ impl Records {
     }
 
     pub fn save_status(&self, status: &Status) -> Result<(), InstallError> {
-        self.write(
-            "status.json",
-            &serde_json::to_vec_pretty(status).unwrap_or_default(),
-        )
+        self.write("status.json", &serde_json::to_vec_pretty(status).unwrap_or_default())
     }
 }

@@ -47,11 +47,7 @@ impl OpenImage {
                 let size = device_size(&file).map_err(io("sizing source image", path))?;
                 if size < digest.size {
                     let why = format!("it holds {size} bytes, the delta reads {}", digest.size);
-                    return Err(InstallError::WrongSource {
-                        class,
-                        path: path.clone(),
-                        why,
-                    });
+                    return Err(InstallError::WrongSource { class, path: path.clone(), why });
                 }
                 Some(file)
             }
@@ -65,25 +61,16 @@ impl OpenImage {
             .map_err(io("opening target", &target_path))?;
         if let (Some(src), Some(src_path)) = (&source, &paths.source) {
             if same_file(src, &target).map_err(io("inspecting target", &target_path))? {
-                return Err(InstallError::TargetIsSource {
-                    path: src_path.clone(),
-                });
+                return Err(InstallError::TargetIsSource { path: src_path.clone() });
             }
         }
         ensure_size(&target, &target_path, image)?;
-        Ok(OpenImage {
-            class,
-            target_path,
-            target,
-            source,
-        })
+        Ok(OpenImage { class, target_path, target, source })
     }
 
     /// Writes `data` at `offset` of the target.
     pub fn write_at(&self, data: &[u8], offset: u64) -> Result<(), InstallError> {
-        self.target
-            .write_all_at(data, offset)
-            .map_err(|e| self.write_error(e))
+        self.target.write_all_at(data, offset).map_err(|e| self.write_error(e))
     }
 
     /// Makes everything written so far durable.
@@ -93,25 +80,15 @@ impl OpenImage {
 
     fn write_error(&self, source: std::io::Error) -> InstallError {
         if source.raw_os_error() == Some(ENOSPC) {
-            return InstallError::NoSpace {
-                path: self.target_path.clone(),
-            };
+            return InstallError::NoSpace { path: self.target_path.clone() };
         }
-        InstallError::Io {
-            what: "writing target",
-            path: self.target_path.clone(),
-            source,
-        }
+        InstallError::Io { what: "writing target", path: self.target_path.clone(), source }
     }
 
     /// Reads the first `size` bytes of the target back from the device (the
     /// page cache is dropped first) and compares their SHA-256.
     pub fn verify(&self, size: u64, expected: &str) -> Result<(), InstallError> {
-        let io = |source| InstallError::Io {
-            what: "reading back",
-            path: self.target_path.clone(),
-            source,
-        };
+        let io = |source| InstallError::Io { what: "reading back", path: self.target_path.clone(), source };
         self.target.sync_all().map_err(io)?;
         drop_cache(&self.target);
         let found = hash_prefix(&self.target, size).map_err(io)?;
@@ -175,18 +152,12 @@ fn same_file(a: &File, b: &File) -> std::io::Result<bool> {
 /// A regular-file target is grown to the image size; a block device must be large enough.
 fn ensure_size(target: &File, path: &Path, image: &Image) -> Result<(), InstallError> {
     let needed = image.target.size;
-    let io = |source| InstallError::Io {
-        what: "sizing target",
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| InstallError::Io { what: "sizing target", path: path.to_path_buf(), source };
     let meta = target.metadata().map_err(io)?;
     if meta.is_file() {
         if meta.len() < needed {
             target.set_len(needed).map_err(|e| match e.raw_os_error() {
-                Some(ENOSPC) => InstallError::NoSpace {
-                    path: path.to_path_buf(),
-                },
+                Some(ENOSPC) => InstallError::NoSpace { path: path.to_path_buf() },
                 _ => io(e),
             })?;
         }
@@ -195,12 +166,7 @@ fn ensure_size(target: &File, path: &Path, image: &Image) -> Result<(), InstallE
     let available = device_size(target).map_err(io)?;
     if available < needed {
         let class = image.class.clone();
-        return Err(InstallError::TargetTooSmall {
-            class,
-            path: path.to_path_buf(),
-            needed,
-            available,
-        });
+        return Err(InstallError::TargetTooSmall { class, path: path.to_path_buf(), needed, available });
     }
     Ok(())
 }

@@ -49,23 +49,16 @@ pub fn read_header<R: Read>(reader: &mut R) -> Result<Header, PackageError> {
     }
     let manifest_len = u32::from_be_bytes([fixed[12], fixed[13], fixed[14], fixed[15]]);
     if manifest_len == 0 || manifest_len > MAX_MANIFEST {
-        return Err(PackageError::BadHeader(format!(
-            "manifest length {manifest_len}"
-        )));
+        return Err(PackageError::BadHeader(format!("manifest length {manifest_len}")));
     }
     let mut manifest_bytes = vec![0u8; manifest_len as usize];
     read_part(reader, &mut manifest_bytes, "manifest")?;
     raw.extend_from_slice(&manifest_bytes);
     let signatures = read_signatures(reader, &mut raw)?;
-    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
-        .map_err(|e| PackageError::BadManifest(e.to_string()))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&manifest_bytes).map_err(|e| PackageError::BadManifest(e.to_string()))?;
     manifest.validate()?;
-    Ok(Header {
-        manifest,
-        manifest_bytes,
-        signatures,
-        raw,
-    })
+    Ok(Header { manifest, manifest_bytes, signatures, raw })
 }
 
 fn read_signatures<R: Read>(
@@ -90,24 +83,16 @@ fn read_signatures<R: Read>(
         raw.push(len[0]);
         raw.extend_from_slice(&id);
         raw.extend_from_slice(&sig);
-        let id = String::from_utf8(id)
-            .map_err(|_| PackageError::BadHeader("key id is not UTF-8".into()))?;
+        let id = String::from_utf8(id).map_err(|_| PackageError::BadHeader("key id is not UTF-8".into()))?;
         signatures.push((id, sig));
     }
     Ok(signatures)
 }
 
-fn read_part<R: Read>(
-    reader: &mut R,
-    buf: &mut [u8],
-    part: &'static str,
-) -> Result<(), PackageError> {
+fn read_part<R: Read>(reader: &mut R, buf: &mut [u8], part: &'static str) -> Result<(), PackageError> {
     reader.read_exact(buf).map_err(|e| match e.kind() {
         io::ErrorKind::UnexpectedEof => PackageError::Truncated(part),
-        _ => PackageError::Io {
-            what: format!("the package {part}"),
-            source: e,
-        },
+        _ => PackageError::Io { what: format!("the package {part}"), source: e },
     })
 }
 
@@ -129,8 +114,8 @@ pub fn write_header<W: Write>(
     head.extend_from_slice(manifest_bytes);
     head.extend_from_slice(&(signatures.len() as u16).to_be_bytes());
     for (id, sig) in signatures {
-        let id_len = u8::try_from(id.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "key id too long"))?;
+        let id_len =
+            u8::try_from(id.len()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "key id too long"))?;
         head.push(id_len);
         head.extend_from_slice(id.as_bytes());
         head.extend_from_slice(sig);

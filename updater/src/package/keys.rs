@@ -24,26 +24,18 @@ pub struct PublicKeys {
 
 /// Loads every `*.pub` file of `dir` (hex of the 32-byte Ed25519 public key).
 pub fn load_public_keys(dir: &Path) -> Result<PublicKeys, PackageError> {
-    let io_err = |e| PackageError::Io {
-        what: format!("key directory {}", dir.display()),
-        source: e,
-    };
+    let io_err = |e| PackageError::Io { what: format!("key directory {}", dir.display()), source: e };
     let mut keys = BTreeMap::new();
     for entry in fs::read_dir(dir).map_err(io_err)? {
         let path = entry.map_err(io_err)?.path();
         if path.extension().is_some_and(|e| e == "pub") {
             let bytes = read_hex_key(&path)?;
-            let key = VerifyingKey::from_bytes(&bytes).map_err(|e| PackageError::BadKey {
-                path: path.clone(),
-                why: e.to_string(),
-            })?;
+            let key = VerifyingKey::from_bytes(&bytes)
+                .map_err(|e| PackageError::BadKey { path: path.clone(), why: e.to_string() })?;
             keys.insert(key_id(&key), key);
         }
     }
-    Ok(PublicKeys {
-        dir: dir.to_path_buf(),
-        keys,
-    })
+    Ok(PublicKeys { dir: dir.to_path_buf(), keys })
 }
 
 impl PublicKeys {
@@ -67,14 +59,9 @@ impl PublicKeys {
 }
 
 fn read_hex_key(path: &Path) -> Result<[u8; 32], PackageError> {
-    let text = fs::read_to_string(path).map_err(|e| PackageError::Io {
-        what: format!("key {}", path.display()),
-        source: e,
-    })?;
-    let bad = |why: &str| PackageError::BadKey {
-        path: path.to_path_buf(),
-        why: why.into(),
-    };
+    let text = fs::read_to_string(path)
+        .map_err(|e| PackageError::Io { what: format!("key {}", path.display()), source: e })?;
+    let bad = |why: &str| PackageError::BadKey { path: path.to_path_buf(), why: why.into() };
     let bytes = hex::decode(text.trim()).map_err(|_| bad("not hex"))?;
     bytes.try_into().map_err(|_| bad("not 32 bytes"))
 }
@@ -96,23 +83,15 @@ pub fn write_keypair(base: &Path) -> Result<String, PackageError> {
     let secret = base.with_extension("key");
     let mut options = fs::OpenOptions::new();
     std::os::unix::fs::OpenOptionsExt::mode(options.write(true).create_new(true), 0o600);
-    let mut file = options
-        .open(&secret)
-        .map_err(io_err(format!("creating {}", secret.display())))?;
+    let mut file = options.open(&secret).map_err(io_err(format!("creating {}", secret.display())))?;
     writeln!(file, "{}", hex::encode(seed)).map_err(io_err(secret.display().to_string()))?;
     let public = base.with_extension("pub");
-    fs::write(
-        &public,
-        format!("{}\n", hex::encode(key.verifying_key().as_bytes())),
-    )
-    .map_err(io_err(format!("writing {}", public.display())))?;
+    fs::write(&public, format!("{}\n", hex::encode(key.verifying_key().as_bytes())))
+        .map_err(io_err(format!("writing {}", public.display())))?;
     Ok(key_id(&key.verifying_key()))
 }
 
 /// Signs manifest bytes; returns (key id, signature).
 pub fn sign(key: &SigningKey, manifest_bytes: &[u8]) -> (String, [u8; 64]) {
-    (
-        key_id(&key.verifying_key()),
-        key.sign(manifest_bytes).to_bytes(),
-    )
+    (key_id(&key.verifying_key()), key.sign(manifest_bytes).to_bytes())
 }

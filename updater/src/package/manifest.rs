@@ -117,10 +117,7 @@ impl Manifest {
     pub fn validate(&self) -> Result<(), PackageError> {
         let bad = |why: String| Err(PackageError::BadManifest(why));
         if self.format != FORMAT_VERSION {
-            return bad(format!(
-                "format {} (this reader knows {FORMAT_VERSION})",
-                self.format
-            ));
+            return bad(format!("format {} (this reader knows {FORMAT_VERSION})", self.format));
         }
         if self.images.is_empty() {
             return bad("no images".into());
@@ -141,17 +138,13 @@ impl Manifest {
                 check_digest(src, &image.class)?;
             }
             for (i, op) in image.operations.iter().enumerate() {
-                validate_op(op, image, next_data).map_err(|why| {
-                    PackageError::BadManifest(format!("{} op {i}: {why}", image.class))
-                })?;
+                validate_op(op, image, next_data)
+                    .map_err(|why| PackageError::BadManifest(format!("{} op {i}: {why}", image.class)))?;
                 next_data += op.data_length;
             }
         }
         if next_data != self.payload_size {
-            return bad(format!(
-                "payload_size {} but operations use {next_data}",
-                self.payload_size
-            ));
+            return bad(format!("payload_size {} but operations use {next_data}", self.payload_size));
         }
         Ok(())
     }
@@ -180,28 +173,20 @@ impl Manifest {
 
 fn check_digest(d: &ImageDigest, class: &str) -> Result<(), PackageError> {
     if d.sha256.len() != 64 || hex::decode(&d.sha256).is_err() {
-        return Err(PackageError::BadManifest(format!(
-            "{class}: sha256 is not 32 bytes of hex"
-        )));
+        return Err(PackageError::BadManifest(format!("{class}: sha256 is not 32 bytes of hex")));
     }
     Ok(())
 }
 
 fn validate_op(op: &Operation, image: &Image, data_offset: u64) -> Result<(), String> {
     if op.dst.length == 0 || op.dst.length > MAX_OP_OUTPUT {
-        return Err(format!(
-            "destination length {} outside 1..={MAX_OP_OUTPUT}",
-            op.dst.length
-        ));
+        return Err(format!("destination length {} outside 1..={MAX_OP_OUTPUT}", op.dst.length));
     }
     if op.dst.end() > image.target.size {
         return Err("destination beyond the image size".into());
     }
     if op.data_offset != data_offset {
-        return Err(format!(
-            "data at {} but expected at {data_offset}",
-            op.data_offset
-        ));
+        return Err(format!("data at {} but expected at {data_offset}", op.data_offset));
     }
     if op.data_length > MAX_OP_DATA {
         return Err(format!("data length {} over {MAX_OP_DATA}", op.data_length));
@@ -215,10 +200,7 @@ fn validate_op(op: &Operation, image: &Image, data_offset: u64) -> Result<(), St
         return Err("source extents present where the operation reads none, or missing".into());
     }
     if reads_source {
-        let source = image
-            .source
-            .as_ref()
-            .ok_or("reads a source but the image has none")?;
+        let source = image.source.as_ref().ok_or("reads a source but the image has none")?;
         let total: u64 = op.src.iter().map(|e| e.length).sum();
         if total > MAX_OP_SOURCE || op.src.iter().any(|e| e.end() > source.size) {
             return Err("source extents too large or beyond the source image".into());

@@ -26,19 +26,14 @@ pub enum PackageError {
     Truncated(&'static str),
     #[error("signature by key {key_id} does not verify: the manifest was altered or the signature is corrupt")]
     BadSignature { key_id: String },
-    #[error("no signature by a trusted key (package signed by {signed_by:?}; trusted keys in {keys_dir}: {trusted:?})")]
-    Untrusted {
-        signed_by: Vec<String>,
-        trusted: Vec<String>,
-        keys_dir: PathBuf,
-    },
+    #[error(
+        "no signature by a trusted key (package signed by {signed_by:?}; trusted keys in {keys_dir}: {trusted:?})"
+    )]
+    Untrusted { signed_by: Vec<String>, trusted: Vec<String>, keys_dir: PathBuf },
     #[error("key file {path}: {why}")]
     BadKey { path: PathBuf, why: String },
     #[error("reading {what}: {source}")]
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
+    Io { what: String, source: std::io::Error },
 }
 
 /// SHA-256 of `data` as lower-case hex.
