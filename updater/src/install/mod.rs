@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use crate::error::InstallError;
 use crate::ops::Executor;
-use crate::package::{load_public_keys, read_header, sha256_hex, Header, Operation};
+use crate::package::{load_public_keys, read_raw_header, sha256_hex, Header, Operation, RawHeader};
 
 /// What the installer needs to know about the device.
 #[derive(Debug, Clone)]
@@ -84,11 +84,17 @@ impl Installer {
         self.records.checkpoint()
     }
 
-    /// Checks a header against the device before anything is written:
-    /// trusted signature, compatible model, no downgrade, a target (and a
-    /// source, for deltas) for every image.
-    pub fn check(&self, header: &Header) -> Result<(), InstallError> {
-        load_public_keys(&self.opts.keys_dir)?.verify(header)?;
+    /// Verifies a header's signatures, then parses it and checks it against
+    /// the device, before anything is written: trusted signature, compatible
+    /// model, no downgrade, a target (and a source, for deltas) per image.
+    pub fn verify(&self, raw: RawHeader) -> Result<Header, InstallError> {
+        load_public_keys(&self.opts.keys_dir)?.verify(&raw)?;
+        let header = raw.parse()?;
+        self.check(&header)?;
+        Ok(header)
+    }
+
+    fn check(&self, header: &Header) -> Result<(), InstallError> {
         let m = &header.manifest;
         if m.compatible != self.opts.compatible {
             return Err(InstallError::Incompatible {
@@ -145,8 +151,8 @@ impl Installer {
     fn begin<R: Read>(&self, stream: &mut Stream<R>, start: u64) -> Result<(Header, Option<Checkpoint>), InstallError> {
         let checkpoint = self.records.checkpoint()?;
         if start == 0 {
-            let header = read_header(stream).map_err(|e| stream.map_truncation(e))?;
-            self.check(&header)?;
+            let raw = read_raw_header(stream).map_err(|e| stream.map_truncation(e))?;
+            let header = self.verify(raw)?;
             let package = sha256_hex(&header.manifest_bytes);
             let resume = checkpoint.filter(|cp| cp.package == package);
             return Ok((header, resume));
@@ -154,11 +160,11 @@ impl Installer {
         let cp = checkpoint
             .filter(|cp| cp.next_offset == start)
             .ok_or(InstallError::ResumeMismatch { given: start, expected: None })?;
-        let header = read_header(&mut self.records.header()?.as_slice())?;
-        if sha256_hex(&header.manifest_bytes) != cp.package {
+        let raw = read_raw_header(&mut self.records.header()?.as_slice())?;
+        if sha256_hex(&raw.manifest_bytes) != cp.package {
             return Err(InstallError::ResumeMismatch { given: start, expected: Some(cp.next_offset) });
         }
-        self.check(&header)?;
+        let header = self.verify(raw)?;
         Ok((header, Some(cp)))
     }
 

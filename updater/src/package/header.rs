@@ -33,9 +33,34 @@ impl Header {
     }
 }
 
-/// Reads and parses a header from the start of a package stream. The
-/// manifest is parsed and validated, but signatures are not checked here.
+/// The header as read, before the manifest is parsed: check the signatures
+/// over `manifest_bytes` first, then [`RawHeader::parse`].
+#[derive(Debug, Clone)]
+pub struct RawHeader {
+    pub manifest_bytes: Vec<u8>,
+    /// (key id, Ed25519 signature over `manifest_bytes`)
+    pub signatures: Vec<(String, [u8; SIGNATURE_LEN])>,
+    pub raw: Vec<u8>,
+}
+
+impl RawHeader {
+    /// Parses and validates the manifest.
+    pub fn parse(self) -> Result<Header, PackageError> {
+        let manifest: Manifest =
+            serde_json::from_slice(&self.manifest_bytes).map_err(|e| PackageError::BadManifest(e.to_string()))?;
+        manifest.validate()?;
+        Ok(Header { manifest, manifest_bytes: self.manifest_bytes, signatures: self.signatures, raw: self.raw })
+    }
+}
+
+/// Reads and parses a header without checking its signatures (for tools
+/// that only show a package; installs use [`read_raw_header`] and verify first).
 pub fn read_header<R: Read>(reader: &mut R) -> Result<Header, PackageError> {
+    read_raw_header(reader)?.parse()
+}
+
+/// Reads the header bytes from the start of a package stream.
+pub fn read_raw_header<R: Read>(reader: &mut R) -> Result<RawHeader, PackageError> {
     let mut raw = Vec::with_capacity(4096);
     let mut fixed = [0u8; 16];
     read_part(reader, &mut fixed, "header")?;
@@ -55,10 +80,7 @@ pub fn read_header<R: Read>(reader: &mut R) -> Result<Header, PackageError> {
     read_part(reader, &mut manifest_bytes, "manifest")?;
     raw.extend_from_slice(&manifest_bytes);
     let signatures = read_signatures(reader, &mut raw)?;
-    let manifest: Manifest =
-        serde_json::from_slice(&manifest_bytes).map_err(|e| PackageError::BadManifest(e.to_string()))?;
-    manifest.validate()?;
-    Ok(Header { manifest, manifest_bytes, signatures, raw })
+    Ok(RawHeader { manifest_bytes, signatures, raw })
 }
 
 fn read_signatures<R: Read>(

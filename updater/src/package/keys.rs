@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-use super::{Header, PackageError};
+use super::{PackageError, RawHeader};
 
 /// The id of a public key: the first 8 bytes of its SHA-256, hex.
 pub fn key_id(key: &VerifyingKey) -> String {
@@ -41,7 +41,7 @@ pub fn load_public_keys(dir: &Path) -> Result<PublicKeys, PackageError> {
 impl PublicKeys {
     /// Verifies the header's signatures: at least one by a trusted key, and
     /// every signature by a trusted key valid.
-    pub fn verify(&self, header: &Header) -> Result<String, PackageError> {
+    pub fn verify(&self, header: &RawHeader) -> Result<String, PackageError> {
         let mut good = None;
         for (id, sig) in &header.signatures {
             if let Some(key) = self.keys.get(id) {

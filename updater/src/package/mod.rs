@@ -5,7 +5,7 @@ mod header;
 mod keys;
 mod manifest;
 
-pub use header::{read_header, write_header, Header, MAGIC};
+pub use header::{read_header, read_raw_header, write_header, Header, RawHeader, MAGIC};
 pub use keys::{key_id, load_public_keys, load_secret_key, sign, write_keypair, PublicKeys};
 pub use manifest::*;
 
