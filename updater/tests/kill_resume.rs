@@ -78,7 +78,10 @@ fn kill_9_at_random_points_then_resume_gives_the_exact_image() {
         assert!(std::fs::read(&target).unwrap() == new, "round {round}: target differs after resume");
         assert!(checkpoint(&dev).is_none(), "round {round}: checkpoint left after completion");
     }
-    assert!(interrupted_mid_way >= 10, "only {interrupted_mid_way} of 20 kills hit a running install (calibration {full_run:?})");
+    assert!(
+        interrupted_mid_way >= 10,
+        "only {interrupted_mid_way} of 20 kills hit a running install (calibration {full_run:?})"
+    );
 }
 
 fn resume_from_stdin(dev: &Device, target: &Path, pkg: &[u8], offset: u64) -> std::process::Output {
