@@ -145,3 +145,40 @@ pub fn write_header<W: Write>(
     out.write_all(&head)?;
     Ok(head.len() as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn header_round_trips_and_truncation_is_reported_per_part() {
+        let manifest = br#"{"k":1}"#;
+        let sigs = vec![("abcd".to_string(), [7u8; 64]), ("ef".to_string(), [9u8; 64])];
+        let mut bytes = Vec::new();
+        let len = write_header(&mut bytes, manifest, &sigs).unwrap();
+        assert_eq!(len as usize, bytes.len());
+        let raw = read_raw_header(&mut bytes.as_slice()).unwrap();
+        assert_eq!(raw.manifest_bytes, manifest);
+        assert_eq!(raw.signatures, sigs);
+        assert_eq!(raw.raw, bytes);
+        for (cut, part) in [(5, "header"), (20, "manifest"), (bytes.len() - 1, "signatures")] {
+            match read_raw_header(&mut &bytes[..cut]) {
+                Err(PackageError::Truncated(p)) => assert_eq!(p, part, "cut at {cut}"),
+                other => panic!("cut at {cut}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_magic_and_version_are_refused() {
+        let mut bytes = Vec::new();
+        write_header(&mut bytes, b"{}", &[("a".into(), [0; 64])]).unwrap();
+        let mut other = bytes.clone();
+        other[1] = b'X';
+        assert!(matches!(read_raw_header(&mut other.as_slice()), Err(PackageError::BadMagic)));
+        let mut other = bytes.clone();
+        other[9] = 2;
+        assert!(matches!(read_raw_header(&mut other.as_slice()), Err(PackageError::UnsupportedVersion(2))));
+    }
+}

@@ -211,3 +211,94 @@ fn validate_op(op: &Operation, image: &Image, data_offset: u64) -> Result<(), St
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn manifest() -> Manifest {
+        let sha = "ab".repeat(32);
+        let op = |kind, offset, data_offset, data_length| Operation {
+            kind,
+            dst: Extent { offset, length: 4096 },
+            src: Vec::new(),
+            src_sha256: None,
+            data_offset,
+            data_length,
+            data_sha256: (data_length > 0).then(|| sha.clone()),
+        };
+        Manifest {
+            format: FORMAT_VERSION,
+            compatible: "m".into(),
+            version: "1".into(),
+            security_version: 0,
+            operator_tag: None,
+            description: BTreeMap::new(),
+            payload_size: 300,
+            images: vec![Image {
+                class: "rootfs".into(),
+                target: ImageDigest { size: 8192, sha256: sha.clone() },
+                source: None,
+                operations: vec![op(OpKind::Replace, 0, 0, 100), op(OpKind::Replace, 4096, 100, 200)],
+            }],
+        }
+    }
+
+    fn invalid(m: &Manifest) -> String {
+        match m.validate() {
+            Err(PackageError::BadManifest(why)) => why,
+            other => panic!("expected BadManifest, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_well_formed_manifest_validates() {
+        manifest().validate().unwrap();
+    }
+
+    #[test]
+    fn payload_gaps_and_reordering_are_refused() {
+        let mut m = manifest();
+        m.images[0].operations[1].data_offset = 120;
+        assert!(invalid(&m).contains("data at 120"));
+        let mut m = manifest();
+        m.payload_size = 301;
+        assert!(invalid(&m).contains("payload_size"));
+    }
+
+    #[test]
+    fn destination_beyond_the_image_is_refused() {
+        let mut m = manifest();
+        m.images[0].operations[1].dst.offset = 8000;
+        assert!(invalid(&m).contains("beyond the image"));
+    }
+
+    #[test]
+    fn delta_operation_without_a_source_image_is_refused() {
+        let mut m = manifest();
+        let op = &mut m.images[0].operations[0];
+        op.kind = OpKind::Bsdiff;
+        op.src = vec![Extent { offset: 0, length: 4096 }];
+        op.src_sha256 = Some("cd".repeat(32));
+        assert!(invalid(&m).contains("image has none"));
+    }
+
+    #[test]
+    fn oversized_operation_and_bad_operator_tag_are_refused() {
+        let mut m = manifest();
+        m.images[0].target.size = 64 << 20;
+        m.images[0].operations[0].dst.length = MAX_OP_OUTPUT + 1;
+        assert!(invalid(&m).contains("destination length"));
+        let mut m = manifest();
+        m.operator_tag = Some("0011".into());
+        assert!(invalid(&m).contains("operator_tag"));
+    }
+
+    #[test]
+    fn unknown_fields_are_errors() {
+        let mut json = serde_json::to_value(manifest()).unwrap();
+        json["surprise"] = serde_json::json!(1);
+        assert!(serde_json::from_value::<Manifest>(json).is_err());
+    }
+}
