@@ -1,2 +1,6 @@
 //! fotad-updater: signed `.fota` packages, their builder, and the streaming
 //! installer that writes them into the inactive slot.
+
+pub mod atomic_file;
+pub mod boot;
+pub mod slot;
