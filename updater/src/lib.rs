@@ -4,3 +4,6 @@
 pub mod atomic_file;
 pub mod boot;
 pub mod slot;
+pub mod config;
+pub mod slot_record;
+pub mod lifecycle;
