@@ -7,3 +7,4 @@ pub mod slot;
 pub mod config;
 pub mod slot_record;
 pub mod lifecycle;
+pub mod cli_slots;
