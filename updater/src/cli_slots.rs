@@ -2,7 +2,7 @@
 //! `mark-good`, `mark-bad`, `check-boot`, `simulate-boot`. [`parse`] reads a
 //! subcommand's options; one function per subcommand runs it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use lexopt::prelude::*;
@@ -13,7 +13,14 @@ use crate::lifecycle::{open_backend, BootCheck, Lifecycle, Status};
 use crate::slot::Slot;
 
 /// The subcommands of this module.
-pub const SUBCOMMANDS: [&str; 6] = ["status", "activate", "mark-good", "mark-bad", "check-boot", "simulate-boot"];
+pub const SUBCOMMANDS: [&str; 6] = [
+    "status",
+    "activate",
+    "mark-good",
+    "mark-bad",
+    "check-boot",
+    "simulate-boot",
+];
 
 /// A slot named on the command line: `A`, `B`, `booted` or `other`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,9 +86,14 @@ pub fn parse(name: &str, parser: &mut lexopt::Parser) -> Result<SlotCommand> {
     }
     Ok(match name {
         "status" => SlotCommand::Status { json },
-        "activate" => SlotCommand::Activate { slot: slot.unwrap_or(SlotArg::Other), tries },
+        "activate" => SlotCommand::Activate {
+            slot: slot.unwrap_or(SlotArg::Other),
+            tries,
+        },
         "mark-good" => SlotCommand::MarkGood,
-        "mark-bad" => SlotCommand::MarkBad { slot: slot.unwrap_or(SlotArg::Booted) },
+        "mark-bad" => SlotCommand::MarkBad {
+            slot: slot.unwrap_or(SlotArg::Booted),
+        },
         "check-boot" => SlotCommand::CheckBoot { json },
         "simulate-boot" => SlotCommand::SimulateBoot,
         other => bail!("unknown subcommand {other:?}"),
@@ -128,7 +140,11 @@ pub fn render_status(s: &Status) -> String {
     let primary = s.primary.map_or("none".to_string(), |p| p.to_string());
     out.push_str(&format!("primary:    {primary}\n"));
     for slot in &s.slots {
-        let devices: Vec<String> = slot.devices.iter().map(|(c, d)| format!("{c}={}", d.display())).collect();
+        let devices: Vec<String> = slot
+            .devices
+            .iter()
+            .map(|(c, d)| format!("{c}={}", d.display()))
+            .collect();
         let version = slot.version.as_deref().unwrap_or("-");
         out.push_str(&format!(
             "slot {}:     {}, version {version}, {}\n",
@@ -138,10 +154,16 @@ pub fn render_status(s: &Status) -> String {
         ));
     }
     if let Some(p) = &s.pending {
-        out.push_str(&format!("pending:    update to {} from {}\n", p.target, p.from));
+        out.push_str(&format!(
+            "pending:    update to {} from {}\n",
+            p.target, p.from
+        ));
     }
     if let Some(o) = &s.last_outcome {
-        out.push_str(&format!("last update: {:?} (slot {}, booted {})\n", o.result, o.target, o.booted));
+        out.push_str(&format!(
+            "last update: {:?} (slot {}, booted {})\n",
+            o.result, o.target, o.booted
+        ));
     }
     out
 }
@@ -151,7 +173,8 @@ pub fn activate(settings: &Settings, slot: SlotArg, tries: Option<u8>) -> Result
     let mut lc = open(settings)?;
     let target = slot.resolve(lc.booted());
     let tries = tries.unwrap_or(settings.tries);
-    lc.switch_to(target, tries).with_context(|| format!("activating slot {target}"))?;
+    lc.switch_to(target, tries)
+        .with_context(|| format!("activating slot {target}"))?;
     println!("slot {target} is primary with {tries} boot tries; reboot to try it");
     Ok(())
 }
@@ -159,7 +182,9 @@ pub fn activate(settings: &Settings, slot: SlotArg, tries: Option<u8>) -> Result
 /// `mark-good`: confirms the booted slot and reports a pending update's outcome.
 pub fn mark_good(settings: &Settings) -> Result<()> {
     let mut lc = open(settings)?;
-    let check = lc.mark_good().with_context(|| format!("marking the booted slot {} good", lc.booted()))?;
+    let check = lc
+        .mark_good()
+        .with_context(|| format!("marking the booted slot {} good", lc.booted()))?;
     println!("slot {} marked good", lc.booted());
     print_check(&check);
     Ok(())
@@ -169,7 +194,8 @@ pub fn mark_good(settings: &Settings) -> Result<()> {
 pub fn mark_bad(settings: &Settings, slot: SlotArg) -> Result<()> {
     let mut lc = open(settings)?;
     let slot = slot.resolve(lc.booted());
-    lc.mark_bad(slot).with_context(|| format!("marking slot {slot} bad"))?;
+    lc.mark_bad(slot)
+        .with_context(|| format!("marking slot {slot} bad"))?;
     println!("slot {slot} marked bad; slot {} boots next", !slot);
     Ok(())
 }
@@ -188,9 +214,16 @@ pub fn check_boot(settings: &Settings, json: bool) -> Result<()> {
 fn print_check(check: &BootCheck) {
     match check {
         BootCheck::NoUpdate => println!("no update pending"),
-        BootCheck::Waiting { target } => println!("update to slot {target} activated, not booted yet"),
-        BootCheck::BootedNew { target } => println!("running the new slot {target}; waiting for mark-good"),
-        BootCheck::Done(o) => println!("update to slot {}: {:?} (booted {})", o.target, o.result, o.booted),
+        BootCheck::Waiting { target } => {
+            println!("update to slot {target} activated, not booted yet")
+        }
+        BootCheck::BootedNew { target } => {
+            println!("running the new slot {target}; waiting for mark-good")
+        }
+        BootCheck::Done(o) => println!(
+            "update to slot {}: {:?} (booted {})",
+            o.target, o.result, o.booted
+        ),
     }
 }
 
@@ -204,11 +237,26 @@ pub fn simulate_boot(settings: &Settings) -> Result<()> {
         Selection::Rescue(s) => (s, true),
     };
     write_cmdline(&settings.cmdline, slot)?;
-    println!("booted slot {slot}{}", if rescue { " (rescue: no slot was bootable)" } else { "" });
+    println!(
+        "booted slot {slot}{}",
+        if rescue {
+            " (rescue: no slot was bootable)"
+        } else {
+            ""
+        }
+    );
     Ok(())
 }
 
-fn write_cmdline(path: &PathBuf, slot: Slot) -> Result<()> {
-    crate::atomic_file::replace(path, format!("console=ttyS0 fotad.slot={slot}\n").as_bytes())
-        .with_context(|| format!("writing the simulated kernel command line {}", path.display()))
+fn write_cmdline(path: &Path, slot: Slot) -> Result<()> {
+    crate::atomic_file::replace(
+        path,
+        format!("console=ttyS0 fotad.slot={slot}\n").as_bytes(),
+    )
+    .with_context(|| {
+        format!(
+            "writing the simulated kernel command line {}",
+            path.display()
+        )
+    })
 }

@@ -18,9 +18,15 @@ use crate::slot::{Partition, SlotSet, Slots, SlotsError};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid config {path}: {source}")]
-    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
     #[error("config key {key}: {reason}")]
     Invalid { key: &'static str, reason: String },
     #[error("config [slots]: {0}")]
@@ -28,7 +34,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key, reason: reason.into() }
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
 }
 
 /// One config file. The agent's sections are opaque here.
@@ -146,11 +155,21 @@ fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(ConfigError::Read { path: dir.to_path_buf(), source }),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
     };
     let mut files = Vec::new();
     for entry in entries {
-        let path = entry.map_err(|source| ConfigError::Read { path: dir.to_path_buf(), source })?.path();
+        let path = entry
+            .map_err(|source| ConfigError::Read {
+                path: dir.to_path_buf(),
+                source,
+            })?
+            .path();
         if path.extension().is_some_and(|e| e == "toml") {
             files.push(path);
         }
@@ -161,8 +180,14 @@ fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
 
 /// Parses one config file.
 pub fn parse_file(path: &Path) -> Result<Fragment, ConfigError> {
-    let text = fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), source: Box::new(e) })
+    let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        source: Box::new(e),
+    })
 }
 
 /// Reads, merges and validates the layers.
@@ -180,7 +205,10 @@ fn take<T>(into: &mut Option<T>, from: Option<T>) {
     }
 }
 
-fn merge_map(into: &mut Option<BTreeMap<String, PathBuf>>, from: Option<BTreeMap<String, PathBuf>>) {
+fn merge_map(
+    into: &mut Option<BTreeMap<String, PathBuf>>,
+    from: Option<BTreeMap<String, PathBuf>>,
+) {
     if let Some(from) = from {
         into.get_or_insert_with(BTreeMap::new).extend(from);
     }
@@ -237,23 +265,37 @@ impl Settings {
     /// Validates merged fragments, filling in defaults.
     pub fn from_fragment(f: Fragment) -> Result<Settings, ConfigError> {
         let u = f.updater.unwrap_or_default();
-        let state_dir = u.state_dir.unwrap_or_else(|| PathBuf::from("/var/lib/fotad"));
+        let state_dir = u
+            .state_dir
+            .unwrap_or_else(|| PathBuf::from("/var/lib/fotad"));
         let tries = match u.tries.unwrap_or(3) {
             n @ 1..=9 => n as u8,
-            n => return Err(invalid("updater.tries", format!("{n} is out of range; give 1 to {MAX_TRIES}"))),
+            n => {
+                return Err(invalid(
+                    "updater.tries",
+                    format!("{n} is out of range; give 1 to {MAX_TRIES}"),
+                ))
+            }
         };
         if u.compatible.as_deref().is_some_and(|c| c.trim().is_empty()) {
-            return Err(invalid("updater.compatible", "is empty; give the device model string"));
+            return Err(invalid(
+                "updater.compatible",
+                "is empty; give the device model string",
+            ));
         }
         let slots = slot_source(f.slots.unwrap_or_default())?;
         let bootloader = bootloader(f.bootloader.unwrap_or_default(), &slots, &state_dir)?;
         Ok(Settings {
             compatible: u.compatible,
-            keys_dir: u.keys_dir.unwrap_or_else(|| PathBuf::from("/etc/fotad/keys")),
+            keys_dir: u
+                .keys_dir
+                .unwrap_or_else(|| PathBuf::from("/etc/fotad/keys")),
             state_dir,
             tries,
             cmdline: u.cmdline.unwrap_or_else(|| PathBuf::from("/proc/cmdline")),
-            mountinfo: u.mountinfo.unwrap_or_else(|| PathBuf::from("/proc/self/mountinfo")),
+            mountinfo: u
+                .mountinfo
+                .unwrap_or_else(|| PathBuf::from("/proc/self/mountinfo")),
             bootloader,
             slots,
         })
@@ -262,7 +304,9 @@ impl Settings {
 
 fn slot_source(s: SlotsFragment) -> Result<SlotSource, ConfigError> {
     let to_set = |m: BTreeMap<String, PathBuf>| -> SlotSet {
-        m.into_iter().map(|(class, dev)| (class, Partition::from_device(dev))).collect()
+        m.into_iter()
+            .map(|(class, dev)| (class, Partition::from_device(dev)))
+            .collect()
     };
     match (s.gpt_disk, s.a, s.b) {
         (Some(disk), None, None) => Ok(SlotSource::Gpt { disk }),
@@ -275,23 +319,40 @@ fn slot_source(s: SlotsFragment) -> Result<SlotSource, ConfigError> {
     }
 }
 
-fn bootloader(b: BootloaderFragment, slots: &SlotSource, state_dir: &Path) -> Result<BootloaderConfig, ConfigError> {
+fn bootloader(
+    b: BootloaderFragment,
+    slots: &SlotSource,
+    state_dir: &Path,
+) -> Result<BootloaderConfig, ConfigError> {
     match b.backend.as_deref() {
         Some("grub") => Ok(BootloaderConfig::Grub {
-            grubenv: b.grubenv.unwrap_or_else(|| PathBuf::from("/boot/grub/grubenv")),
+            grubenv: b
+                .grubenv
+                .unwrap_or_else(|| PathBuf::from("/boot/grub/grubenv")),
         }),
         Some("uboot") => Ok(BootloaderConfig::UBoot {
-            fw_env_config: b.fw_env_config.unwrap_or_else(|| PathBuf::from("/etc/fw_env.config")),
+            fw_env_config: b
+                .fw_env_config
+                .unwrap_or_else(|| PathBuf::from("/etc/fw_env.config")),
         }),
         Some("gpt") => match (b.disk, slots) {
             (Some(disk), _) => Ok(BootloaderConfig::Gpt { disk }),
             (None, SlotSource::Gpt { disk }) => Ok(BootloaderConfig::Gpt { disk: disk.clone() }),
-            (None, SlotSource::Config(_)) => Err(invalid("bootloader.disk", "backend gpt needs the disk (or slots.gpt_disk)")),
+            (None, SlotSource::Config(_)) => Err(invalid(
+                "bootloader.disk",
+                "backend gpt needs the disk (or slots.gpt_disk)",
+            )),
         },
         Some("file") => Ok(BootloaderConfig::File {
             path: b.file.unwrap_or_else(|| state_dir.join("bootstate.json")),
         }),
-        Some(other) => Err(invalid("bootloader.backend", format!("{other:?} is not one of grub, uboot, gpt, file"))),
-        None => Err(invalid("bootloader.backend", "not set; give grub, uboot, gpt or file")),
+        Some(other) => Err(invalid(
+            "bootloader.backend",
+            format!("{other:?} is not one of grub, uboot, gpt, file"),
+        )),
+        None => Err(invalid(
+            "bootloader.backend",
+            "not set; give grub, uboot, gpt or file",
+        )),
     }
 }

@@ -3,8 +3,8 @@
 
 pub mod atomic_file;
 pub mod boot;
-pub mod slot;
-pub mod config;
-pub mod slot_record;
-pub mod lifecycle;
 pub mod cli_slots;
+pub mod config;
+pub mod lifecycle;
+pub mod slot;
+pub mod slot_record;

@@ -19,7 +19,10 @@ use crate::slot_record::{self, Outcome, Pending, RecordError, SlotRecord, Update
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
     #[error("bootloader ({backend}): {source}")]
-    Boot { backend: &'static str, source: BootError },
+    Boot {
+        backend: &'static str,
+        source: BootError,
+    },
     #[error(transparent)]
     Booted(#[from] BootedError),
     #[error(transparent)]
@@ -33,7 +36,11 @@ pub enum LifecycleError {
     #[error("slot {0} is marked bad: it may hold a partial or unverified install; install an update into it instead")]
     SlotIsBad(Slot),
     #[error("marking slot {slot} bad would leave no bootable slot (slot {other} is {state})")]
-    NoFallback { slot: Slot, other: Slot, state: SlotState },
+    NoFallback {
+        slot: Slot,
+        other: Slot,
+        state: SlotState,
+    },
     #[error("{0} boot tries asked for; give 1 to {MAX_TRIES}")]
     Tries(u8),
 }
@@ -100,7 +107,9 @@ pub struct Lifecycle {
 pub fn open_backend(config: &BootloaderConfig) -> Result<Box<dyn Backend>, LifecycleError> {
     Ok(match config {
         BootloaderConfig::Grub { grubenv } => Box::new(boot::grub::Grub::new(grubenv)),
-        BootloaderConfig::UBoot { fw_env_config } => Box::new(boot::uboot::UBoot::new(fw_env_config)),
+        BootloaderConfig::UBoot { fw_env_config } => {
+            Box::new(boot::uboot::UBoot::new(fw_env_config))
+        }
         BootloaderConfig::Gpt { disk } => Box::new(boot::gpt::GptAttrs::discover(disk)?),
         BootloaderConfig::File { path } => Box::new(boot::file::FileBackend::new(path)),
     })
@@ -129,8 +138,16 @@ impl Lifecycle {
         state_dir: &Path,
     ) -> Result<Lifecycle, LifecycleError> {
         let name = backend.name();
-        let boot = Bootloader::open(backend).map_err(|source| LifecycleError::Boot { backend: name, source })?;
-        Ok(Lifecycle { slots, booted, boot, record_path: slot_record::path_in(state_dir) })
+        let boot = Bootloader::open(backend).map_err(|source| LifecycleError::Boot {
+            backend: name,
+            source,
+        })?;
+        Ok(Lifecycle {
+            slots,
+            booted,
+            boot,
+            record_path: slot_record::path_in(state_dir),
+        })
     }
 
     pub fn booted(&self) -> Slot {
@@ -147,12 +164,16 @@ impl Lifecycle {
 
     fn write_boot(&mut self) -> Result<(), LifecycleError> {
         let backend = self.boot.backend_name();
-        self.boot.write().map_err(|source| LifecycleError::Boot { backend, source })
+        self.boot
+            .write()
+            .map_err(|source| LifecycleError::Boot { backend, source })
     }
 
     fn set_state(&mut self, slot: Slot, state: SlotState) -> Result<(), LifecycleError> {
         let backend = self.boot.backend_name();
-        self.boot.set_slot_state(slot, state).map_err(|source| LifecycleError::Boot { backend, source })
+        self.boot
+            .set_slot_state(slot, state)
+            .map_err(|source| LifecycleError::Boot { backend, source })
     }
 
     fn record(&self) -> Result<SlotRecord, LifecycleError> {
@@ -188,16 +209,30 @@ impl Lifecycle {
             .iter()
             .map(|(class, part)| {
                 let source = source.get(class).map(|p| p.device.clone());
-                (class.clone(), ImageTarget { target: part.device.clone(), source })
+                (
+                    class.clone(),
+                    ImageTarget {
+                        target: part.device.clone(),
+                        source,
+                    },
+                )
             })
             .collect();
-        Ok(InstallTarget { slot: target, images })
+        Ok(InstallTarget {
+            slot: target,
+            images,
+        })
     }
 
     /// Last step of an install, called by the installer only after the slot was
     /// written, fsynced and verified: records the pending update, then makes
     /// `target` primary in trial with `tries` boot tries.
-    pub fn activate(&mut self, target: Slot, tries: u8, version: Option<&str>) -> Result<(), LifecycleError> {
+    pub fn activate(
+        &mut self,
+        target: Slot,
+        tries: u8,
+        version: Option<&str>,
+    ) -> Result<(), LifecycleError> {
         if target == self.booted {
             return Err(LifecycleError::TargetIsBooted(target));
         }
@@ -205,7 +240,11 @@ impl Lifecycle {
             return Err(LifecycleError::Tries(tries));
         }
         let mut record = self.record()?;
-        record.pending = Some(Pending { target, from: self.booted, version: version.map(str::to_string) });
+        record.pending = Some(Pending {
+            target,
+            from: self.booted,
+            version: version.map(str::to_string),
+        });
         match version {
             Some(v) => record.versions.insert(target, v.to_string()),
             None => record.versions.remove(&target),
@@ -234,7 +273,10 @@ impl Lifecycle {
     pub fn mark_good(&mut self) -> Result<BootCheck, LifecycleError> {
         let before = self.boot.state();
         self.set_state(self.booted, SlotState::Good)?;
-        let primary_alive = self.boot.primary().is_some_and(|p| self.boot.slot_state(p).bootable());
+        let primary_alive = self
+            .boot
+            .primary()
+            .is_some_and(|p| self.boot.slot_state(p).bootable());
         if !primary_alive {
             self.boot.set_primary(self.booted);
         }
@@ -249,7 +291,11 @@ impl Lifecycle {
     pub fn mark_bad(&mut self, slot: Slot) -> Result<(), LifecycleError> {
         let other = self.boot.slot_state(!slot);
         if !other.bootable() {
-            return Err(LifecycleError::NoFallback { slot, other: !slot, state: other });
+            return Err(LifecycleError::NoFallback {
+                slot,
+                other: !slot,
+                state: other,
+            });
         }
         self.set_state(slot, SlotState::Bad)?;
         if self.boot.primary() == Some(slot) {
@@ -263,16 +309,30 @@ impl Lifecycle {
     /// no longer bootable).
     pub fn check_boot(&mut self) -> Result<BootCheck, LifecycleError> {
         let mut record = self.record()?;
-        let Some(pending) = record.pending.clone() else { return Ok(BootCheck::NoUpdate) };
+        let Some(pending) = record.pending.clone() else {
+            return Ok(BootCheck::NoUpdate);
+        };
         let target_state = self.boot.slot_state(pending.target);
         let result = match (self.booted == pending.target, target_state) {
             (true, SlotState::Good) => UpdateResult::Updated,
-            (true, _) => return Ok(BootCheck::BootedNew { target: pending.target }),
-            (false, st) if st.bootable() => return Ok(BootCheck::Waiting { target: pending.target }),
+            (true, _) => {
+                return Ok(BootCheck::BootedNew {
+                    target: pending.target,
+                })
+            }
+            (false, st) if st.bootable() => {
+                return Ok(BootCheck::Waiting {
+                    target: pending.target,
+                })
+            }
             (false, _) => UpdateResult::FellBack,
         };
-        let outcome =
-            Outcome { result, target: pending.target, booted: self.booted, version: pending.version.clone() };
+        let outcome = Outcome {
+            result,
+            target: pending.target,
+            booted: self.booted,
+            version: pending.version.clone(),
+        };
         if result == UpdateResult::FellBack {
             record.versions.remove(&pending.target);
         }
@@ -302,7 +362,12 @@ impl Lifecycle {
                 slot,
                 state: self.boot.slot_state(slot),
                 version: record.versions.get(&slot).cloned(),
-                devices: self.slots.get(slot).iter().map(|(c, p)| (c.clone(), p.device.clone())).collect(),
+                devices: self
+                    .slots
+                    .get(slot)
+                    .iter()
+                    .map(|(c, p)| (c.clone(), p.device.clone()))
+                    .collect(),
             })
             .collect();
         Ok(Status {

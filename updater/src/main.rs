@@ -36,7 +36,9 @@ fn run() -> Result<()> {
         }
     };
     match sub.as_str() {
-        s if cli_slots::SUBCOMMANDS.contains(&s) => cli_slots::run(&cli_slots::parse(s, &mut parser)?, &config_root),
+        s if cli_slots::SUBCOMMANDS.contains(&s) => {
+            cli_slots::run(&cli_slots::parse(s, &mut parser)?, &config_root)
+        }
         other => anyhow::bail!("unknown subcommand {other:?}; {USAGE}"),
     }
 }

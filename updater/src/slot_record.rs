@@ -56,9 +56,15 @@ pub struct SlotRecord {
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
     #[error("cannot access the slot record {path}: {source}; check the state directory")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("slot record {path} is corrupt: {source}; move it away to start afresh")]
-    Corrupt { path: PathBuf, source: serde_json::Error },
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
 }
 
 /// The record's path in `state_dir`.
@@ -69,19 +75,31 @@ pub fn path_in(state_dir: &Path) -> PathBuf {
 /// Reads the record; a missing file is an empty record.
 pub fn load(path: &Path) -> Result<SlotRecord, RecordError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| RecordError::Corrupt { path: path.into(), source }),
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| RecordError::Corrupt {
+            path: path.into(),
+            source,
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SlotRecord::default()),
-        Err(source) => Err(RecordError::Io { path: path.into(), source }),
+        Err(source) => Err(RecordError::Io {
+            path: path.into(),
+            source,
+        }),
     }
 }
 
 /// Replaces the record atomically, creating the state directory when missing.
 pub fn store(path: &Path, record: &SlotRecord) -> Result<(), RecordError> {
-    let io = |source| RecordError::Io { path: path.into(), source };
+    let io = |source| RecordError::Io {
+        path: path.into(),
+        source,
+    };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let mut bytes = serde_json::to_vec_pretty(record).map_err(|source| RecordError::Corrupt { path: path.into(), source })?;
+    let mut bytes = serde_json::to_vec_pretty(record).map_err(|source| RecordError::Corrupt {
+        path: path.into(),
+        source,
+    })?;
     bytes.push(b'\n');
     atomic_file::replace(path, &bytes).map_err(io)
 }

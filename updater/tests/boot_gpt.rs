@@ -16,15 +16,33 @@ use fotad_updater::slot::{gpt, Slot};
 /// A 64 MiB disk image: 1 boot_a, 2 boot_b, 3 rootfs_a, 4 rootfs_b, 5 data.
 fn disk(dir: &Path) -> PathBuf {
     let img = dir.join("disk.img");
-    std::fs::File::create(&img).unwrap().set_len(64 << 20).unwrap();
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
     run_tool(
         "sgdisk",
         &[
-            "-n", "1:2048:+4M", "-c", "1:boot_a",
-            "-n", "2:0:+4M", "-c", "2:boot_b",
-            "-n", "3:0:+16M", "-c", "3:rootfs_a",
-            "-n", "4:0:+16M", "-c", "4:rootfs_b",
-            "-n", "5:0:+4M", "-c", "5:data",
+            "-n",
+            "1:2048:+4M",
+            "-c",
+            "1:boot_a",
+            "-n",
+            "2:0:+4M",
+            "-c",
+            "2:boot_b",
+            "-n",
+            "3:0:+16M",
+            "-c",
+            "3:rootfs_a",
+            "-n",
+            "4:0:+16M",
+            "-c",
+            "4:rootfs_b",
+            "-n",
+            "5:0:+4M",
+            "-c",
+            "5:data",
             s(&img),
         ],
         "gdisk",
@@ -33,12 +51,20 @@ fn disk(dir: &Path) -> PathBuf {
 }
 
 fn cgpt_attr(img: &Path, part: u32, flag: &str) -> u32 {
-    let out = run_tool("cgpt", &["show", "-i", &part.to_string(), flag, s(img)], "cgpt");
+    let out = run_tool(
+        "cgpt",
+        &["show", "-i", &part.to_string(), flag, s(img)],
+        "cgpt",
+    );
     out.trim().parse().unwrap()
 }
 
 fn cgpt_triplet(img: &Path, part: u32) -> (u32, u32, u32) {
-    (cgpt_attr(img, part, "-P"), cgpt_attr(img, part, "-T"), cgpt_attr(img, part, "-S"))
+    (
+        cgpt_attr(img, part, "-P"),
+        cgpt_attr(img, part, "-T"),
+        cgpt_attr(img, part, "-S"),
+    )
 }
 
 fn assert_both_copies_valid(img: &Path) {
@@ -57,7 +83,10 @@ fn slots_are_discovered_by_partition_label() {
     assert_eq!(slots.get(Slot::B)["boot"].label.as_deref(), Some("boot_b"));
     let info = run_tool("sgdisk", &["-i", "4", s(&img)], "gdisk");
     let uuid = slots.get(Slot::B)["rootfs"].partuuid.clone().unwrap();
-    assert!(info.to_lowercase().contains(&uuid.to_lowercase()), "{info} lacks {uuid}");
+    assert!(
+        info.to_lowercase().contains(&uuid.to_lowercase()),
+        "{info} lacks {uuid}"
+    );
 }
 
 #[test]
@@ -66,13 +95,23 @@ fn cgpt_reads_the_attributes_we_write_and_both_copies_stay_valid() {
     let img = disk(d.path());
     let be = GptAttrs::discover(&img).unwrap();
     assert_eq!(be.partitions, (3, 4));
-    be.write(&BootState { primary: Some(Slot::B), a: SlotState::Good, b: SlotState::Trial { tries_left: 3 } }).unwrap();
+    be.write(&BootState {
+        primary: Some(Slot::B),
+        a: SlotState::Good,
+        b: SlotState::Trial { tries_left: 3 },
+    })
+    .unwrap();
     assert_eq!(cgpt_triplet(&img, 3), (1, 0, 1));
     assert_eq!(cgpt_triplet(&img, 4), (2, 3, 0));
     assert_both_copies_valid(&img);
     let sg = run_tool("sgdisk", &["-i", "4", s(&img)], "gdisk");
     assert!(sg.contains("Attribute flags: 0032000000000000"), "{sg}");
-    be.write(&BootState { primary: Some(Slot::A), a: SlotState::Good, b: SlotState::Bad }).unwrap();
+    be.write(&BootState {
+        primary: Some(Slot::A),
+        a: SlotState::Good,
+        b: SlotState::Bad,
+    })
+    .unwrap();
     assert_eq!(cgpt_triplet(&img, 3), (2, 0, 1));
     assert_eq!(cgpt_triplet(&img, 4), (0, 0, 0));
     assert_both_copies_valid(&img);
@@ -82,11 +121,30 @@ fn cgpt_reads_the_attributes_we_write_and_both_copies_stay_valid() {
 fn attributes_set_by_cgpt_are_read_by_us() {
     let d = tempfile::tempdir().unwrap();
     let img = disk(d.path());
-    run_tool("cgpt", &["add", "-i", "3", "-P", "1", "-T", "0", "-S", "1", s(&img)], "cgpt");
-    run_tool("cgpt", &["add", "-i", "4", "-P", "2", "-T", "5", "-S", "0", s(&img)], "cgpt");
+    run_tool(
+        "cgpt",
+        &["add", "-i", "3", "-P", "1", "-T", "0", "-S", "1", s(&img)],
+        "cgpt",
+    );
+    run_tool(
+        "cgpt",
+        &["add", "-i", "4", "-P", "2", "-T", "5", "-S", "0", s(&img)],
+        "cgpt",
+    );
     let st = GptAttrs::discover(&img).unwrap().read().unwrap();
-    assert_eq!(st, BootState { primary: Some(Slot::B), a: SlotState::Good, b: SlotState::Trial { tries_left: 5 } });
-    run_tool("cgpt", &["add", "-i", "4", "-P", "0", "-T", "0", "-S", "0", s(&img)], "cgpt");
+    assert_eq!(
+        st,
+        BootState {
+            primary: Some(Slot::B),
+            a: SlotState::Good,
+            b: SlotState::Trial { tries_left: 5 }
+        }
+    );
+    run_tool(
+        "cgpt",
+        &["add", "-i", "4", "-P", "0", "-T", "0", "-S", "0", s(&img)],
+        "cgpt",
+    );
     let st = GptAttrs::discover(&img).unwrap().read().unwrap();
     assert_eq!((st.primary, st.b), (Some(Slot::A), SlotState::Bad));
 }
@@ -96,7 +154,11 @@ fn torn_primary_table_falls_back_to_the_backup_and_is_repaired_by_the_next_write
     let d = tempfile::tempdir().unwrap();
     let img = disk(d.path());
     let be = GptAttrs::discover(&img).unwrap();
-    let trial = BootState { primary: Some(Slot::B), a: SlotState::Good, b: SlotState::Trial { tries_left: 2 } };
+    let trial = BootState {
+        primary: Some(Slot::B),
+        a: SlotState::Good,
+        b: SlotState::Trial { tries_left: 2 },
+    };
     be.write(&trial).unwrap();
     // A torn write of the primary entry array: its CRC no longer matches.
     let mut f = OpenOptions::new().write(true).open(&img).unwrap();
@@ -104,7 +166,12 @@ fn torn_primary_table_falls_back_to_the_backup_and_is_repaired_by_the_next_write
     f.write_all(&[0xaa; 100]).unwrap();
     drop(f);
     assert_eq!(be.read().unwrap(), trial, "read from the backup copy");
-    be.write(&BootState { primary: Some(Slot::B), a: SlotState::Good, b: SlotState::Good }).unwrap();
+    be.write(&BootState {
+        primary: Some(Slot::B),
+        a: SlotState::Good,
+        b: SlotState::Good,
+    })
+    .unwrap();
     assert_both_copies_valid(&img);
     assert_eq!(cgpt_triplet(&img, 4), (2, 0, 1));
 }

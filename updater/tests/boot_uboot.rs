@@ -38,12 +38,20 @@ fn printenv(cfg: &Path) -> BTreeMap<String, String> {
 }
 
 fn trial_b() -> BootState {
-    BootState { primary: Some(Slot::B), a: SlotState::Good, b: SlotState::Trial { tries_left: 3 } }
+    BootState {
+        primary: Some(Slot::B),
+        a: SlotState::Good,
+        b: SlotState::Trial { tries_left: 3 },
+    }
 }
 
 fn assert_vars(vars: &BTreeMap<String, String>, want: &[(&str, &str)]) {
     for (k, v) in want {
-        assert_eq!(vars.get(*k).map(String::as_str), Some(*v), "{k} in {vars:?}");
+        assert_eq!(
+            vars.get(*k).map(String::as_str),
+            Some(*v),
+            "{k} in {vars:?}"
+        );
     }
 }
 
@@ -55,10 +63,29 @@ fn fw_printenv_reads_our_single_and_redundant_environments() {
         let ub = UBoot::new(&cfg);
         ub.write(&trial_b()).unwrap();
         let vars = printenv(&cfg);
-        assert_vars(&vars, &[("BOOT_ORDER", "B A"), ("BOOT_A_OK", "1"), ("BOOT_B_OK", "0"), ("BOOT_B_LEFT", "3")]);
-        let bad_a = BootState { primary: Some(Slot::B), a: SlotState::Bad, b: SlotState::Good };
+        assert_vars(
+            &vars,
+            &[
+                ("BOOT_ORDER", "B A"),
+                ("BOOT_A_OK", "1"),
+                ("BOOT_B_OK", "0"),
+                ("BOOT_B_LEFT", "3"),
+            ],
+        );
+        let bad_a = BootState {
+            primary: Some(Slot::B),
+            a: SlotState::Bad,
+            b: SlotState::Good,
+        };
         ub.write(&bad_a).unwrap();
-        assert_vars(&printenv(&cfg), &[("BOOT_ORDER", "B"), ("BOOT_A_LEFT", "0"), ("BOOT_B_OK", "1")]);
+        assert_vars(
+            &printenv(&cfg),
+            &[
+                ("BOOT_ORDER", "B"),
+                ("BOOT_A_LEFT", "0"),
+                ("BOOT_B_OK", "1"),
+            ],
+        );
         assert_eq!(ub.read().unwrap(), bad_a, "redundant={redundant}");
     }
 }
@@ -76,11 +103,17 @@ fn torn_write_of_one_redundant_copy_leaves_the_previous_state() {
     f.seek(SeekFrom::Start(SIZE as u64 + 5)).unwrap();
     f.write_all(&vec![0x55u8; SIZE / 2]).unwrap();
     drop(f);
-    assert_vars(&printenv(&cfg), &[("BOOT_ORDER", "A"), ("BOOT_A_OK", "1"), ("BOOT_B_OK", "0")]);
+    assert_vars(
+        &printenv(&cfg),
+        &[("BOOT_ORDER", "A"), ("BOOT_A_OK", "1"), ("BOOT_B_OK", "0")],
+    );
     assert_eq!(ub.read().unwrap(), BootState::FACTORY);
     // The next write goes over the torn copy and wins again.
     ub.write(&trial_b()).unwrap();
-    assert_vars(&printenv(&cfg), &[("BOOT_ORDER", "B A"), ("BOOT_B_LEFT", "3")]);
+    assert_vars(
+        &printenv(&cfg),
+        &[("BOOT_ORDER", "B A"), ("BOOT_B_LEFT", "3")],
+    );
 }
 
 #[test]
@@ -90,13 +123,26 @@ fn state_set_by_fw_setenv_is_read_by_us_and_our_writes_follow_its_copies() {
         let (_, cfg) = setup(d.path(), redundant);
         let ub = UBoot::new(&cfg);
         ub.write(&BootState::FACTORY).unwrap();
-        let set = |k: &str, v: &str| run_tool("fw_setenv", &["-c", s(&cfg), k, v], "libubootenv-tool");
+        let set =
+            |k: &str, v: &str| run_tool("fw_setenv", &["-c", s(&cfg), k, v], "libubootenv-tool");
         set("BOOT_ORDER", "B A");
         set("BOOT_B_OK", "0");
         set("BOOT_B_LEFT", "2");
         set("bootdelay", "1");
-        assert_eq!(ub.read().unwrap(), BootState { primary: Some(Slot::B), a: SlotState::Good, b: SlotState::Trial { tries_left: 2 } });
-        ub.write(&BootState { primary: Some(Slot::B), a: SlotState::Good, b: SlotState::Good }).unwrap();
+        assert_eq!(
+            ub.read().unwrap(),
+            BootState {
+                primary: Some(Slot::B),
+                a: SlotState::Good,
+                b: SlotState::Trial { tries_left: 2 }
+            }
+        );
+        ub.write(&BootState {
+            primary: Some(Slot::B),
+            a: SlotState::Good,
+            b: SlotState::Good,
+        })
+        .unwrap();
         assert_vars(&printenv(&cfg), &[("BOOT_B_OK", "1"), ("bootdelay", "1")]);
     }
 }

@@ -36,16 +36,29 @@ fn device() -> Device {
         p("state"), p("cmdline"), grubenv, p("slot-a.img"), p("slot-b.img")
     );
     std::fs::write(p("etc/fotad/fotad.toml"), toml).unwrap();
-    Device { _dir: dir, root, grubenv }
+    Device {
+        _dir: dir,
+        root,
+        grubenv,
+    }
 }
 
 fn cli(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fotad-update")).arg("--config-root").arg(root).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_fotad-update"))
+        .arg("--config-root")
+        .arg(root)
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn ok(root: &Path, args: &[&str]) -> String {
     let out = cli(root, args);
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -66,11 +79,17 @@ fn status_shows_factory_state_and_activate_refuses_a_bad_slot() {
     assert_eq!(st["slots"][0]["state"]["state"], "good");
     assert_eq!(st["slots"][1]["state"]["state"], "bad");
     let text = ok(&dev.root, &["status"]);
-    assert!(text.contains("booted:     A") && text.contains("slot B:     bad"), "{text}");
+    assert!(
+        text.contains("booted:     A") && text.contains("slot B:     bad"),
+        "{text}"
+    );
     let out = cli(&dev.root, &["activate"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("activating slot B") && err.contains("marked bad"), "{err}");
+    assert!(
+        err.contains("activating slot B") && err.contains("marked bad"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -81,20 +100,33 @@ fn install_boot_mark_good_then_roll_back_with_mark_bad() {
     let mut lc = Lifecycle::open(&settings).unwrap();
     let target = lc.prepare_target().unwrap();
     assert_eq!(target.images["rootfs"].target, dev.root.join("slot-b.img"));
-    assert_eq!(target.images["rootfs"].source, Some(dev.root.join("slot-a.img")));
+    assert_eq!(
+        target.images["rootfs"].source,
+        Some(dev.root.join("slot-a.img"))
+    );
     assert!(grub_list(&dev).contains("B_OK=0\nB_TRY=0"));
-    lc.activate(target.slot, settings.tries, Some("2.0")).unwrap();
+    lc.activate(target.slot, settings.tries, Some("2.0"))
+        .unwrap();
     assert!(grub_list(&dev).contains("ORDER=B A"));
-    assert_eq!(ok(&dev.root, &["check-boot"]).trim(), "update to slot B activated, not booted yet");
+    assert_eq!(
+        ok(&dev.root, &["check-boot"]).trim(),
+        "update to slot B activated, not booted yet"
+    );
 
     assert_eq!(ok(&dev.root, &["simulate-boot"]).trim(), "booted slot B");
     assert!(grub_list(&dev).contains("B_TRY=1"), "one try spent");
     let check: Value = serde_json::from_str(&ok(&dev.root, &["check-boot", "--json"])).unwrap();
     assert_eq!(check["boot"], "booted-new");
     let out = ok(&dev.root, &["mark-good"]);
-    assert!(out.contains("slot B marked good") && out.contains("Updated"), "{out}");
+    assert!(
+        out.contains("slot B marked good") && out.contains("Updated"),
+        "{out}"
+    );
     let st = status(&dev.root);
-    assert_eq!((st["booted"].as_str(), st["primary"].as_str()), (Some("B"), Some("B")));
+    assert_eq!(
+        (st["booted"].as_str(), st["primary"].as_str()),
+        (Some("B"), Some("B"))
+    );
     assert_eq!(st["slots"][1]["version"], "2.0");
     assert_eq!(st["last_outcome"]["result"], "updated");
 
@@ -105,5 +137,8 @@ fn install_boot_mark_good_then_roll_back_with_mark_bad() {
     let out = cli(&dev.root, &["mark-bad", "B"]);
     assert!(out.status.success(), "B is already bad, A is good: allowed");
     let out = cli(&dev.root, &["mark-bad", "A"]);
-    assert!(!out.status.success(), "marking the only good slot bad must be refused");
+    assert!(
+        !out.status.success(),
+        "marking the only good slot bad must be refused"
+    );
 }

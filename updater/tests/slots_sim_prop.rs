@@ -11,7 +11,7 @@ use std::path::Path;
 use fotad_updater::boot::sim::{Selection, SimDisk};
 use fotad_updater::boot::{BootState, SlotState};
 use fotad_updater::lifecycle::{BootCheck, Lifecycle};
-use fotad_updater::slot::{Partition, SlotSet, Slot, Slots};
+use fotad_updater::slot::{Partition, Slot, SlotSet, Slots};
 use fotad_updater::slot_record::UpdateResult;
 use proptest::prelude::*;
 
@@ -21,7 +21,12 @@ enum Op {
     /// (0 = mark target bad, 1 = make it primary) lost to a power cut;
     /// `cut_install`: power lost while writing the slot; `verifies`: read-back
     /// verification passes.
-    Update { cut_write: Option<usize>, cut_install: bool, verifies: bool, tries: u8 },
+    Update {
+        cut_write: Option<usize>,
+        cut_install: bool,
+        verifies: bool,
+        tries: u8,
+    },
     /// Reboot; the booted system is healthy (and runs mark-good) or not, and the
     /// power may be cut during mark-good's bootloader write.
     Reboot { healthy: bool, cut_mark_good: bool },
@@ -29,10 +34,24 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (proptest::option::of(0usize..2), any::<bool>(), prop::bool::weighted(0.8), 1u8..4).prop_map(
-            |(cut_write, cut_install, verifies, tries)| Op::Update { cut_write, cut_install, verifies, tries }
-        ),
-        (any::<bool>(), prop::bool::weighted(0.2)).prop_map(|(healthy, cut_mark_good)| Op::Reboot { healthy, cut_mark_good }),
+        (
+            proptest::option::of(0usize..2),
+            any::<bool>(),
+            prop::bool::weighted(0.8),
+            1u8..4
+        )
+            .prop_map(|(cut_write, cut_install, verifies, tries)| Op::Update {
+                cut_write,
+                cut_install,
+                verifies,
+                tries
+            }),
+        (any::<bool>(), prop::bool::weighted(0.2)).prop_map(|(healthy, cut_mark_good)| {
+            Op::Reboot {
+                healthy,
+                cut_mark_good,
+            }
+        }),
     ]
 }
 
@@ -53,17 +72,30 @@ fn idx(s: Slot) -> usize {
 }
 
 fn slots() -> Slots {
-    let set = |dev: &str| -> SlotSet { [("rootfs".to_string(), Partition::from_device(dev))].into() };
+    let set =
+        |dev: &str| -> SlotSet { [("rootfs".to_string(), Partition::from_device(dev))].into() };
     Slots::new(set("/dev/sim-a"), set("/dev/sim-b")).unwrap()
 }
 
 impl World {
     fn new() -> World {
-        World { disk: SimDisk::new(BootState::FACTORY), verified: [true, false], booted: Slot::A, next_version: 2, slots: slots() }
+        World {
+            disk: SimDisk::new(BootState::FACTORY),
+            verified: [true, false],
+            booted: Slot::A,
+            next_version: 2,
+            slots: slots(),
+        }
     }
 
     fn lifecycle(&self, dir: &Path) -> Lifecycle {
-        Lifecycle::from_parts(self.slots.clone(), self.booted, Box::new(self.disk.clone()), dir).unwrap()
+        Lifecycle::from_parts(
+            self.slots.clone(),
+            self.booted,
+            Box::new(self.disk.clone()),
+            dir,
+        )
+        .unwrap()
     }
 
     /// Every bootable slot holds verified content, and one is bootable.
@@ -71,10 +103,16 @@ impl World {
         let st = self.disk.state();
         for s in Slot::ALL {
             if st.get(s).bootable() {
-                assert!(self.verified[idx(s)], "{when}: slot {s} bootable with unverified content: {st:?}");
+                assert!(
+                    self.verified[idx(s)],
+                    "{when}: slot {s} bootable with unverified content: {st:?}"
+                );
             }
         }
-        assert!(st.a.bootable() || st.b.bootable(), "{when}: no bootable slot: {st:?}");
+        assert!(
+            st.a.bootable() || st.b.bootable(),
+            "{when}: no bootable slot: {st:?}"
+        );
     }
 
     /// Powers on: the selection must find a verified slot, and must not spend or
@@ -83,11 +121,20 @@ impl World {
         let before = self.disk.state();
         let choice = self.disk.power_on();
         let after = self.disk.state();
-        let Selection::Boot(slot) = choice else { panic!("no bootable slot: {before:?}") };
-        assert!(self.verified[idx(slot)], "booted slot {slot} whose install did not verify: {before:?}");
+        let Selection::Boot(slot) = choice else {
+            panic!("no bootable slot: {before:?}")
+        };
+        assert!(
+            self.verified[idx(slot)],
+            "booted slot {slot} whose install did not verify: {before:?}"
+        );
         for s in Slot::ALL {
             if before.get(s) == SlotState::Good {
-                assert_eq!(after.get(s), SlotState::Good, "a boot changed confirmed slot {s}");
+                assert_eq!(
+                    after.get(s),
+                    SlotState::Good,
+                    "a boot changed confirmed slot {s}"
+                );
             }
         }
         if let Some(p) = before.primary.filter(|p| before.get(*p) == SlotState::Good) {
@@ -96,7 +143,14 @@ impl World {
         self.booted = slot;
     }
 
-    fn update(&mut self, dir: &Path, cut_write: Option<usize>, cut_install: bool, verifies: bool, tries: u8) {
+    fn update(
+        &mut self,
+        dir: &Path,
+        cut_write: Option<usize>,
+        cut_install: bool,
+        verifies: bool,
+        tries: u8,
+    ) {
         if let Some(n) = cut_write {
             self.disk.cut_power_at(n);
         }
@@ -108,7 +162,11 @@ impl World {
             return self.after_cut();
         };
         assert_eq!(target.slot, !self.booted);
-        assert_eq!(self.disk.state().get(target.slot), SlotState::Bad, "target marked bad before writing");
+        assert_eq!(
+            self.disk.state().get(target.slot),
+            SlotState::Bad,
+            "target marked bad before writing"
+        );
         assert_eq!(good_before.get(self.booted), SlotState::Good);
         self.verified[idx(target.slot)] = false;
         if cut_install {
@@ -188,9 +246,19 @@ fn an_update_that_boots_healthy_is_confirmed_and_one_that_never_comes_up_falls_b
     w.update(dir.path(), None, false, true, 2);
     w.reboot(dir.path(), true, false);
     assert_eq!(w.booted, Slot::B);
-    assert_eq!(w.disk.state(), BootState { primary: Some(Slot::B), a: SlotState::Good, b: SlotState::Good });
+    assert_eq!(
+        w.disk.state(),
+        BootState {
+            primary: Some(Slot::B),
+            a: SlotState::Good,
+            b: SlotState::Good
+        }
+    );
     let mut lc = w.lifecycle(dir.path());
-    assert_eq!(lc.take_outcome().unwrap().unwrap().result, UpdateResult::Updated);
+    assert_eq!(
+        lc.take_outcome().unwrap().unwrap().result,
+        UpdateResult::Updated
+    );
     // Next update (into A) never comes up: 2 tries, then B again.
     w.update(dir.path(), None, false, true, 2);
     for _ in 0..2 {
@@ -200,7 +268,10 @@ fn an_update_that_boots_healthy_is_confirmed_and_one_that_never_comes_up_falls_b
     w.reboot(dir.path(), true, false);
     assert_eq!(w.booted, Slot::B);
     let outcome = w.lifecycle(dir.path()).take_outcome().unwrap().unwrap();
-    assert_eq!((outcome.result, outcome.target, outcome.booted), (UpdateResult::FellBack, Slot::A, Slot::B));
+    assert_eq!(
+        (outcome.result, outcome.target, outcome.booted),
+        (UpdateResult::FellBack, Slot::A, Slot::B)
+    );
 }
 
 #[test]

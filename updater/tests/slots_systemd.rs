@@ -28,8 +28,16 @@ fn systemd_analyze_verify_passes() {
         .args(["verify", "--man=no"])
         .arg(&unit)
         .output()
-        .expect("cannot run systemd-analyze: install the Debian package systemd (scripts/test does)");
+        .expect(
+            "cannot run systemd-analyze: install the Debian package systemd (scripts/test does)",
+        );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "systemd-analyze verify failed: {stderr}");
-    assert!(!stderr.contains("fotad-mark-good"), "warnings about the unit: {stderr}");
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify failed: {stderr}"
+    );
+    assert!(
+        !stderr.contains("fotad-mark-good"),
+        "warnings about the unit: {stderr}"
+    );
 }

@@ -25,15 +25,19 @@ impl Backend for FileBackend {
 
     fn read(&self) -> Result<BootState, BootError> {
         match std::fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| BootError::format(&self.path, e.to_string())),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| BootError::format(&self.path, e.to_string())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BootState::FACTORY),
-            Err(e) => Err(BootError::Io { path: self.path.clone(), source: e }),
+            Err(e) => Err(BootError::Io {
+                path: self.path.clone(),
+                source: e,
+            }),
         }
     }
 
     fn write(&self, state: &BootState) -> Result<(), BootError> {
-        let mut bytes =
-            serde_json::to_vec_pretty(state).map_err(|e| BootError::format(&self.path, e.to_string()))?;
+        let mut bytes = serde_json::to_vec_pretty(state)
+            .map_err(|e| BootError::format(&self.path, e.to_string()))?;
         bytes.push(b'\n');
         atomic_file::replace(&self.path, &bytes).map_err(BootError::io(&self.path))
     }

@@ -83,7 +83,11 @@ fn read_table(f: &mut File, lba: u64) -> std::io::Result<Option<Table>> {
     }
     let entries = read_at(f, le_u64(&header, 72) * SECTOR, count * size)?;
     let ok = crc32fast::hash(&entries) == le_u32(&header, 88);
-    Ok(ok.then_some(Table { header_lba: lba, header, entries }))
+    Ok(ok.then_some(Table {
+        header_lba: lba,
+        header,
+        entries,
+    }))
 }
 
 impl GptAttrs {
@@ -91,7 +95,10 @@ impl GptAttrs {
     /// `rootfs_a` / `rootfs_b`.
     pub fn discover(disk: &Path) -> Result<GptAttrs, crate::slot::gpt::DiscoverError> {
         let partitions = crate::slot::gpt::slot_partition_numbers(disk, "rootfs")?;
-        Ok(GptAttrs { disk: disk.to_path_buf(), partitions })
+        Ok(GptAttrs {
+            disk: disk.to_path_buf(),
+            partitions,
+        })
     }
 
     fn number(&self, slot: Slot) -> u32 {
@@ -104,7 +111,11 @@ impl GptAttrs {
     /// Reads both copies; returns the valid ones (primary first).
     fn tables(&self) -> Result<(File, Option<Table>, Option<Table>), BootError> {
         let io = || BootError::io(&self.disk);
-        let mut f = OpenOptions::new().read(true).write(true).open(&self.disk).map_err(io())?;
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.disk)
+            .map_err(io())?;
         let primary = read_table(&mut f, 1).map_err(io())?;
         let last = f.seek(SeekFrom::End(0)).map_err(io())? / SECTOR - 1;
         let backup_lba = primary.as_ref().map_or(last, |p| le_u64(&p.header, 32));
@@ -118,12 +129,21 @@ impl GptAttrs {
         t.entries
             .get(at..at + 8)
             .map(|b| le_u64(b, 0))
-            .ok_or_else(|| BootError::format(&self.disk, format!("no partition {} in the GPT", self.number(slot))))
+            .ok_or_else(|| {
+                BootError::format(
+                    &self.disk,
+                    format!("no partition {} in the GPT", self.number(slot)),
+                )
+            })
     }
 }
 
 fn decode(attr: u64) -> (u64, u64, bool) {
-    ((attr >> PRIORITY_SHIFT) & 0xf, (attr >> TRIES_SHIFT) & 0xf, attr & SUCCESSFUL_BIT != 0)
+    (
+        (attr >> PRIORITY_SHIFT) & 0xf,
+        (attr >> TRIES_SHIFT) & 0xf,
+        attr & SUCCESSFUL_BIT != 0,
+    )
 }
 
 fn encode(old: u64, priority: u64, tries: u64, successful: bool) -> u64 {
@@ -139,7 +159,9 @@ fn slot_state(attr: u64) -> SlotState {
     match decode(attr) {
         (0, _, _) => SlotState::Bad,
         (_, _, true) => SlotState::Good,
-        (_, tries, false) => SlotState::Trial { tries_left: tries as u8 },
+        (_, tries, false) => SlotState::Trial {
+            tries_left: tries as u8,
+        },
     }
 }
 
@@ -154,7 +176,11 @@ fn mirror(whole: &Table, at_lba: u64) -> Table {
     let sectors = (whole.entries.len() as u64).div_ceil(SECTOR);
     let start = if at_lba == 1 { 2 } else { at_lba - sectors };
     header[72..80].copy_from_slice(&start.to_le_bytes());
-    Table { header_lba: at_lba, header, entries: whole.entries.clone() }
+    Table {
+        header_lba: at_lba,
+        header,
+        entries: whole.entries.clone(),
+    }
 }
 
 fn write_table(f: &mut File, t: &mut Table, entries: &[u8]) -> std::io::Result<()> {
@@ -177,7 +203,9 @@ impl Backend for GptAttrs {
 
     fn read(&self) -> Result<BootState, BootError> {
         let (_, primary, backup) = self.tables()?;
-        let t = primary.or(backup).ok_or_else(|| BootError::format(&self.disk, "neither GPT copy is valid"))?;
+        let t = primary
+            .or(backup)
+            .ok_or_else(|| BootError::format(&self.disk, "neither GPT copy is valid"))?;
         let (a, b) = (self.attributes(&t, Slot::A)?, self.attributes(&t, Slot::B)?);
         let (pa, pb) = (decode(a).0, decode(b).0);
         let primary = match (pa, pb) {
@@ -185,12 +213,19 @@ impl Backend for GptAttrs {
             _ if pb > pa => Some(Slot::B),
             _ => Some(Slot::A),
         };
-        Ok(BootState { primary, a: slot_state(a), b: slot_state(b) })
+        Ok(BootState {
+            primary,
+            a: slot_state(a),
+            b: slot_state(b),
+        })
     }
 
     fn write(&self, state: &BootState) -> Result<(), BootError> {
         let (mut f, primary, backup) = self.tables()?;
-        let whole = primary.clone().or(backup.clone()).ok_or_else(|| BootError::format(&self.disk, "neither GPT copy is valid"))?;
+        let whole = primary
+            .clone()
+            .or(backup.clone())
+            .ok_or_else(|| BootError::format(&self.disk, "neither GPT copy is valid"))?;
         let mut entries = whole.entries.clone();
         let size = le_u32(&whole.header, 84) as usize;
         for slot in Slot::ALL {

@@ -49,8 +49,13 @@ fn parse(bytes: &[u8]) -> Result<Vars, String> {
         .strip_prefix(HEADER)
         .ok_or_else(|| format!("does not start with {HEADER:?}"))?;
     let mut vars = Vars::default();
-    for line in body.split('\n').filter(|l| !l.is_empty() && !l.starts_with('#')) {
-        let (name, value) = line.split_once('=').ok_or_else(|| format!("line {line:?} has no '='"))?;
+    for line in body
+        .split('\n')
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (name, value) = line
+            .split_once('=')
+            .ok_or_else(|| format!("line {line:?} has no '='"))?;
         vars.set(name, unescape(value));
     }
     Ok(vars)
@@ -144,8 +149,9 @@ impl Backend for Grub {
         for slot in Slot::ALL {
             set_slot(&mut vars, slot, state.get(slot));
         }
-        let bytes = render(&vars, size)
-            .ok_or_else(|| BootError::format(&self.path, format!("variables do not fit in {size} bytes")))?;
+        let bytes = render(&vars, size).ok_or_else(|| {
+            BootError::format(&self.path, format!("variables do not fit in {size} bytes"))
+        })?;
         atomic_file::replace(&self.path, &bytes).map_err(BootError::io(&self.path))
     }
 }
@@ -158,9 +164,12 @@ mod tests {
     #[test]
     fn parse_render_round_trip_keeps_other_variables_and_escapes() {
         let block = render(
-            &[("saved_entry".to_string(), "x\\y\nz".to_string()), ("ORDER".to_string(), "B A".to_string())]
-                .into_iter()
-                .collect(),
+            &[
+                ("saved_entry".to_string(), "x\\y\nz".to_string()),
+                ("ORDER".to_string(), "B A".to_string()),
+            ]
+            .into_iter()
+            .collect(),
             BLOCK_SIZE,
         )
         .unwrap();
@@ -173,7 +182,11 @@ mod tests {
     #[test]
     fn slot_states_map_to_ok_and_try() {
         let mut vars = Vars::default();
-        for st in [SlotState::Good, SlotState::Bad, SlotState::Trial { tries_left: 3 }] {
+        for st in [
+            SlotState::Good,
+            SlotState::Bad,
+            SlotState::Trial { tries_left: 3 },
+        ] {
             set_slot(&mut vars, Slot::A, st);
             assert_eq!(slot_state(&vars, Slot::A), st);
         }
@@ -183,7 +196,9 @@ mod tests {
 
     #[test]
     fn oversized_environment_is_refused() {
-        let vars: Vars = [("big".to_string(), "x".repeat(2000))].into_iter().collect();
+        let vars: Vars = [("big".to_string(), "x".repeat(2000))]
+            .into_iter()
+            .collect();
         assert!(render(&vars, BLOCK_SIZE).is_none());
     }
 }

@@ -68,7 +68,11 @@ pub struct BootState {
 impl BootState {
     /// The state of a device as it leaves the factory, and what the boot scripts
     /// assume when the environment has no slot order: A primary and good, B bad.
-    pub const FACTORY: BootState = BootState { primary: Some(Slot::A), a: SlotState::Good, b: SlotState::Bad };
+    pub const FACTORY: BootState = BootState {
+        primary: Some(Slot::A),
+        a: SlotState::Good,
+        b: SlotState::Bad,
+    };
 
     /// The state of `slot`.
     pub fn get(&self, slot: Slot) -> SlotState {
@@ -97,7 +101,10 @@ impl BootState {
 #[derive(Debug, thiserror::Error)]
 pub enum BootError {
     #[error("cannot access the bootloader state in {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("bootloader state in {path} is invalid: {reason}")]
     Format { path: PathBuf, reason: String },
     #[error("{tries} boot tries asked for; give between 1 and {MAX_TRIES}")]
@@ -113,7 +120,10 @@ impl BootError {
     }
 
     pub(crate) fn format(path: impl Into<PathBuf>, reason: impl Into<String>) -> BootError {
-        BootError::Format { path: path.into(), reason: reason.into() }
+        BootError::Format {
+            path: path.into(),
+            reason: reason.into(),
+        }
     }
 }
 

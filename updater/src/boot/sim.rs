@@ -26,7 +26,12 @@ pub fn select(state: &mut BootState) -> Selection {
         match state.get(slot) {
             SlotState::Good => return Selection::Boot(slot),
             SlotState::Trial { tries_left } if tries_left > 0 => {
-                state.set(slot, SlotState::Trial { tries_left: tries_left - 1 });
+                state.set(
+                    slot,
+                    SlotState::Trial {
+                        tries_left: tries_left - 1,
+                    },
+                );
                 return Selection::Boot(slot);
             }
             _ => {}
@@ -62,11 +67,17 @@ pub struct SimDisk(Arc<Mutex<Inner>>);
 
 impl SimDisk {
     pub fn new(state: BootState) -> SimDisk {
-        SimDisk(Arc::new(Mutex::new(Inner { state, writes: 0, cut_at: None })))
+        SimDisk(Arc::new(Mutex::new(Inner {
+            state,
+            writes: 0,
+            cut_at: None,
+        })))
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The persisted state.
@@ -122,13 +133,21 @@ mod tests {
 
     #[test]
     fn good_slot_boots_without_spending_and_trial_spends_one() {
-        let mut st = BootState { primary: Some(Slot::B), a: SlotState::Good, b: SlotState::Trial { tries_left: 2 } };
+        let mut st = BootState {
+            primary: Some(Slot::B),
+            a: SlotState::Good,
+            b: SlotState::Trial { tries_left: 2 },
+        };
         assert_eq!(select(&mut st), Selection::Boot(Slot::B));
         assert_eq!(select(&mut st), Selection::Boot(Slot::B));
         assert_eq!(st.b, SlotState::Trial { tries_left: 0 });
         assert_eq!(select(&mut st), Selection::Boot(Slot::A));
         assert_eq!(st.a, SlotState::Good);
-        let mut none = BootState { primary: Some(Slot::A), a: SlotState::Bad, b: SlotState::Bad };
+        let mut none = BootState {
+            primary: Some(Slot::A),
+            a: SlotState::Bad,
+            b: SlotState::Bad,
+        };
         assert_eq!(select(&mut none), Selection::Rescue(Slot::A));
     }
 

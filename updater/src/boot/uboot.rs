@@ -30,7 +30,9 @@ pub struct UBoot {
 
 impl UBoot {
     pub fn new(config: impl Into<PathBuf>) -> UBoot {
-        UBoot { config: config.into() }
+        UBoot {
+            config: config.into(),
+        }
     }
 
     fn load(&self) -> Result<Env, BootError> {
@@ -52,12 +54,20 @@ fn to_state(vars: &Vars) -> BootState {
             (true, false) => SlotState::Trial { tries_left: left },
         }
     };
-    BootState { primary: order.first().copied(), a: state(Slot::A), b: state(Slot::B) }
+    BootState {
+        primary: order.first().copied(),
+        a: state(Slot::A),
+        b: state(Slot::B),
+    }
 }
 
 fn apply(vars: &mut Vars, state: &BootState) {
-    let order: Vec<&str> =
-        state.order().into_iter().filter(|s| state.get(*s) != SlotState::Bad).map(Slot::name).collect();
+    let order: Vec<&str> = state
+        .order()
+        .into_iter()
+        .filter(|s| state.get(*s) != SlotState::Bad)
+        .map(Slot::name)
+        .collect();
     vars.set("BOOT_ORDER", order.join(" "));
     for slot in Slot::ALL {
         let (ok, left) = match state.get(slot) {
@@ -93,9 +103,21 @@ mod tests {
     #[test]
     fn states_round_trip_through_the_variables() {
         let states = [
-            BootState { primary: Some(Slot::B), a: SlotState::Good, b: SlotState::Trial { tries_left: 3 } },
-            BootState { primary: Some(Slot::A), a: SlotState::Good, b: SlotState::Bad },
-            BootState { primary: Some(Slot::B), a: SlotState::Good, b: SlotState::Good },
+            BootState {
+                primary: Some(Slot::B),
+                a: SlotState::Good,
+                b: SlotState::Trial { tries_left: 3 },
+            },
+            BootState {
+                primary: Some(Slot::A),
+                a: SlotState::Good,
+                b: SlotState::Bad,
+            },
+            BootState {
+                primary: Some(Slot::B),
+                a: SlotState::Good,
+                b: SlotState::Good,
+            },
         ];
         for st in states {
             let mut vars = Vars::default();
@@ -108,7 +130,14 @@ mod tests {
     fn bad_slots_leave_the_order_and_blank_env_is_factory_state() {
         let mut vars = Vars::default();
         assert_eq!(to_state(&vars).a, SlotState::Good);
-        apply(&mut vars, &BootState { primary: Some(Slot::A), a: SlotState::Good, b: SlotState::Bad });
+        apply(
+            &mut vars,
+            &BootState {
+                primary: Some(Slot::A),
+                a: SlotState::Good,
+                b: SlotState::Bad,
+            },
+        );
         assert_eq!(vars.get("BOOT_ORDER"), Some("A"));
     }
 }

@@ -29,7 +29,11 @@ pub struct EnvCopy {
 pub fn parse_config(path: &Path) -> Result<Vec<EnvCopy>, BootError> {
     let text = fs::read_to_string(path).map_err(BootError::io(path))?;
     let mut copies = Vec::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let fields: Vec<&str> = line.split_ascii_whitespace().collect();
         let bad = || BootError::format(path, format!("line {line:?} is not `device offset size`"));
         let (dev, off, size) = match fields.as_slice() {
@@ -37,14 +41,24 @@ pub fn parse_config(path: &Path) -> Result<Vec<EnvCopy>, BootError> {
             _ => return Err(bad()),
         };
         if size < 16 {
-            return Err(BootError::format(path, format!("environment size {size} is too small")));
+            return Err(BootError::format(
+                path,
+                format!("environment size {size} is too small"),
+            ));
         }
         let size = usize::try_from(size).map_err(|_| bad())?;
-        copies.push(EnvCopy { device: PathBuf::from(dev), offset: off, size });
+        copies.push(EnvCopy {
+            device: PathBuf::from(dev),
+            offset: off,
+            size,
+        });
     }
     match copies.len() {
         1 | 2 => Ok(copies),
-        n => Err(BootError::format(path, format!("{n} environment copies listed; give one or two lines"))),
+        n => Err(BootError::format(
+            path,
+            format!("{n} environment copies listed; give one or two lines"),
+        )),
     }
 }
 
@@ -75,9 +89,11 @@ fn header_len(redundant: bool) -> usize {
 
 fn read_copy(copy: &EnvCopy) -> Result<Vec<u8>, BootError> {
     let mut f = fs::File::open(&copy.device).map_err(BootError::io(&copy.device))?;
-    f.seek(SeekFrom::Start(copy.offset)).map_err(BootError::io(&copy.device))?;
+    f.seek(SeekFrom::Start(copy.offset))
+        .map_err(BootError::io(&copy.device))?;
     let mut buf = vec![0u8; copy.size];
-    f.read_exact(&mut buf).map_err(BootError::io(&copy.device))?;
+    f.read_exact(&mut buf)
+        .map_err(BootError::io(&copy.device))?;
     Ok(buf)
 }
 
@@ -102,9 +118,9 @@ fn parse_data(data: &[u8], device: &Path) -> Result<Vars, BootError> {
     for entry in data.split(|b| *b == 0).take_while(|e| !e.is_empty()) {
         let text = std::str::from_utf8(entry)
             .map_err(|_| BootError::format(device, "environment entry is not UTF-8"))?;
-        let (name, value) = text
-            .split_once('=')
-            .ok_or_else(|| BootError::format(device, format!("environment entry {text:?} has no '='")))?;
+        let (name, value) = text.split_once('=').ok_or_else(|| {
+            BootError::format(device, format!("environment entry {text:?} has no '='"))
+        })?;
         vars.set(name, value);
     }
     Ok(vars)
@@ -128,10 +144,20 @@ impl Env {
             _ => None,
         };
         let Some((index, flags, buf)) = chosen else {
-            return Ok(Env { vars: Vars::default(), copies, current: None, flags: 0 });
+            return Ok(Env {
+                vars: Vars::default(),
+                copies,
+                current: None,
+                flags: 0,
+            });
         };
         let vars = parse_data(&buf[header_len(redundant)..], &copies[*index].device)?;
-        Ok(Env { vars, current: Some(*index), flags: *flags, copies })
+        Ok(Env {
+            vars,
+            current: Some(*index),
+            flags: *flags,
+            copies,
+        })
     }
 
     /// The index of the copy a write goes to, and the flags it gets.
@@ -154,7 +180,13 @@ impl Env {
         let room = size - header_len(redundant);
         if data.len() > room {
             let dev = &self.copies[0].device;
-            return Err(BootError::format(dev, format!("variables need {} bytes, the environment holds {room}", data.len())));
+            return Err(BootError::format(
+                dev,
+                format!(
+                    "variables need {} bytes, the environment holds {room}",
+                    data.len()
+                ),
+            ));
         }
         data.resize(room, 0);
         let mut out = crc32fast::hash(&data).to_le_bytes().to_vec();
@@ -171,13 +203,17 @@ impl Env {
         let (index, flags) = self.target();
         let copy = self.copies[index].clone();
         let bytes = self.encode(copy.size, flags)?;
-        let is_file = fs::metadata(&copy.device).map_err(BootError::io(&copy.device))?.is_file();
+        let is_file = fs::metadata(&copy.device)
+            .map_err(BootError::io(&copy.device))?
+            .is_file();
         if self.copies.len() == 1 && is_file {
             let mut whole = fs::read(&copy.device).map_err(BootError::io(&copy.device))?;
             let start = usize::try_from(copy.offset).unwrap_or(usize::MAX);
             let region = whole
                 .get_mut(start..start.saturating_add(copy.size))
-                .ok_or_else(|| BootError::format(&copy.device, "file is shorter than offset + size"))?;
+                .ok_or_else(|| {
+                    BootError::format(&copy.device, "file is shorter than offset + size")
+                })?;
             region.copy_from_slice(&bytes);
             atomic_file::replace(&copy.device, &whole).map_err(BootError::io(&copy.device))?;
         } else {
@@ -191,7 +227,10 @@ impl Env {
 
 fn write_in_place(copy: &EnvCopy, bytes: &[u8]) -> Result<(), BootError> {
     let io = BootError::io(&copy.device);
-    let mut f = OpenOptions::new().write(true).open(&copy.device).map_err(BootError::io(&copy.device))?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .open(&copy.device)
+        .map_err(BootError::io(&copy.device))?;
     f.seek(SeekFrom::Start(copy.offset))
         .and_then(|_| f.write_all(bytes))
         .and_then(|_| f.sync_all())
@@ -207,7 +246,11 @@ mod tests {
     fn config_lines_give_copies_with_hex_or_decimal_numbers() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("fw_env.config");
-        fs::write(&p, "# comment\n/dev/mmcblk0 0x3000 0x2000 0x200 1\n/dev/mmcblk0 16384 8192\n").unwrap();
+        fs::write(
+            &p,
+            "# comment\n/dev/mmcblk0 0x3000 0x2000 0x200 1\n/dev/mmcblk0 16384 8192\n",
+        )
+        .unwrap();
         let c = parse_config(&p).unwrap();
         assert_eq!(c.len(), 2);
         assert_eq!((c[0].offset, c[0].size), (0x3000, 0x2000));

@@ -6,7 +6,10 @@ pub(crate) struct Vars(Vec<(String, String)>);
 
 impl Vars {
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub(crate) fn set(&mut self, name: &str, value: impl Into<String>) {

@@ -35,17 +35,25 @@ impl Probe {
 #[derive(Debug, thiserror::Error)]
 pub enum BootedError {
     #[error("cannot read the kernel command line {path}: {source}")]
-    Cmdline { path: PathBuf, source: std::io::Error },
+    Cmdline {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} says fotad.slot={value}, which is not a slot (A or B): fix the boot script")]
     BadSlotArg { path: PathBuf, value: String },
     #[error("cannot tell the booted slot: root={root:?} from {cmdline} and the root device match neither slot; add fotad.slot=A|B to the kernel command line or fix the slot devices in the config")]
-    Unknown { cmdline: PathBuf, root: Option<String> },
+    Unknown {
+        cmdline: PathBuf,
+        root: Option<String>,
+    },
 }
 
 /// Determines the booted slot (see the module documentation).
 pub fn detect(slots: &Slots, probe: &Probe) -> Result<Slot, BootedError> {
-    let cmdline = fs::read_to_string(&probe.cmdline)
-        .map_err(|source| BootedError::Cmdline { path: probe.cmdline.clone(), source })?;
+    let cmdline = fs::read_to_string(&probe.cmdline).map_err(|source| BootedError::Cmdline {
+        path: probe.cmdline.clone(),
+        source,
+    })?;
     if let Some(value) = arg(&cmdline, "fotad.slot") {
         return value.parse().map_err(|_| BootedError::BadSlotArg {
             path: probe.cmdline.clone(),
@@ -55,7 +63,10 @@ pub fn detect(slots: &Slots, probe: &Probe) -> Result<Slot, BootedError> {
     let root = arg(&cmdline, "root");
     let found = root
         .and_then(|r| find_slot(slots, |p| root_arg_matches(r, p)))
-        .or_else(|| mounted_root(&probe.mountinfo).and_then(|dev| find_slot(slots, |p| same_file(&dev, &p.device))))
+        .or_else(|| {
+            mounted_root(&probe.mountinfo)
+                .and_then(|dev| find_slot(slots, |p| same_file(&dev, &p.device)))
+        })
         .or_else(|| find_slot(slots, |p| same_device_number(&probe.root, &p.device)));
     found.ok_or_else(|| BootedError::Unknown {
         cmdline: probe.cmdline.clone(),
@@ -68,20 +79,25 @@ pub fn detect(slots: &Slots, probe: &Probe) -> Result<Slot, BootedError> {
 pub fn arg<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
     cmdline
         .split_ascii_whitespace()
+        .rev()
         .filter_map(|w| w.split_once('='))
-        .filter(|(k, _)| *k == key)
+        .find(|(k, _)| *k == key)
         .map(|(_, v)| v.trim_matches('"'))
-        .last()
 }
 
 fn find_slot(slots: &Slots, matches: impl Fn(&Partition) -> bool) -> Option<Slot> {
-    Slot::ALL.into_iter().find(|s| slots.rootfs(*s).is_some_and(&matches))
+    Slot::ALL
+        .into_iter()
+        .find(|s| slots.rootfs(*s).is_some_and(&matches))
 }
 
 fn root_arg_matches(root: &str, part: &Partition) -> bool {
     if let Some(uuid) = root.strip_prefix("PARTUUID=") {
         let uuid = uuid.split('/').next().unwrap_or(uuid);
-        return part.partuuid.as_deref().is_some_and(|p| p.eq_ignore_ascii_case(uuid));
+        return part
+            .partuuid
+            .as_deref()
+            .is_some_and(|p| p.eq_ignore_ascii_case(uuid));
     }
     if let Some(label) = root.strip_prefix("PARTLABEL=") {
         return part.label.as_deref() == Some(label);
@@ -131,15 +147,27 @@ mod tests {
             label: Some(label.into()),
             partuuid: Some(uuid.into()),
         };
-        let a: SlotSet = [("rootfs".to_string(), part("/dev/vda2", "rootfs_a", "1111-aa"))].into();
-        let b: SlotSet = [("rootfs".to_string(), part("/dev/vda3", "rootfs_b", "2222-bb"))].into();
+        let a: SlotSet = [(
+            "rootfs".to_string(),
+            part("/dev/vda2", "rootfs_a", "1111-aa"),
+        )]
+        .into();
+        let b: SlotSet = [(
+            "rootfs".to_string(),
+            part("/dev/vda3", "rootfs_b", "2222-bb"),
+        )]
+        .into();
         Slots::new(a, b).unwrap()
     }
 
     fn probe(dir: &Path, cmdline: &str, mountinfo: &str) -> Probe {
         fs::write(dir.join("cmdline"), cmdline).unwrap();
         fs::write(dir.join("mountinfo"), mountinfo).unwrap();
-        Probe { cmdline: dir.join("cmdline"), mountinfo: dir.join("mountinfo"), root: dir.join("nothing") }
+        Probe {
+            cmdline: dir.join("cmdline"),
+            mountinfo: dir.join("mountinfo"),
+            root: dir.join("nothing"),
+        }
     }
 
     #[test]
@@ -153,7 +181,11 @@ mod tests {
             ("root=/dev/vda2 ro", Slot::A),
         ];
         for (line, want) in cases {
-            assert_eq!(detect(&slots(), &probe(d.path(), line, "")).unwrap(), want, "{line}");
+            assert_eq!(
+                detect(&slots(), &probe(d.path(), line, "")).unwrap(),
+                want,
+                "{line}"
+            );
         }
     }
 
@@ -162,7 +194,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let mi = "22 1 8:3 / / rw,relatime shared:1 - ext4 /dev/vda3 rw\n\
                   23 22 0:5 / /dev rw - devtmpfs udev rw\n";
-        assert_eq!(detect(&slots(), &probe(d.path(), "quiet", mi)).unwrap(), Slot::B);
+        assert_eq!(
+            detect(&slots(), &probe(d.path(), "quiet", mi)).unwrap(),
+            Slot::B
+        );
     }
 
     #[test]

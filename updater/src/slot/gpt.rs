@@ -10,7 +10,10 @@ use super::{Partition, Slot, SlotSet, Slots, SlotsError};
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoverError {
     #[error("cannot read the GPT of {disk}: {source}; check that it is a GPT-partitioned disk")]
-    Read { disk: PathBuf, source: gpt::GptError },
+    Read {
+        disk: PathBuf,
+        source: gpt::GptError,
+    },
     #[error("the GPT of {disk} has no partitions labelled <class>_a / <class>_b: label the slot partitions (e.g. rootfs_a, rootfs_b)")]
     NoSlots { disk: PathBuf },
     #[error("the GPT of {disk} does not form two slots: {source}")]
@@ -30,7 +33,10 @@ pub fn entries(disk: &Path) -> Result<Vec<GptEntry>, DiscoverError> {
     let table = gpt::GptConfig::new()
         .writable(false)
         .open(disk)
-        .map_err(|source| DiscoverError::Read { disk: disk.to_path_buf(), source })?;
+        .map_err(|source| DiscoverError::Read {
+            disk: disk.to_path_buf(),
+            source,
+        })?;
     Ok(table
         .partitions()
         .iter()
@@ -47,7 +53,10 @@ pub fn entries(disk: &Path) -> Result<Vec<GptEntry>, DiscoverError> {
 /// `/dev/mmcblk0` → `/dev/mmcblk0p3` (a `p` when the disk name ends in a digit).
 pub fn partition_device(disk: &Path, number: u32) -> PathBuf {
     let mut name = disk.as_os_str().to_os_string();
-    if name.to_string_lossy().ends_with(|c: char| c.is_ascii_digit()) {
+    if name
+        .to_string_lossy()
+        .ends_with(|c: char| c.is_ascii_digit())
+    {
         name.push("p");
     }
     name.push(number.to_string());
@@ -69,20 +78,29 @@ fn split_label(label: &str) -> Option<(&str, Slot)> {
 pub fn discover(disk: &Path) -> Result<Slots, DiscoverError> {
     let mut sets: BTreeMap<Slot, SlotSet> = BTreeMap::new();
     for e in entries(disk)? {
-        let Some((class, slot)) = split_label(&e.label) else { continue };
+        let Some((class, slot)) = split_label(&e.label) else {
+            continue;
+        };
         let part = Partition {
             device: partition_device(disk, e.number),
             label: Some(e.label.clone()),
             partuuid: Some(e.partuuid.clone()),
         };
-        sets.entry(slot).or_default().insert(class.to_string(), part);
+        sets.entry(slot)
+            .or_default()
+            .insert(class.to_string(), part);
     }
     if sets.is_empty() {
-        return Err(DiscoverError::NoSlots { disk: disk.to_path_buf() });
+        return Err(DiscoverError::NoSlots {
+            disk: disk.to_path_buf(),
+        });
     }
     let a = sets.remove(&Slot::A).unwrap_or_default();
     let b = sets.remove(&Slot::B).unwrap_or_default();
-    Slots::new(a, b).map_err(|source| DiscoverError::Slots { disk: disk.to_path_buf(), source })
+    Slots::new(a, b).map_err(|source| DiscoverError::Slots {
+        disk: disk.to_path_buf(),
+        source,
+    })
 }
 
 /// The 1-based GPT partition numbers of `class` in slots A and B of `disk`.
@@ -95,7 +113,9 @@ pub fn slot_partition_numbers(disk: &Path, class: &str) -> Result<(u32, u32), Di
     };
     match (find(Slot::A), find(Slot::B)) {
         (Some(a), Some(b)) => Ok((a, b)),
-        _ => Err(DiscoverError::NoSlots { disk: disk.to_path_buf() }),
+        _ => Err(DiscoverError::NoSlots {
+            disk: disk.to_path_buf(),
+        }),
     }
 }
 
@@ -105,9 +125,18 @@ mod tests {
 
     #[test]
     fn partition_device_adds_p_after_a_digit() {
-        assert_eq!(partition_device(Path::new("/dev/sda"), 3), PathBuf::from("/dev/sda3"));
-        assert_eq!(partition_device(Path::new("/dev/mmcblk0"), 2), PathBuf::from("/dev/mmcblk0p2"));
-        assert_eq!(partition_device(Path::new("/dev/nvme0n1"), 1), PathBuf::from("/dev/nvme0n1p1"));
+        assert_eq!(
+            partition_device(Path::new("/dev/sda"), 3),
+            PathBuf::from("/dev/sda3")
+        );
+        assert_eq!(
+            partition_device(Path::new("/dev/mmcblk0"), 2),
+            PathBuf::from("/dev/mmcblk0p2")
+        );
+        assert_eq!(
+            partition_device(Path::new("/dev/nvme0n1"), 1),
+            PathBuf::from("/dev/nvme0n1p1")
+        );
     }
 
     #[test]

@@ -13,8 +13,9 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 /// One of the two slots. `!Slot::A == Slot::B`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Slot {
     A,
     B,
@@ -87,7 +88,11 @@ pub struct Partition {
 impl Partition {
     /// A partition known only by its device path.
     pub fn from_device(device: impl Into<PathBuf>) -> Partition {
-        Partition { device: device.into(), label: None, partuuid: None }
+        Partition {
+            device: device.into(),
+            label: None,
+            partuuid: None,
+        }
     }
 }
 
@@ -105,7 +110,11 @@ pub struct Slots {
 #[derive(Debug, thiserror::Error)]
 pub enum SlotsError {
     #[error("image class {class:?} has a partition in slot {has} but none in slot {lacks}: give every image class a partition in both slots")]
-    Unpaired { class: String, has: Slot, lacks: Slot },
+    Unpaired {
+        class: String,
+        has: Slot,
+        lacks: Slot,
+    },
     #[error("slot {0} has no \"rootfs\" partition: every slot needs its root file system")]
     NoRootfs(Slot),
     #[error("slots A and B both use {0}: the two slots must be different partitions")]
@@ -121,10 +130,17 @@ impl Slots {
                 return Err(SlotsError::NoRootfs(slot));
             }
             if let Some(class) = this.keys().find(|c| !other.contains_key(*c)) {
-                return Err(SlotsError::Unpaired { class: class.clone(), has: slot, lacks: !slot });
+                return Err(SlotsError::Unpaired {
+                    class: class.clone(),
+                    has: slot,
+                    lacks: !slot,
+                });
             }
         }
-        if let Some(p) = a.values().find(|p| b.values().any(|q| q.device == p.device)) {
+        if let Some(p) = a
+            .values()
+            .find(|p| b.values().any(|q| q.device == p.device))
+        {
             return Err(SlotsError::SharedDevice(p.device.clone()));
         }
         Ok(Slots { a, b })
@@ -150,7 +166,10 @@ mod tests {
     use super::*;
 
     fn set(entries: &[(&str, &str)]) -> SlotSet {
-        entries.iter().map(|(c, d)| (c.to_string(), Partition::from_device(*d))).collect()
+        entries
+            .iter()
+            .map(|(c, d)| (c.to_string(), Partition::from_device(*d)))
+            .collect()
     }
 
     #[test]
@@ -169,9 +188,15 @@ mod tests {
         let a = set(&[("rootfs", "/dev/sda2"), ("boot", "/dev/sda1")]);
         let b = set(&[("rootfs", "/dev/sda4"), ("boot", "/dev/sda3")]);
         let s = Slots::new(a.clone(), b).unwrap();
-        assert_eq!(s.rootfs(Slot::B).unwrap().device, PathBuf::from("/dev/sda4"));
+        assert_eq!(
+            s.rootfs(Slot::B).unwrap().device,
+            PathBuf::from("/dev/sda4")
+        );
         let unpaired = Slots::new(a.clone(), set(&[("rootfs", "/dev/sda4")]));
-        assert!(matches!(unpaired, Err(SlotsError::Unpaired { has: Slot::A, .. })));
+        assert!(matches!(
+            unpaired,
+            Err(SlotsError::Unpaired { has: Slot::A, .. })
+        ));
         let no_root = Slots::new(set(&[("boot", "x")]), set(&[("boot", "y")]));
         assert!(matches!(no_root, Err(SlotsError::NoRootfs(Slot::A))));
         let shared = Slots::new(a, set(&[("rootfs", "/dev/sda2"), ("boot", "/dev/sda3")]));
