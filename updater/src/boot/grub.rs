@@ -115,9 +115,11 @@ fn set_slot(vars: &mut Vars, slot: Slot, state: SlotState) {
     vars.set(&format!("{slot}_TRY"), tries.to_string());
 }
 
-/// Maps GRUB variables to a boot state; without `ORDER`, the factory state.
+/// Maps GRUB variables to a boot state; without `ORDER` (or with an empty one),
+/// the factory state, as `grub.cfg` assumes.
 fn to_state(vars: &Vars) -> BootState {
-    if vars.get("ORDER").is_none() {
+    let has_order = vars.get("ORDER").is_some_and(|o| !o.trim().is_empty());
+    if !has_order {
         return BootState::FACTORY;
     }
     BootState {

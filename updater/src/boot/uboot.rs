@@ -9,8 +9,9 @@
 //! | trial, n tries left | yes | 0 | n |
 //! | bad | no | 0 | 0 |
 //!
-//! An environment without `BOOT_ORDER` is the factory state `boot.cmd` starts from:
-//! A primary and good, B bad.
+//! An environment without `BOOT_ORDER` (or with an empty one) is the factory state
+//! `boot.cmd` starts from: A primary and good, B bad. fotad never writes both slots
+//! bad, so it never writes an empty `BOOT_ORDER`.
 
 use std::path::PathBuf;
 
@@ -41,7 +42,8 @@ impl UBoot {
 }
 
 fn to_state(vars: &Vars) -> BootState {
-    if vars.get("BOOT_ORDER").is_none() {
+    let has_order = vars.get("BOOT_ORDER").is_some_and(|o| !o.trim().is_empty());
+    if !has_order {
         return BootState::FACTORY;
     }
     let order = vars.order("BOOT_ORDER");
