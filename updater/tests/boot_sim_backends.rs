@@ -15,7 +15,11 @@ use fotad_updater::boot::uboot::UBoot;
 use fotad_updater::boot::{Backend, BootState, SlotState};
 use fotad_updater::slot::Slot;
 
-const TRIAL_B: BootState = BootState { primary: Some(Slot::B), a: SlotState::Good, b: SlotState::Trial { tries_left: 2 } };
+const TRIAL_B: BootState = BootState {
+    primary: Some(Slot::B),
+    a: SlotState::Good,
+    b: SlotState::Trial { tries_left: 2 },
+};
 
 /// Boots three times from TRIAL_B: B, B, then A; `tries_b` reads B's tries with
 /// the real tool after each boot.
@@ -26,7 +30,11 @@ fn assert_two_tries_then_fallback(backend: &dyn Backend, tries_b: &dyn Fn() -> S
     assert_eq!(boot_once(backend).unwrap(), Selection::Boot(Slot::B));
     assert_eq!(tries_b(), "0");
     for _ in 0..3 {
-        assert_eq!(boot_once(backend).unwrap(), Selection::Boot(Slot::A), "confirmed A boots");
+        assert_eq!(
+            boot_once(backend).unwrap(),
+            Selection::Boot(Slot::A),
+            "confirmed A boots"
+        );
     }
     let st = backend.read().unwrap();
     assert_eq!(st.a, SlotState::Good, "confirmed slot never spends tries");
@@ -35,7 +43,10 @@ fn assert_two_tries_then_fallback(backend: &dyn Backend, tries_b: &dyn Fn() -> S
 
 fn grub_var(env: &Path, name: &str) -> String {
     let list = run_tool("grub-editenv", &[s(env), "list"], "grub-common");
-    list.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).unwrap().to_string()
+    list.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}=")))
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -52,8 +63,20 @@ fn uboot_backend_follows_the_rule() {
     let dev = d.path().join("env.bin");
     std::fs::write(&dev, vec![0u8; 0x4000]).unwrap();
     let cfg = d.path().join("fw_env.config");
-    std::fs::write(&cfg, format!("{} 0x0 0x2000\n{} 0x2000 0x2000\n", s(&dev), s(&dev))).unwrap();
-    let tries = || run_tool("fw_printenv", &["-c", s(&cfg), "-n", "BOOT_B_LEFT"], "libubootenv-tool").trim().to_string();
+    std::fs::write(
+        &cfg,
+        format!("{} 0x0 0x2000\n{} 0x2000 0x2000\n", s(&dev), s(&dev)),
+    )
+    .unwrap();
+    let tries = || {
+        run_tool(
+            "fw_printenv",
+            &["-c", s(&cfg), "-n", "BOOT_B_LEFT"],
+            "libubootenv-tool",
+        )
+        .trim()
+        .to_string()
+    };
     assert_two_tries_then_fallback(&UBoot::new(&cfg), &tries);
 }
 
@@ -61,9 +84,26 @@ fn uboot_backend_follows_the_rule() {
 fn gpt_backend_follows_the_rule() {
     let d = tempfile::tempdir().unwrap();
     let img = d.path().join("disk.img");
-    std::fs::File::create(&img).unwrap().set_len(16 << 20).unwrap();
-    let parts = ["-n", "1:2048:+4M", "-c", "1:rootfs_a", "-n", "2:0:+4M", "-c", "2:rootfs_b", s(&img)];
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    let parts = [
+        "-n",
+        "1:2048:+4M",
+        "-c",
+        "1:rootfs_a",
+        "-n",
+        "2:0:+4M",
+        "-c",
+        "2:rootfs_b",
+        s(&img),
+    ];
     run_tool("sgdisk", &parts, "gdisk");
-    let tries = || run_tool("cgpt", &["show", "-i", "2", "-T", s(&img)], "cgpt").trim().to_string();
+    let tries = || {
+        run_tool("cgpt", &["show", "-i", "2", "-T", s(&img)], "cgpt")
+            .trim()
+            .to_string()
+    };
     assert_two_tries_then_fallback(&GptAttrs::discover(&img).unwrap(), &tries);
 }
