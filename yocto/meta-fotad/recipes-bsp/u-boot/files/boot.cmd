@@ -15,7 +15,7 @@
 # LEFT stays below 10, so setexpr's hexadecimal result is also decimal.
 
 if test -z "${BOOT_ORDER}"; then
-    setenv BOOT_ORDER "A B"
+    setenv BOOT_ORDER A
     setenv BOOT_A_OK 1
     setenv BOOT_A_LEFT 3
     setenv BOOT_B_OK 0
@@ -47,13 +47,10 @@ for s in ${BOOT_ORDER}; do
     fi
 done
 
+# Save the spent try before booting (fotad_slot, the choice, is saved along).
 if test -n "${fotad_save}"; then
     setenv fotad_save
-    setenv fotad_chosen ${fotad_slot}
-    setenv fotad_slot
     saveenv
-    setenv fotad_slot ${fotad_chosen}
-    setenv fotad_chosen
 fi
 
 if test -z "${fotad_slot}"; then
