@@ -82,32 +82,17 @@ fn as_grub_encodes(mut st: BootState) -> BootState {
     st
 }
 
-fn all_states() -> Vec<BootState> {
-    let slot_states = [
-        SlotState::Good,
-        SlotState::Bad,
-        SlotState::Trial { tries_left: 1 },
-        SlotState::Trial { tries_left: 2 },
-        SlotState::Trial { tries_left: 9 },
-    ];
-    let mut out = Vec::new();
-    for primary in Slot::ALL {
-        for a in slot_states {
-            for b in slot_states {
-                out.push(BootState {
-                    primary: Some(primary),
-                    a,
-                    b,
-                });
-            }
-        }
-    }
-    out
-}
+const SLOT_STATES: &[SlotState] = &[
+    SlotState::Good,
+    SlotState::Bad,
+    SlotState::Trial { tries_left: 1 },
+    SlotState::Trial { tries_left: 2 },
+    SlotState::Trial { tries_left: 9 },
+];
 
 #[test]
 fn real_grub_selects_like_the_simulator_from_every_state() {
-    for state in all_states() {
+    for state in common::all_states(SLOT_STATES) {
         let (chosen, before, after) = boot_from(Some(state));
         let mut expected = before;
         let want = match select(&mut expected) {

@@ -19,7 +19,6 @@ use common::{run_tool, s};
 use fotad_updater::boot::sim::{select, Selection};
 use fotad_updater::boot::uboot::UBoot;
 use fotad_updater::boot::{Backend, BootState, SlotState};
-use fotad_updater::slot::Slot;
 
 const BOOT_CMD: &str = include_str!("../../yocto/meta-fotad/recipes-bsp/u-boot/files/boot.cmd");
 const UBOOT_BIN: &str = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
@@ -54,27 +53,12 @@ fn vars_of(scratch: &Path, state: &BootState) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn all_states() -> Vec<BootState> {
-    let states = [
-        SlotState::Good,
-        SlotState::Bad,
-        SlotState::Trial { tries_left: 1 },
-        SlotState::Trial { tries_left: 3 },
-    ];
-    let mut out = Vec::new();
-    for primary in Slot::ALL {
-        for a in states {
-            for b in states {
-                out.push(BootState {
-                    primary: Some(primary),
-                    a,
-                    b,
-                });
-            }
-        }
-    }
-    out
-}
+const SLOT_STATES: &[SlotState] = &[
+    SlotState::Good,
+    SlotState::Bad,
+    SlotState::Trial { tries_left: 1 },
+    SlotState::Trial { tries_left: 3 },
+];
 
 fn boot_uboot(dir: &Path, env: &[u8]) -> String {
     let flash0 = dir.join("flash0.img");
@@ -107,7 +91,7 @@ fn real_uboot_selects_like_the_simulator_from_every_state() {
     let set = |k: &str, v: &str| run_tool("fw_setenv", &["-c", s(&main), k, v], "libubootenv-tool");
     set("bootdelay", "0");
     set("fotad_select", selection);
-    let states = all_states();
+    let states = common::all_states(SLOT_STATES);
     let mut expected = Vec::new();
     let mut runs = Vec::new();
     for (i, state) in states.iter().enumerate() {

@@ -67,7 +67,7 @@ fn header_size(h: &[u8]) -> usize {
 fn header_crc(h: &[u8]) -> u32 {
     let mut copy = h[..header_size(h)].to_vec();
     copy[16..20].fill(0);
-    crc32fast::hash(&copy)
+    super::crc32(&copy)
 }
 
 /// Reads and checks the copy whose header is at `lba`; `None` when its signature
@@ -82,7 +82,7 @@ fn read_table(f: &mut File, lba: u64) -> std::io::Result<Option<Table>> {
         return Ok(None);
     }
     let entries = read_at(f, le_u64(&header, 72) * SECTOR, count * size)?;
-    let ok = crc32fast::hash(&entries) == le_u32(&header, 88);
+    let ok = super::crc32(&entries) == le_u32(&header, 88);
     Ok(ok.then_some(Table {
         header_lba: lba,
         header,
@@ -185,7 +185,7 @@ fn mirror(whole: &Table, at_lba: u64) -> Table {
 
 fn write_table(f: &mut File, t: &mut Table, entries: &[u8]) -> std::io::Result<()> {
     t.entries = entries.to_vec();
-    let crc = crc32fast::hash(entries);
+    let crc = super::crc32(entries);
     t.header[88..92].copy_from_slice(&crc.to_le_bytes());
     let hcrc = header_crc(&t.header);
     t.header[16..20].copy_from_slice(&hcrc.to_le_bytes());

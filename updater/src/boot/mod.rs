@@ -20,6 +20,12 @@ use std::path::PathBuf;
 
 use crate::slot::Slot;
 
+/// CRC-32 (IEEE, as zlib), used by the U-Boot environment and the GPT.
+pub(crate) fn crc32(data: &[u8]) -> u32 {
+    const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+    CRC32.checksum(data)
+}
+
 /// Largest number of boot tries a slot in trial can get (one decimal digit, so the
 /// GRUB script can count down without arithmetic and U-Boot's hex `setexpr` agrees).
 pub const MAX_TRIES: u8 = 9;

@@ -101,7 +101,7 @@ fn read_copy(copy: &EnvCopy) -> Result<Vec<u8>, BootError> {
 fn valid_flags(buf: &[u8], redundant: bool) -> Option<u8> {
     let stored = u32::from_le_bytes(buf.get(..4)?.try_into().ok()?);
     let data = buf.get(header_len(redundant)..)?;
-    (crc32fast::hash(data) == stored).then(|| if redundant { buf[4] } else { 0 })
+    (super::crc32(data) == stored).then(|| if redundant { buf[4] } else { 0 })
 }
 
 /// The newer of two valid flags values (a counter that wraps from 255 to 0).
@@ -189,7 +189,7 @@ impl Env {
             ));
         }
         data.resize(room, 0);
-        let mut out = crc32fast::hash(&data).to_le_bytes().to_vec();
+        let mut out = super::crc32(&data).to_le_bytes().to_vec();
         if redundant {
             out.push(flags);
         }

@@ -3,6 +3,9 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
+
+use fotad_updater::boot::{BootState, SlotState};
+use fotad_updater::slot::Slot;
 use std::process::Command;
 
 /// Runs `program args`, asserts success, returns stdout. Panics with the Debian
@@ -23,4 +26,21 @@ pub fn run_tool(program: &str, args: &[&str], package: &str) -> String {
 /// A path as a `&str` for tool arguments.
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+/// Every boot state made of a primary and the given slot states.
+pub fn all_states(slot_states: &[SlotState]) -> Vec<BootState> {
+    let mut out = Vec::new();
+    for primary in Slot::ALL {
+        for a in slot_states {
+            for b in slot_states {
+                out.push(BootState {
+                    primary: Some(primary),
+                    a: *a,
+                    b: *b,
+                });
+            }
+        }
+    }
+    out
 }
