@@ -233,12 +233,7 @@ impl Lifecycle {
         tries: u8,
         version: Option<&str>,
     ) -> Result<(), LifecycleError> {
-        if target == self.booted {
-            return Err(LifecycleError::TargetIsBooted(target));
-        }
-        if !(1..=MAX_TRIES).contains(&tries) {
-            return Err(LifecycleError::Tries(tries));
-        }
+        self.check_activation(target, tries)?;
         let mut record = self.record()?;
         record.pending = Some(Pending {
             target,
@@ -250,22 +245,36 @@ impl Lifecycle {
             None => record.versions.remove(&target),
         };
         self.store(&record)?;
+        self.make_primary(target, tries)
+    }
+
+    /// Refuses activating the booted slot or a number of tries out of range.
+    fn check_activation(&self, target: Slot, tries: u8) -> Result<(), LifecycleError> {
+        if target == self.booted {
+            return Err(LifecycleError::TargetIsBooted(target));
+        }
+        if !(1..=MAX_TRIES).contains(&tries) {
+            return Err(LifecycleError::Tries(tries));
+        }
+        Ok(())
+    }
+
+    /// Makes `target` primary in trial with `tries` boot tries (one write).
+    fn make_primary(&mut self, target: Slot, tries: u8) -> Result<(), LifecycleError> {
+        self.check_activation(target, tries)?;
         self.set_state(target, SlotState::Trial { tries_left: tries })?;
         self.boot.set_primary(target);
         self.write_boot()
     }
 
     /// Switches to the other slot, which holds an earlier install (`fotad-update
-    /// activate`): refuses a slot marked bad (partial or unverified content).
+    /// activate`): refuses a slot marked bad (partial or unverified content). Not
+    /// an update: no pending update is recorded, so no outcome is reported.
     pub fn switch_to(&mut self, target: Slot, tries: u8) -> Result<(), LifecycleError> {
-        if target == self.booted {
-            return Err(LifecycleError::TargetIsBooted(target));
-        }
-        if self.boot.slot_state(target) == SlotState::Bad {
+        if target != self.booted && self.boot.slot_state(target) == SlotState::Bad {
             return Err(LifecycleError::SlotIsBad(target));
         }
-        let version = self.record()?.versions.get(&target).cloned();
-        self.activate(target, tries, version.as_deref())
+        self.make_primary(target, tries)
     }
 
     /// Confirms the booted slot (after a good boot), makes it primary when the

@@ -123,18 +123,22 @@ impl GptAttrs {
         Ok((f, primary, backup))
     }
 
-    fn attributes(&self, t: &Table, slot: Slot) -> Result<u64, BootError> {
+    /// Where the attributes of `slot`'s entry lie in the entry array of `t`.
+    fn attr_range(&self, t: &Table, slot: Slot) -> Result<std::ops::Range<usize>, BootError> {
         let size = le_u32(&t.header, 84) as usize;
-        let at = (self.number(slot) as usize).saturating_sub(1) * size + ATTR_OFFSET;
-        t.entries
-            .get(at..at + 8)
-            .map(|b| le_u64(b, 0))
-            .ok_or_else(|| {
-                BootError::format(
-                    &self.disk,
-                    format!("no partition {} in the GPT", self.number(slot)),
-                )
-            })
+        let number = self.number(slot) as usize;
+        let at = number.saturating_sub(1) * size + ATTR_OFFSET;
+        if number == 0 || at + 8 > t.entries.len() {
+            return Err(BootError::format(
+                &self.disk,
+                format!("no partition {number} in the GPT"),
+            ));
+        }
+        Ok(at..at + 8)
+    }
+
+    fn attributes(&self, t: &Table, slot: Slot) -> Result<u64, BootError> {
+        Ok(le_u64(&t.entries[self.attr_range(t, slot)?], 0))
     }
 }
 
@@ -227,7 +231,6 @@ impl Backend for GptAttrs {
             .or(backup.clone())
             .ok_or_else(|| BootError::format(&self.disk, "neither GPT copy is valid"))?;
         let mut entries = whole.entries.clone();
-        let size = le_u32(&whole.header, 84) as usize;
         for slot in Slot::ALL {
             let priority = if state.primary == Some(slot) { 2 } else { 1 };
             let (p, t, s) = match state.get(slot) {
@@ -235,9 +238,8 @@ impl Backend for GptAttrs {
                 SlotState::Bad => (0, 0, false),
                 SlotState::Trial { tries_left } => (priority, u64::from(tries_left), false),
             };
-            let at = (self.number(slot) as usize - 1) * size + ATTR_OFFSET;
             let attr = encode(self.attributes(&whole, slot)?, p, t, s);
-            entries[at..at + 8].copy_from_slice(&attr.to_le_bytes());
+            entries[self.attr_range(&whole, slot)?].copy_from_slice(&attr.to_le_bytes());
         }
         let backup_lba = le_u64(&whole.header, if whole.header_lba == 1 { 32 } else { 24 });
         let mut backup = backup.unwrap_or_else(|| mirror(&whole, backup_lba));

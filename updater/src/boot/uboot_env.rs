@@ -139,7 +139,7 @@ impl Env {
             }
         }
         let chosen = match valid.as_slice() {
-            [one] => Some(0).map(|_| one),
+            [one] => Some(one),
             [a, b] => Some(if newer(a.1, b.1) == 0 { a } else { b }),
             _ => None,
         };
