@@ -78,6 +78,11 @@ fn boot_uboot(dir: &Path, env: &[u8]) -> String {
         .stdin(Stdio::null())
         .output()
         .expect("cannot run qemu-system-aarch64: install the Debian package qemu-system-arm (scripts/test does)");
+    assert_ne!(
+        out.status.code(),
+        Some(127),
+        "cannot run qemu-system-aarch64: install the Debian package qemu-system-arm (scripts/test does)"
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
