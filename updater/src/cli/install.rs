@@ -9,22 +9,28 @@ use anyhow::{bail, Context, Result};
 use lexopt::Arg::{Long, Short, Value};
 use lexopt::ValueExt;
 
-use crate::install::{ImageTarget, InstallOptions, Installer, Progress, Status};
+use crate::error::InstallError;
+use crate::install::{ImageTarget, InstallOptions, Installed, Installer, Progress, Status};
 use crate::package::{read_header, sha256_hex};
 
 const HELP: &str = "\
-usage: fotad-update install PKG|- --target CLASS=PATH [options]
+usage: fotad-update [--config-root DIR] install PKG|- [options]
 
-Streams the package (a file, or - for standard input) into the targets. The
-signature, model and security version are checked before anything is
-written; every operation is synced and checkpointed. Running the same command
-again after an interruption resumes from the checkpoint.
+Streams the package (a file, or - for standard input) into the inactive slot
+(from the configuration), verifies it, copies the image classes the package
+does not carry from the booted slot, and makes the slot primary for a limited
+number of trial boots: reboot to boot it. The signature, model and security
+version are checked before anything is written; every operation is synced and
+checkpointed. Running the same command again after an interruption resumes
+from the checkpoint.
+
+With --target, writes the given images instead and touches no bootloader:
 
   --target CLASS=PATH       where image CLASS is written (file or block device)
   --source CLASS=PATH       the image a delta for CLASS applies to (only read)
   --keys DIR                trusted public keys (default /etc/fotad/keys)
   --state-dir DIR           checkpoint and status (default /var/lib/fotad)
-  --compatible MODEL        this device's model string (required)
+  --compatible MODEL        this device's model string (required with --target)
   --installed-security-version N
                             refuse packages below N (default: the last installed package's)
   --offset N                standard input starts at package byte N (the checkpoint's next offset)
@@ -46,7 +52,7 @@ struct Args {
     progress: bool,
 }
 
-pub fn run(parser: &mut lexopt::Parser) -> Result<u8> {
+pub fn run(parser: &mut lexopt::Parser, config_root: &Path) -> Result<u8> {
     let mut a = Args::default();
     while let Some(arg) = parser.next()? {
         match arg {
@@ -67,7 +73,37 @@ pub fn run(parser: &mut lexopt::Parser) -> Result<u8> {
         }
     }
     let package = a.package.clone().context("install needs a package path or -")?;
+    if a.targets.is_empty() {
+        return install_inactive_slot(&a, &package, config_root);
+    }
     let installer = Installer::new(options(&a)?);
+    let result = stream(&installer, &package, &a);
+    report(result.map(|done| (done, None)), &a.targets)
+}
+
+/// Installs into the configured inactive slot and activates it.
+fn install_inactive_slot(a: &Args, package: &Path, config_root: &Path) -> Result<u8> {
+    let explicit = a.keys.is_some() || a.state_dir.is_some() || a.compatible.is_some();
+    if !a.sources.is_empty() || explicit || a.installed_security_version.is_some() {
+        bail!("--source, --keys, --state-dir, --compatible and --installed-security-version go with --target; without it they come from the configuration");
+    }
+    let settings = crate::update::settings_under(config_root)?;
+    let update = crate::update::begin(&settings)?;
+    eprintln!("fotad-update: installing into slot {} (marked bad until verified)", update.slot());
+    let targets = update_targets(&update);
+    let done = match stream(update.installer(), package, a) {
+        Ok(done) => done,
+        Err(e) => return report(Err(e), &targets),
+    };
+    let slot = update.finish(&done)?;
+    report(Ok((done, Some((slot, settings.tries)))), &targets)
+}
+
+fn update_targets(update: &crate::update::SlotUpdate) -> BTreeMap<String, PathBuf> {
+    update.installer().options().images.iter().map(|(c, i)| (c.clone(), i.target.clone())).collect()
+}
+
+fn stream(installer: &Installer, package: &Path, a: &Args) -> Result<Installed, InstallError> {
     let show = a.progress;
     let mut progress = |p: Progress| {
         if show {
@@ -78,17 +114,25 @@ pub fn run(parser: &mut lexopt::Parser) -> Result<u8> {
             );
         }
     };
-    let result = if package.as_os_str() == "-" {
+    if package.as_os_str() == "-" {
         installer.install(BufReader::with_capacity(1 << 20, std::io::stdin().lock()), a.offset, &mut progress)
     } else {
-        let (reader, start) = open_at_checkpoint(&installer, &package)?;
+        let (reader, start) = open_at_checkpoint(installer, package)?;
         installer.install(reader, start, &mut progress)
-    };
+    }
+}
+
+type Activated = Option<(crate::slot::Slot, u8)>;
+
+fn report(result: Result<(Installed, Activated), InstallError>, targets: &BTreeMap<String, PathBuf>) -> Result<u8> {
     match result {
-        Ok(done) => {
+        Ok((done, activated)) => {
             println!("installed version {} (security version {})", done.version, done.security_version);
             for (class, sha) in &done.images {
-                println!("  {class}: {} verified, sha256 {sha}", a.targets[class].display());
+                println!("  {class}: {} verified, sha256 {sha}", targets[class].display());
+            }
+            if let Some((slot, tries)) = activated {
+                println!("slot {slot} is primary for {tries} trial boots: reboot to boot it");
             }
             Ok(0)
         }
@@ -142,8 +186,9 @@ fn last_installed_security_version(state_dir: &Path) -> Result<u64> {
 
 /// Opens a package file, positioned at the checkpoint when one exists for
 /// this same package (so a re-run resumes), else at the start.
-fn open_at_checkpoint(installer: &Installer, path: &Path) -> Result<(Box<dyn Read>, u64)> {
-    let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+fn open_at_checkpoint(installer: &Installer, path: &Path) -> Result<(Box<dyn Read>, u64), InstallError> {
+    let io = |source| InstallError::Io { what: "reading package", path: path.to_path_buf(), source };
+    let mut file = File::open(path).map_err(io)?;
     if let Some(cp) = installer.checkpoint()? {
         let same = read_header(&mut file).map(|h| sha256_hex(&h.manifest_bytes) == cp.package).unwrap_or(false);
         if same {
@@ -151,11 +196,11 @@ fn open_at_checkpoint(installer: &Installer, path: &Path) -> Result<(Box<dyn Rea
                 "fotad-update: resuming version {} at byte {} (operation {})",
                 cp.version, cp.next_offset, cp.next_op
             );
-            file.seek(SeekFrom::Start(cp.next_offset))?;
+            file.seek(SeekFrom::Start(cp.next_offset)).map_err(io)?;
             return Ok((Box::new(BufReader::with_capacity(1 << 20, file)), cp.next_offset));
         }
     }
-    file.seek(SeekFrom::Start(0))?;
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
     Ok((Box::new(BufReader::with_capacity(1 << 20, file)), 0))
 }
 

@@ -16,32 +16,49 @@ pub const EXIT_RESUMABLE: u8 = 75;
 pub const EXIT_REFUSED: u8 = 3;
 
 pub const USAGE: &str = "\
-usage: fotad-update <command> [options]
+usage: fotad-update [--config-root DIR] <command> [options]
 
-commands:
+packages:
   keygen BASE                      make an Ed25519 key pair BASE.key (secret, 0600) and BASE.pub
   pack [options] -o OUT.fota       build and sign a full or delta package
-  install PKG|- [options]          stream a package into the target images, resuming a checkpoint
   inspect PKG [--json]             show a package's manifest and signatures
+  install PKG|- [options]          stream a package into the inactive slot (or --target images),
+                                   verify it and activate the slot; resumes a checkpoint
 
-Run `fotad-update <command> --help` for its options.";
+slots and bootloader (configured in DIR/etc/fotad/fotad.toml and conf.d; DIR defaults to /):
+  status [--json]                  slots, booted, primary, states, versions, pending update
+  activate [A|B|other] [--tries N] make a slot primary for N trial boots
+  mark-good                        confirm the booted slot (run by fotad-mark-good.service)
+  mark-bad [A|B|booted|other]      mark a slot not bootable
+  check-boot [--json]              booted the new slot, or fell back?
+  simulate-boot                    (tests, demo) apply the boot scripts' rule once
+
+Run `fotad-update <command> --help` for a command's options.";
 
 /// Runs the command line `args` (without the program name); returns the exit code.
 pub fn run(args: Vec<OsString>) -> Result<u8> {
     let mut parser = lexopt::Parser::from_args(args);
-    let command = match parser.next()? {
-        Some(lexopt::Arg::Value(v)) => v.string()?,
-        Some(lexopt::Arg::Long("help") | lexopt::Arg::Short('h')) | None => {
-            println!("{USAGE}");
-            return Ok(0);
+    let mut config_root = PathBuf::from("/");
+    let command = loop {
+        match parser.next()? {
+            Some(lexopt::Arg::Long("config-root")) => config_root = parser.value()?.into(),
+            Some(lexopt::Arg::Value(v)) => break v.string()?,
+            Some(lexopt::Arg::Long("help") | lexopt::Arg::Short('h')) | None => {
+                println!("{USAGE}");
+                return Ok(0);
+            }
+            Some(other) => bail!("{}\n{USAGE}", other.unexpected()),
         }
-        Some(other) => bail!("{}\n{USAGE}", other.unexpected()),
     };
     match command.as_str() {
         "keygen" => keygen(&mut parser),
         "pack" => pack::run(&mut parser),
-        "install" => install::run(&mut parser),
+        "install" => install::run(&mut parser, &config_root),
         "inspect" => inspect(&mut parser),
+        s if crate::cli_slots::SUBCOMMANDS.contains(&s) => {
+            crate::cli_slots::run(&crate::cli_slots::parse(s, &mut parser)?, &config_root)?;
+            Ok(0)
+        }
         other => bail!("unknown command {other:?}\n{USAGE}"),
     }
 }

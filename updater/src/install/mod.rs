@@ -74,6 +74,10 @@ impl Installer {
         Arc::clone(&self.cancel)
     }
 
+    pub fn options(&self) -> &InstallOptions {
+        &self.opts
+    }
+
     pub fn records(&self) -> &Records {
         &self.records
     }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::atomic_file;
 use crate::error::InstallError;
-use crate::fsutil::{remove_durable, write_atomic};
 
 /// Where the stream stands: everything before `next_offset` is written and synced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +55,7 @@ impl Records {
 
     fn write(&self, name: &str, data: &[u8]) -> Result<(), InstallError> {
         fs::create_dir_all(&self.dir).map_err(self.io("creating state directory", ""))?;
-        write_atomic(&self.path(name), data).map_err(self.io("writing", name))
+        atomic_file::replace(&self.path(name), data).map_err(self.io("writing", name))
     }
 
     fn read_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, InstallError> {
@@ -77,7 +77,7 @@ impl Records {
     /// Forgets the checkpoint and the stored header: the next install starts over.
     pub fn clear_checkpoint(&self) -> Result<(), InstallError> {
         for name in ["checkpoint.json", "header.bin"] {
-            remove_durable(&self.path(name)).map_err(self.io("removing", name))?;
+            atomic_file::remove(&self.path(name)).map_err(self.io("removing", name))?;
         }
         Ok(())
     }

@@ -15,7 +15,7 @@ const ENOSPC: i32 = 28;
 
 /// Where one image class goes: the target (inactive slot) and, for deltas,
 /// the source it applies to (the booted slot, only ever read).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ImageTarget {
     pub target: PathBuf,
     pub source: Option<PathBuf>,

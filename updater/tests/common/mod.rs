@@ -1,13 +1,17 @@
-//! Fixtures shared by the updater's integration tests: generated images,
-//! keys, packages, and an installer pointed at a temporary device.
+//! Fixtures shared by the updater's integration tests: generated images, keys,
+//! packages, an installer pointed at a temporary device; running the real tools
+//! (failing loudly when one is missing) and building slot sets.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
+use fotad_updater::boot::{BootState, SlotState};
 use fotad_updater::delta::{pack, ImageInput, PackSpec, PlanSettings};
 use fotad_updater::install::{ImageTarget, InstallOptions, Installer};
 use fotad_updater::package::{load_secret_key, write_keypair};
+use fotad_updater::slot::Slot;
 
 /// Deterministic pseudo-random bytes (xorshift64).
 pub fn noise(n: usize, seed: u64) -> Vec<u8> {
@@ -142,4 +146,37 @@ pub fn install_file(
 ) -> Result<fotad_updater::install::Installed, fotad_updater::InstallError> {
     let file = std::fs::File::open(pkg).unwrap();
     installer.install(std::io::BufReader::new(file), 0, &mut |_| {})
+}
+
+/// Runs `program args`, asserts success, returns stdout. Panics with the Debian
+/// package to install when the tool is missing.
+pub fn run_tool(program: &str, args: &[&str], package: &str) -> String {
+    let out = Command::new(program).args(args).output().unwrap_or_else(|e| {
+        panic!("cannot run {program} ({e}): install the Debian package {package} (scripts/test does)")
+    });
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A path as a `&str` for tool arguments.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Every boot state made of a primary and the given slot states.
+pub fn all_states(slot_states: &[SlotState]) -> Vec<BootState> {
+    let mut out = Vec::new();
+    for primary in Slot::ALL {
+        for a in slot_states {
+            for b in slot_states {
+                out.push(BootState { primary: Some(primary), a: *a, b: *b });
+            }
+        }
+    }
+    out
 }
