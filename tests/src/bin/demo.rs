@@ -1,20 +1,28 @@
-//! `fotad-demo`, behind the README's first command: an update between
+//! `fotad-demo`, behind the README's first command: A/B updates between
 //! file-backed slots, end to end, narrated.
 //!
-//! A build host makes a signing key and a signed delta package from v1 to
-//! v2; the device (slot A booted with v1, slot B inactive) streams it into
-//! slot B, is interrupted at 40%, resumes from its checkpoint, verifies, and
-//! refuses a tampered copy of the package.
+//! A build host makes a signing key and signed delta packages. The device
+//! (slot A booted with v1, a file bootloader driven by the boot scripts'
+//! selection rule) streams v2 into slot B, is interrupted, resumes from its
+//! checkpoint, verifies, activates slot B for two trial boots, reboots into it
+//! and confirms it. Then v3 is installed into slot A but never comes up
+//! healthy: the bootloader falls back to slot B and the failure is detected.
+//! Finally a tampered package is refused without touching the bootloader.
 
 use std::fs;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
+use fotad_updater::boot::sim::{boot_once, Selection};
+use fotad_updater::config::Settings;
 use fotad_updater::delta::{pack, ImageInput, PackSpec, PlanSettings};
-use fotad_updater::install::{ImageTarget, InstallOptions, Installer, Progress};
+use fotad_updater::install::{Installer, Progress};
+use fotad_updater::lifecycle::{open_backend, BootCheck, Lifecycle};
 use fotad_updater::package::{load_secret_key, write_keypair};
+use fotad_updater::slot::Slot;
+use fotad_updater::update::{begin, settings_under};
 use fotad_updater::InstallError;
 
 const MIB: u64 = 1 << 20;
@@ -23,28 +31,39 @@ fn main() -> Result<()> {
     let keep = std::env::args().nth(1).map(PathBuf::from);
     let tmp = tempfile::tempdir()?;
     let dir = keep.clone().unwrap_or_else(|| tmp.path().to_path_buf());
-    fs::create_dir_all(dir.join("device/keys"))?;
-    println!("fotad demo: an A/B update between file-backed slots, in {}\n", dir.display());
+    println!("fotad demo: A/B updates between file-backed slots, in {}\n", dir.display());
+    let settings = make_device(&dir)?;
+    let v1 = fs::read(dir.join("device/rootfs-a.img"))?;
+    let v2 = fotad_tests::images::evolve(&v1, 2);
+    let v3 = fotad_tests::images::evolve(&v2, 3);
+    fs::write(dir.join("host/v2.img"), &v2)?;
+    fs::write(dir.join("host/v3.img"), &v3)?;
+    let key_id = write_keypair(&dir.join("host/release"))?;
+    fs::copy(dir.join("host/release.pub"), dir.join("device/keys/release.pub"))?;
+    step("host", &format!("made signing key {key_id}; its public half is in the device's /etc/fotad/keys"));
 
-    let (slot_a, slot_b, v2) = (dir.join("device/slot-a.img"), dir.join("device/slot-b.img"), dir.join("host/v2.img"));
-    step("device", "slot A is booted and runs v1 (a 64 MiB root filesystem); slot B is inactive");
-    fs::create_dir_all(dir.join("host"))?;
-    fotad_tests::images::write_image(&mut fs::File::create(&slot_a)?, 64 * MIB, 1)?;
-    fs::write(&slot_b, [])?;
-    let v1 = fs::read(&slot_a)?;
-    fs::write(&v2, fotad_tests::images::evolve(&v1, 2))?;
+    let p2 = build_package(&dir, "2.0.0", 2, "host/v2.img", "device/rootfs-a.img")?;
+    update(&settings, &p2, true)?;
+    reboot(&settings)?;
+    confirm(&settings)?;
+    ensure!(fs::read(dir.join("device/rootfs-b.img"))? == v2, "slot B is not v2");
 
-    let package = build_package(&dir, &slot_a, &v2)?;
-    let installer = device_installer(&dir, &slot_a, &slot_b);
-    install_with_interruption(&installer, &package)?;
+    let p3 = build_package(&dir, "3.0.0", 3, "host/v3.img", "host/v2.img")?;
+    update(&settings, &p3, false)?;
+    for _ in 0..3 {
+        if reboot(&settings)? == Slot::A {
+            println!("         (v3 never reaches boot-complete.target: no mark-good)");
+        }
+    }
+    let check = Lifecycle::open(&settings)?.check_boot()?;
+    println!(
+        "         outcome: {check:?}\n         -> the agent reports FUMO result 410 (update failed) to the DM server"
+    );
+    ensure!(matches!(check, BootCheck::Done(_)), "no fallback detected");
 
-    step("verify", "slot B holds exactly v2, slot A was only read");
-    ensure!(fs::read(&slot_b)? == fs::read(&v2)?, "slot B differs from v2");
-    ensure!(fs::read(&slot_a)? == v1, "slot A was modified");
-    println!("         slot B = v2 byte for byte; slot A unchanged");
-
-    refuse_tampered(&dir, &installer, &package)?;
-    println!("\ndemo complete: signed delta built, streamed, interrupted, resumed, verified; tampering refused.");
+    refuse_tampered(&dir, &settings, &p3)?;
+    println!("\n{}", fotad_updater::cli_slots::render_status(&Lifecycle::open(&settings)?.status()?));
+    println!("demo complete.");
     if keep.is_none() {
         println!("(run `scripts/demo DIR` to keep the files)");
     }
@@ -55,49 +74,70 @@ fn step(who: &str, what: &str) {
     println!("[{who:>6}] {what}");
 }
 
-fn build_package(dir: &Path, v1: &Path, v2: &Path) -> Result<PathBuf> {
-    step("host", "makes a signing key and packs a signed delta v1 -> v2");
-    let key_id = write_keypair(&dir.join("host/release"))?;
-    fs::copy(dir.join("host/release.pub"), dir.join("device/keys/release.pub"))?;
+/// Slot A holds v1 and is booted and confirmed; slot B is empty; the config
+/// uses the file bootloader backend.
+fn make_device(dir: &Path) -> Result<Settings> {
+    for d in ["host", "device/keys", "root/etc/fotad"] {
+        fs::create_dir_all(dir.join(d))?;
+    }
+    fotad_tests::images::write_image(&mut fs::File::create(dir.join("device/rootfs-a.img"))?, 64 * MIB, 1)?;
+    fs::write(dir.join("device/rootfs-b.img"), [])?;
+    fs::write(dir.join("device/cmdline"), "console=ttyS0 fotad.slot=A\n")?;
+    let d = |n: &str| dir.join("device").join(n);
+    let config = format!(
+        "[updater]\ncompatible = \"acme,gw-1\"\nkeys_dir = {:?}\nstate_dir = {:?}\ncmdline = {:?}\ntries = 2\n\n\
+         [bootloader]\nbackend = \"file\"\nfile = {:?}\n\n[slots.A]\nrootfs = {:?}\n[slots.B]\nrootfs = {:?}\n",
+        d("keys"),
+        d("state"),
+        d("cmdline"),
+        d("bootstate.json"),
+        d("rootfs-a.img"),
+        d("rootfs-b.img")
+    );
+    fs::write(dir.join("root/etc/fotad/fotad.toml"), config)?;
+    step("device", "slot A booted with v1 (64 MiB root filesystem) and confirmed; slot B empty");
+    Ok(settings_under(&dir.join("root"))?)
+}
+
+fn build_package(dir: &Path, version: &str, security: u64, new: &str, old: &str) -> Result<PathBuf> {
     let spec = PackSpec {
         compatible: "acme,gw-1".into(),
-        version: "2.0.0".into(),
-        security_version: 2,
+        version: version.into(),
+        security_version: security,
         operator_tag: None,
-        description: [("en".to_string(), "Security fixes".to_string())].into(),
-        images: vec![("rootfs".into(), ImageInput::Delta { target: v2.into(), source: v1.into() })],
+        description: [("en".to_string(), format!("fotad {version}"))].into(),
+        images: vec![("rootfs".into(), ImageInput::Delta { target: dir.join(new), source: dir.join(old) })],
         op_size: 2 * MIB,
         threads: 2,
         settings: PlanSettings::default(),
     };
-    let out = dir.join("host/update-2.0.0.fota");
+    let out = dir.join(format!("host/update-{version}.fota"));
     let report = pack(&spec, &[load_secret_key(&dir.join("host/release.key"))?], &out)?;
-    let kinds = report.manifest.images[0].operations.iter().fold(std::collections::BTreeMap::new(), |mut m, op| {
-        *m.entry(format!("{:?}", op.kind).to_lowercase()).or_insert(0) += 1;
-        m
-    });
-    println!(
-        "         {} bytes for a {} MiB image ({:.2}%), signed by key {key_id}; operations {kinds:?}",
-        report.package_size,
-        report.manifest.images[0].target.size / MIB,
-        report.package_size as f64 * 100.0 / report.manifest.images[0].target.size as f64
+    let size = report.manifest.images[0].target.size;
+    step(
+        "host",
+        &format!("packed a signed delta to {version}: {} bytes for a {} MiB image", report.package_size, size / MIB),
     );
     Ok(out)
 }
 
-fn device_installer(dir: &Path, slot_a: &Path, slot_b: &Path) -> Installer {
-    let image = ImageTarget { target: slot_b.to_path_buf(), source: Some(slot_a.to_path_buf()) };
-    Installer::new(InstallOptions {
-        keys_dir: dir.join("device/keys"),
-        state_dir: dir.join("device/state"),
-        compatible: "acme,gw-1".into(),
-        installed_security_version: 1,
-        images: [("rootfs".to_string(), image)].into(),
-    })
+/// Installs `package` into the inactive slot and activates it; the first
+/// time with an interruption at 40% and a resume from the checkpoint.
+fn update(settings: &Settings, package: &Path, interrupt: bool) -> Result<()> {
+    let update = begin(settings)?;
+    step("device", &format!("installs into inactive slot {} (marked bad until verified)", update.slot()));
+    let installer = update.installer();
+    let start = if interrupt { interrupted(installer, package)? } else { 0 };
+    let mut file = fs::File::open(package)?;
+    file.seek(SeekFrom::Start(start))?;
+    let done = installer.install(BufReader::new(file), start, &mut print_progress)?;
+    println!("         wrote {} and read it back: sha256 {}", done.version, &done.images["rootfs"][..16]);
+    let slot = update.finish(&done)?;
+    println!("         slot {slot} is primary for {} trial boots", settings.tries);
+    Ok(())
 }
 
-fn install_with_interruption(installer: &Installer, package: &Path) -> Result<()> {
-    step("device", "streams the package into slot B (signature checked before the first write)");
+fn interrupted(installer: &Installer, package: &Path) -> Result<u64> {
     let cancel = installer.cancel_flag();
     let mut bar = |p: Progress| {
         print_progress(p);
@@ -105,19 +145,35 @@ fn install_with_interruption(installer: &Installer, package: &Path) -> Result<()
             cancel.store(true, Ordering::SeqCst);
         }
     };
-    let file = BufReader::new(fs::File::open(package)?);
-    match installer.install(file, 0, &mut bar) {
+    match installer.install(BufReader::new(fs::File::open(package)?), 0, &mut bar) {
         Err(InstallError::Cancelled) => {}
-        other => anyhow::bail!("expected the install to stop at 40%, got {other:?}"),
+        other => bail!("expected the install to stop at 40%, got {other:?}"),
     }
-    let cp = installer.checkpoint()?.context("no checkpoint after the interruption")?;
-    println!("         interrupted (think: power cut, network loss) after operation {}", cp.next_op);
-    step("device", &format!("resumes from its checkpoint: streams the package from byte {}", cp.next_offset));
     installer.cancel_flag().store(false, Ordering::SeqCst);
-    let mut file = fs::File::open(package)?;
-    file.seek(SeekFrom::Start(cp.next_offset))?;
-    let done = installer.install(BufReader::new(file), cp.next_offset, &mut print_progress)?;
-    println!("         installed {} and read it back: sha256 {}", done.version, done.images["rootfs"]);
+    let cp = installer.checkpoint()?.context("no checkpoint after the interruption")?;
+    println!(
+        "         interrupted after operation {} (think: power cut); resuming at byte {}",
+        cp.next_op, cp.next_offset
+    );
+    Ok(cp.next_offset)
+}
+
+fn reboot(settings: &Settings) -> Result<Slot> {
+    let choice = boot_once(open_backend(&settings.bootloader)?.as_ref())?;
+    let slot = match choice {
+        Selection::Boot(s) | Selection::Rescue(s) => s,
+    };
+    fs::write(&settings.cmdline, format!("console=ttyS0 fotad.slot={slot}\n"))?;
+    let state = open_backend(&settings.bootloader)?.read()?;
+    step("boot", &format!("bootloader picks slot {slot} (state now A: {:?}, B: {:?})", state.a, state.b));
+    Ok(slot)
+}
+
+fn confirm(settings: &Settings) -> Result<()> {
+    let mut lc = Lifecycle::open(settings)?;
+    let check = lc.mark_good()?;
+    step("device", &format!("reached boot-complete.target: fotad-mark-good confirms slot {}", lc.booted()));
+    println!("         outcome: {check:?}\n         -> the agent reports FUMO result 200 to the DM server");
     Ok(())
 }
 
@@ -135,23 +191,30 @@ fn print_progress(p: Progress) {
     );
     if std::io::stdout().is_terminal() {
         print!("\r         {bar}");
+        if p.ops_done == p.ops_total {
+            println!();
+        }
         let _ = std::io::Write::flush(&mut std::io::stdout());
     } else if (p.ops_done * 4) % p.ops_total.max(1) < 4 {
         println!("         {bar}");
     }
 }
 
-fn refuse_tampered(dir: &Path, installer: &Installer, package: &Path) -> Result<()> {
-    step("device", "is offered a copy of the package with one payload byte changed");
+fn refuse_tampered(dir: &Path, settings: &Settings, package: &Path) -> Result<()> {
+    step("device", "is offered a copy of a package with one payload byte changed");
     let mut bytes = Vec::new();
     fs::File::open(package)?.read_to_end(&mut bytes)?;
-    let last = bytes.len() - 100;
-    bytes[last] ^= 0x01;
+    let at = bytes.len() - 100;
+    bytes[at] ^= 0x01;
     let tampered = dir.join("host/tampered.fota");
     fs::write(&tampered, &bytes)?;
-    match installer.install(BufReader::new(fs::File::open(&tampered)?), 0, &mut |_| {}) {
-        Err(e) => println!("         refused, FUMO result {}: {e}", e.fumo_result()),
-        Ok(_) => anyhow::bail!("the tampered package was installed"),
+    let update = begin(settings)?;
+    match update.installer().install(BufReader::new(fs::File::open(&tampered)?), 0, &mut |_| {}) {
+        Err(e) => println!(
+            "         refused, FUMO result {}: {e}\n         the bootloader still boots the confirmed slot",
+            e.fumo_result()
+        ),
+        Ok(_) => bail!("the tampered package was installed"),
     }
     Ok(())
 }
