@@ -22,6 +22,9 @@ use ed25519_dalek::SigningKey;
 use crate::install::{device_size, hash_prefix};
 use crate::package::{self, Extent, Image, ImageDigest, Manifest, PackageError, FORMAT_VERSION};
 
+/// Stack size of a planning thread.
+const PLAN_STACK: usize = 512 << 20;
+
 /// Errors building a package.
 #[derive(Debug, thiserror::Error)]
 pub enum PackError {
@@ -171,7 +174,10 @@ fn plan_parallel(
     std::thread::scope(|scope| {
         for _ in 0..spec.threads.max(1) {
             let (tx, next, stop) = (tx.clone(), &next, &stop);
-            scope.spawn(move || {
+            // The suffix sort of bsdiff recurses deeply on repetitive windows: a
+            // large stack (reserved, committed only as it is used) keeps it safe.
+            let worker = std::thread::Builder::new().name("fotad-pack".into()).stack_size(PLAN_STACK);
+            let spawned = worker.spawn_scoped(scope, move || {
                 let mut chunk = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -188,6 +194,9 @@ fn plan_parallel(
                     }
                 }
             });
+            if let Err(e) = spawned {
+                return Err(PackError::Io { what: "starting a planning thread for", path: payload.path.clone(), source: e });
+            }
         }
         drop(tx);
         let result = collect_in_order(rx, chunks, payload);
