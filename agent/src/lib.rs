@@ -3,3 +3,5 @@
 //! The daemon (`fotad`) and the D-Bus client (`fotactl`) are thin binaries over
 //! this library. Modules are added here as the agent grows (see
 //! `docs/architecture.md`).
+
+pub mod syncml;
