@@ -4,4 +4,7 @@
 //! this library. Modules are added here as the agent grows (see
 //! `docs/architecture.md`).
 
+pub mod auth;
+pub mod notification;
+pub mod state;
 pub mod syncml;
