@@ -214,7 +214,7 @@ mod tests {
             Err(NotificationError::BadDigest("srv1".into()))
         );
         assert!(Notification::parse_verified(&bytes, "secret", b"other").is_err());
-        let mut tampered = bytes.clone();
+        let mut tampered = bytes;
         tampered[22] ^= 1; // session id
         assert!(Notification::parse_verified(&tampered, "secret", b"Nonce").is_err());
     }
@@ -230,7 +230,7 @@ mod tests {
             Notification::parse(&bytes[..26]),
             Err(NotificationError::ServerIdTruncated(4))
         );
-        let mut v = bytes.clone();
+        let mut v = bytes;
         v[16] = 0xFF;
         assert!(matches!(
             Notification::parse(&v),
