@@ -7,4 +7,6 @@
 pub mod auth;
 pub mod notification;
 pub mod state;
+pub mod status;
 pub mod syncml;
+pub mod tree;
