@@ -5,6 +5,8 @@
 //! `docs/architecture.md`).
 
 pub mod auth;
+pub mod config;
+pub mod mo;
 pub mod notification;
 pub mod state;
 pub mod status;
