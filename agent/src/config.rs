@@ -60,6 +60,8 @@ pub struct AccountFragment {
     pub client_name: Option<String>,
     pub client_secret: Option<String>,
     pub server_secret: Option<String>,
+    pub client_nonce: Option<String>,
+    pub server_nonce: Option<String>,
     pub ca_bundle: Option<PathBuf>,
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
@@ -94,6 +96,10 @@ pub struct AccountSettings {
     pub client_name: String,
     pub client_secret: String,
     pub server_secret: String,
+    /// Initial nonce for our credentials (base64), until the server sends one.
+    pub client_nonce: Vec<u8>,
+    /// Initial nonce the server uses for its credentials and notifications.
+    pub server_nonce: Vec<u8>,
     pub ca_bundle: Option<PathBuf>,
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
@@ -232,10 +238,22 @@ fn account(f: AccountFragment) -> Result<AccountSettings, ConfigError> {
         client_name: req(f.client_name, "client_name")?,
         client_secret: req(f.client_secret, "client_secret")?,
         server_secret: f.server_secret.unwrap_or_default(),
+        client_nonce: nonce(f.client_nonce.as_deref(), "client_nonce")?,
+        server_nonce: nonce(f.server_nonce.as_deref(), "server_nonce")?,
         ca_bundle: f.ca_bundle,
         client_cert: f.client_cert,
         client_key: f.client_key,
     })
+}
+
+fn nonce(b64: Option<&str>, key: &'static str) -> Result<Vec<u8>, ConfigError> {
+    use base64::Engine;
+    let Some(text) = b64 else {
+        return Ok(Vec::new());
+    };
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|e| invalid("accounts", key, format!("not base64: {e}")))
 }
 
 fn invalid(section: &'static str, key: &'static str, message: String) -> ConfigError {

@@ -5,6 +5,7 @@
 //! `docs/architecture.md`).
 
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod mo;
 pub mod notification;

@@ -53,6 +53,8 @@ pub fn account_node_name(server_id: &str) -> String {
 /// Writes (or overwrites) an account from the configuration.
 pub fn provision_account(tree: &mut Tree, a: &AccountSettings) -> Result<(), TreeError> {
     let base = format!("./DMAcc/{}", account_node_name(&a.server_id));
+    let client_nonce = B64.encode(&a.client_nonce);
+    let server_nonce = B64.encode(&a.server_nonce);
     let leaves = [
         ("AppID", "w7"),
         ("ServerID", a.server_id.as_str()),
@@ -65,12 +67,12 @@ pub fn provision_account(tree: &mut Tree, a: &AccountSettings) -> Result<(), Tre
         ("AppAuth/1/AAuthType", a.auth.dmacc_name()),
         ("AppAuth/1/AAuthName", a.client_name.as_str()),
         ("AppAuth/1/AAuthSecret", a.client_secret.as_str()),
-        ("AppAuth/1/AAuthData", ""),
+        ("AppAuth/1/AAuthData", client_nonce.as_str()),
         ("AppAuth/2/AAuthLevel", "SRVCRED"),
         ("AppAuth/2/AAuthType", a.auth.dmacc_name()),
         ("AppAuth/2/AAuthName", a.server_id.as_str()),
         ("AppAuth/2/AAuthSecret", a.server_secret.as_str()),
-        ("AppAuth/2/AAuthData", ""),
+        ("AppAuth/2/AAuthData", server_nonce.as_str()),
     ];
     for (name, value) in leaves {
         tree.put_leaf(&format!("{base}/{name}"), value.as_bytes(), "chr")?;
@@ -178,6 +180,8 @@ mod tests {
             client_name: "dev1".into(),
             client_secret: "pw".into(),
             server_secret: "spw".into(),
+            client_nonce: b"Nonce".to_vec(),
+            server_nonce: Vec::new(),
             ca_bundle: None,
             client_cert: None,
             client_key: None,
@@ -199,6 +203,7 @@ mod tests {
         assert_eq!(a.client.name, "dev1");
         assert_eq!(a.client.scheme, Some(Scheme::Md5));
         assert_eq!(a.server.secret, "spw");
+        assert_eq!(a.client.nonce, b"Nonce");
     }
 
     #[test]

@@ -323,6 +323,9 @@ impl<'a> Engine<'a> {
         let mut stored = self.nonces.clone();
         stored.server = next.clone();
         self.ctx.nonces.set(&self.ctx.account.server_id, stored)?;
+        // HMAC signs every message: the server uses the new nonce from its
+        // next message on. Digest and basic are checked once per session.
+        self.nonces.server = next.clone();
         let scheme = self.ctx.account.server.scheme.unwrap_or(Scheme::Md5);
         Ok(Chal {
             meta: Meta {

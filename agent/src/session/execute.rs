@@ -378,7 +378,7 @@ impl Executor<'_> {
         self.tree.restore(snapshot);
         for o in &mut self.out[mark..] {
             if let Outgoing::Cmd(Command::Status(s)) = o {
-                if (200..300).contains(&s.code) {
+                if s.code == StatusCode::Ok.code() {
                     s.code = StatusCode::AtomicRollbackOk.code();
                 }
             }

@@ -94,10 +94,17 @@ impl Outbox {
                 Outgoing::Cmd(mut c) => {
                     c.set_cmd_id(self.next_cmd_id + 1);
                     if !budget.try_add(&c)? {
-                        if !sent.is_empty() {
+                        if let Some((a, b)) = split_results(&c) {
+                            self.queue.push_front(Outgoing::Cmd(b));
+                            self.queue.push_front(Outgoing::Cmd(a));
+                            continue;
+                        }
+                        if sent.iter().any(|(_, s)| !matches!(s, Command::Status(_))) {
                             self.queue.push_front(Outgoing::Cmd(c));
                             break;
                         }
+                        // Nothing but statuses yet: send it anyway so the
+                        // session makes progress.
                         budget.force_add(&c)?;
                     }
                     self.next_id();
@@ -165,4 +172,19 @@ impl Outbox {
         }
         Ok(())
     }
+}
+
+/// Splits a Results with several items into two halves.
+fn split_results(c: &Command) -> Option<(Command, Command)> {
+    let Command::Results(r) = c else { return None };
+    if r.items.len() < 2 {
+        return None;
+    }
+    let mut a = r.clone();
+    let b_items = a.items.split_off(r.items.len() / 2);
+    let b = Results {
+        items: b_items,
+        ..r.clone()
+    };
+    Some((Command::Results(a), Command::Results(b)))
 }
