@@ -41,7 +41,7 @@ fn hdr(e: &Element) -> Result<SyncHdr> {
         resp_uri: e.child_text("RespURI"),
         no_resp: e.has("NoResp"),
         cred: e.child("Cred").map(cred).transpose()?,
-        meta: e.child("Meta").map(meta).transpose()?,
+        meta: opt_meta(e)?,
     })
 }
 
@@ -84,7 +84,7 @@ fn item_cmd(e: &Element) -> Result<ItemCmd> {
         cmd_id: number(e, "CmdID", "command")?,
         no_resp: e.has("NoResp"),
         cred: e.child("Cred").map(cred).transpose()?,
-        meta: e.child("Meta").map(meta).transpose()?,
+        meta: opt_meta(e)?,
         correlator: e.child_text("Correlator"),
         items: items(e)?,
     })
@@ -114,7 +114,7 @@ fn container(e: &Element) -> Result<Container> {
     Ok(Container {
         cmd_id: number(e, "CmdID", "container")?,
         no_resp: e.has("NoResp"),
-        meta: e.child("Meta").map(meta).transpose()?,
+        meta: opt_meta(e)?,
         commands,
     })
 }
@@ -145,7 +145,7 @@ fn results(e: &Element) -> Result<Results> {
         cmd_id: number(e, "CmdID", "Results")?,
         msg_ref: optional_number(e, "MsgRef")?.unwrap_or(0),
         cmd_ref: number(e, "CmdRef", "Results")?,
-        meta: e.child("Meta").map(meta).transpose()?,
+        meta: opt_meta(e)?,
         target_ref: e.children_named("TargetRef").map(Element::text).collect(),
         source_ref: e.children_named("SourceRef").map(Element::text).collect(),
         items: items(e)?,
@@ -160,7 +160,7 @@ fn item(e: &Element) -> Result<Item> {
     Ok(Item {
         target: e.child("Target").map(loc),
         source: e.child("Source").map(loc),
-        meta: e.child("Meta").map(meta).transpose()?,
+        meta: opt_meta(e)?,
         data: e.child("Data").map(Element::data),
         more_data: e.has("MoreData"),
     })
@@ -178,6 +178,14 @@ fn cred(e: &Element) -> Result<Cred> {
         meta: e.child("Meta").map(meta).transpose()?.unwrap_or_default(),
         data: e.child("Data").map(trimmed_data).unwrap_or_default(),
     })
+}
+
+/// An optional `<Meta>`; an empty one counts as absent (it encodes to nothing).
+fn opt_meta(e: &Element) -> Result<Option<Meta>> {
+    Ok(e.child("Meta")
+        .map(meta)
+        .transpose()?
+        .filter(|m| !m.is_empty()))
 }
 
 /// Reads `<Meta>`, whose children may also be wrapped in `<MetInf>`.

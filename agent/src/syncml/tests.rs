@@ -137,3 +137,16 @@ fn budget_refuses_commands_past_max_msg_size() {
         );
     }
 }
+
+#[test]
+fn an_empty_meta_is_the_same_as_none() {
+    // Found by the syncml_wbxml fuzz target: `<Meta/>` did not round-trip.
+    let with_empty = PKG2.replace("<MsgID>1</MsgID>", "<MsgID>1</MsgID><Meta/>").replace(
+        "<Meta><MaxMsgSize xmlns=\"syncml:metinf\">10000</MaxMsgSize><MaxObjSize xmlns=\"syncml:metinf\">1048576</MaxObjSize></Meta>",
+        "",
+    );
+    let m = Codec::Xml.decode(with_empty.as_bytes()).unwrap();
+    assert_eq!(m.hdr.meta, None);
+    let wb = Codec::Wbxml.encode(&m).unwrap();
+    assert_eq!(Codec::Wbxml.decode(&wb).unwrap(), m);
+}
