@@ -15,3 +15,4 @@ pub mod status;
 pub mod syncml;
 pub mod transport;
 pub mod tree;
+pub mod wap_push;
