@@ -19,13 +19,22 @@ fn tool(name: &str) -> String {
     path
 }
 
-fn run(cmd: &mut Proc) {
-    let out = cmd.output().unwrap();
+/// Runs a libwbxml tool on `input` with `args` (before `-o OUT IN`) and
+/// returns what it wrote.
+fn convert(name: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
+    let bin = tool(name);
+    let dir = tempfile::tempdir().unwrap();
+    let (inp, out) = (dir.path().join("in"), dir.path().join("out"));
+    std::fs::write(&inp, input).unwrap();
+    let mut cmd = Proc::new(&bin);
+    cmd.args(args).arg("-o").arg(&out).arg(&inp);
+    let res = cmd.output().unwrap();
     assert!(
-        out.status.success(),
+        res.status.success(),
         "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&res.stderr)
     );
+    std::fs::read(&out).unwrap()
 }
 
 /// Messages of every shape the client sends and the server sends.
@@ -56,17 +65,12 @@ fn samples() -> Vec<Message> {
 
 #[test]
 fn wbxml2xml_decodes_every_message_we_encode() {
-    let bin = tool("wbxml2xml");
-    let dir = tempfile::tempdir().unwrap();
-    for (i, m) in samples().iter().enumerate() {
-        let input = dir.path().join(format!("m{i}.wbxml"));
-        let output = dir.path().join(format!("m{i}.xml"));
-        std::fs::write(&input, Codec::Wbxml.encode(m).unwrap()).unwrap();
-        run(Proc::new(&bin)
-            .args(["-l", "SYNCML12", "-m", "0", "-o"])
-            .arg(&output)
-            .arg(&input));
-        let xml = std::fs::read(&output).unwrap();
+    for m in &samples() {
+        let xml = convert(
+            "wbxml2xml",
+            &["-l", "SYNCML12", "-m", "0"],
+            &Codec::Wbxml.encode(m).unwrap(),
+        );
         let back = Codec::Xml
             .decode(&xml)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&xml)));
@@ -81,34 +85,21 @@ fn wbxml2xml_decodes_every_message_we_encode() {
 
 #[test]
 fn we_decode_what_xml2wbxml_encodes() {
-    let bin = tool("xml2wbxml");
-    let dir = tempfile::tempdir().unwrap();
     for (i, m) in samples().iter().enumerate() {
-        let input = dir.path().join(format!("m{i}.xml"));
-        let output = dir.path().join(format!("m{i}.wbxml"));
-        std::fs::write(&input, Codec::Xml.encode(m).unwrap()).unwrap();
-        run(Proc::new(&bin)
-            .args(["-v", "1.2", "-n", "-o"])
-            .arg(&output)
-            .arg(&input));
-        let wbxml = std::fs::read(&output).unwrap();
+        let wbxml = convert(
+            "xml2wbxml",
+            &["-v", "1.2", "-n"],
+            &Codec::Xml.encode(m).unwrap(),
+        );
         assert_eq!(&Codec::Wbxml.decode(&wbxml).unwrap(), m, "message {i}");
     }
 }
 
 #[test]
 fn we_decode_the_pretty_fixture_through_xml2wbxml() {
-    let bin = tool("xml2wbxml");
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("pkg2.xml");
-    let output = dir.path().join("pkg2.wbxml");
-    std::fs::write(&input, PKG2).unwrap();
-    run(Proc::new(&bin)
-        .args(["-v", "1.2", "-n", "-o"])
-        .arg(&output)
-        .arg(&input));
-    let ours = Codec::Wbxml
-        .decode(&std::fs::read(&output).unwrap())
-        .unwrap();
-    assert_eq!(ours, Codec::Xml.decode(PKG2.as_bytes()).unwrap());
+    let wbxml = convert("xml2wbxml", &["-v", "1.2", "-n"], PKG2.as_bytes());
+    assert_eq!(
+        Codec::Wbxml.decode(&wbxml).unwrap(),
+        Codec::Xml.decode(PKG2.as_bytes()).unwrap()
+    );
 }

@@ -11,7 +11,7 @@ use fotad::client::DmClient;
 use fotad::config::Settings;
 use fotad::mo::Versions;
 use fotad::notification::UiMode;
-use fotad::session::{NoExec, NoUi, QueuedAlert, Trigger, ALERT_GENERIC};
+use fotad::session::{NoExec, NoUi, QueuedAlert, Trigger};
 use fotad::syncml::{Alert, Codec, Command, Item};
 use fotad_tests::testserver::harness::device_toml;
 use fotad_tests::testserver::{Fault, ServerConfig, TestServer};
@@ -205,18 +205,14 @@ fn a_notification_starts_a_server_initiated_session() {
 fn queued_generic_alerts_are_sent_and_removed_when_acknowledged() {
     let mut s = setup(Scheme::Md5, Codec::Xml);
     let q = s.client.alerts();
-    q.push(QueuedAlert {
-        id: 0,
-        code: ALERT_GENERIC,
-        server_id: None,
-        correlator: Some("corr-7".into()),
-        source: Some("./FUMO/x".into()),
-        target: None,
-        type_: "org.openmobilealliance.dm.firmwareupdate.update".into(),
-        format: "int".into(),
-        mark: Some("critical".into()),
-        data: "410".into(),
-    })
+    let update = "org.openmobilealliance.dm.firmwareupdate.update";
+    q.push(QueuedAlert::generic(
+        "./FUMO/x",
+        update,
+        410,
+        Some("corr-7"),
+        true,
+    ))
     .unwrap();
     let report = run(&mut s).unwrap();
     assert_eq!(report.alerts_acked.len(), 1);

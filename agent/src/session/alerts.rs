@@ -36,6 +36,29 @@ pub struct QueuedAlert {
 }
 
 impl QueuedAlert {
+    /// A generic alert (1226) about the node `source` with an `int` result
+    /// code, e.g. a FUMO result; `mark` is set to `critical` when `critical`.
+    pub fn generic(
+        source: &str,
+        type_: &str,
+        code: u16,
+        correlator: Option<&str>,
+        critical: bool,
+    ) -> QueuedAlert {
+        QueuedAlert {
+            id: 0,
+            code: ALERT_GENERIC,
+            server_id: None,
+            correlator: correlator.map(str::to_string),
+            source: Some(source.to_string()),
+            target: None,
+            type_: type_.to_string(),
+            format: "int".into(),
+            mark: critical.then(|| "critical".to_string()),
+            data: code.to_string(),
+        }
+    }
+
     /// The Alert command (CmdID filled in by the session).
     pub fn to_command(&self) -> Alert {
         let meta = Meta {
@@ -156,17 +179,10 @@ mod tests {
     use super::*;
 
     fn alert(server: Option<&str>) -> QueuedAlert {
+        let update = "org.openmobilealliance.dm.firmwareupdate.update";
         QueuedAlert {
-            id: 0,
-            code: ALERT_GENERIC,
             server_id: server.map(str::to_string),
-            correlator: Some("c1".into()),
-            source: Some("./FUMO/x".into()),
-            target: None,
-            type_: "org.openmobilealliance.dm.firmwareupdate.update".into(),
-            format: "int".into(),
-            mark: Some("critical".into()),
-            data: "410".into(),
+            ..QueuedAlert::generic("./FUMO/x", update, 410, Some("c1"), true)
         }
     }
 

@@ -193,46 +193,44 @@ impl Command {
     }
 
     pub fn cmd_id(&self) -> u32 {
+        self.common().0
+    }
+
+    /// Whether the sender asked for no Status (always true for Status and
+    /// Results, which are never answered).
+    pub fn no_resp(&self) -> bool {
+        self.common().1
+    }
+
+    /// CmdID and NoResp of every command kind.
+    fn common(&self) -> (u32, bool) {
         match self {
             Command::Add(c)
             | Command::Replace(c)
             | Command::Delete(c)
             | Command::Get(c)
             | Command::Copy(c)
-            | Command::Exec(c) => c.cmd_id,
-            Command::Alert(a) => a.cmd_id,
-            Command::Sequence(c) | Command::Atomic(c) => c.cmd_id,
-            Command::Status(s) => s.cmd_id,
-            Command::Results(r) => r.cmd_id,
+            | Command::Exec(c) => (c.cmd_id, c.no_resp),
+            Command::Alert(a) => (a.cmd_id, a.no_resp),
+            Command::Sequence(c) | Command::Atomic(c) => (c.cmd_id, c.no_resp),
+            Command::Status(s) => (s.cmd_id, true),
+            Command::Results(r) => (r.cmd_id, true),
         }
     }
 
     pub fn set_cmd_id(&mut self, id: u32) {
-        match self {
+        let slot = match self {
             Command::Add(c)
             | Command::Replace(c)
             | Command::Delete(c)
             | Command::Get(c)
             | Command::Copy(c)
-            | Command::Exec(c) => c.cmd_id = id,
-            Command::Alert(a) => a.cmd_id = id,
-            Command::Sequence(c) | Command::Atomic(c) => c.cmd_id = id,
-            Command::Status(s) => s.cmd_id = id,
-            Command::Results(r) => r.cmd_id = id,
-        }
-    }
-
-    pub fn no_resp(&self) -> bool {
-        match self {
-            Command::Add(c)
-            | Command::Replace(c)
-            | Command::Delete(c)
-            | Command::Get(c)
-            | Command::Copy(c)
-            | Command::Exec(c) => c.no_resp,
-            Command::Alert(a) => a.no_resp,
-            Command::Sequence(c) | Command::Atomic(c) => c.no_resp,
-            Command::Status(_) | Command::Results(_) => true,
-        }
+            | Command::Exec(c) => &mut c.cmd_id,
+            Command::Alert(a) => &mut a.cmd_id,
+            Command::Sequence(c) | Command::Atomic(c) => &mut c.cmd_id,
+            Command::Status(s) => &mut s.cmd_id,
+            Command::Results(r) => &mut r.cmd_id,
+        };
+        *slot = id;
     }
 }

@@ -228,13 +228,7 @@ impl Tree {
         if new_name.is_empty() || new_name.contains('/') || new_name == "." || new_name == ".." {
             return Err(bad());
         }
-        let (old, parent) = uri
-            .segments
-            .split_last()
-            .ok_or_else(|| TreeError::NotAllowed {
-                uri: ".".into(),
-                what: "renaming the root",
-            })?;
+        let (old, parent) = split_last(uri, "renaming the root")?;
         let children = self
             .node_mut(parent)
             .and_then(Node::children_mut)
@@ -322,13 +316,7 @@ impl Tree {
     /// Local: creates or overwrites a leaf (and missing parents).
     pub fn put_leaf(&mut self, raw: &str, value: &[u8], format: &str) -> Result<(), TreeError> {
         let uri = self.parse_uri(raw)?;
-        let (name, parent) = uri
-            .segments
-            .split_last()
-            .ok_or_else(|| TreeError::NotAllowed {
-                uri: ".".into(),
-                what: "a value on the root",
-            })?;
+        let (name, parent) = split_last(&uri, "a value on the root")?;
         let children = self.ensure_parents(parent)?;
         match children.get_mut(name) {
             Some(n) if n.is_leaf() => {
@@ -369,6 +357,18 @@ impl Tree {
             .map(f)
             .ok_or_else(|| TreeError::NotFound(uri.path()))
     }
+}
+
+/// The last segment and its parent's; the root has none (`what` says why
+/// that is refused).
+fn split_last<'u>(
+    uri: &'u Uri,
+    what: &'static str,
+) -> Result<(&'u String, &'u [String]), TreeError> {
+    uri.segments.split_last().ok_or(TreeError::NotAllowed {
+        uri: ".".into(),
+        what,
+    })
 }
 
 fn validate_format(uri: &Uri, v: &NewValue) -> Result<(), TreeError> {

@@ -95,14 +95,17 @@ pub fn pattern_byte(seed: u8, i: u64) -> u8 {
 pub enum Queued {
     Cmd(Command),
     /// Add or Replace of a large value, sent in chunks.
-    Large {
-        replace: bool,
-        uri: String,
-        format: String,
-        payload: Payload,
-        offset: u64,
-        cmd_id: u32,
-    },
+    Large(LargeObject),
+}
+
+/// An Add or Replace of a large value and how far it has been sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LargeObject {
+    pub replace: bool,
+    pub uri: String,
+    pub format: String,
+    pub payload: Payload,
+    pub offset: u64,
 }
 
 /// One request/response pair as recorded.
@@ -391,82 +394,63 @@ impl DmState {
                 Queued::Cmd(mut c) => {
                     c.set_cmd_id(self.next_cmd_id(msg));
                     if !budget.try_add(&c).unwrap_or(false) {
-                        self.queues
-                            .entry(device.to_string())
-                            .or_default()
-                            .push_front(Queued::Cmd(c));
-                        return;
+                        return self.requeue(device, Queued::Cmd(c));
                     }
                     out.body.commands.push(c);
                 }
-                Queued::Large {
-                    replace,
-                    uri,
-                    format,
-                    payload,
-                    offset,
-                    cmd_id,
-                } => {
-                    let room = budget
-                        .remaining()
-                        .saturating_sub(1024)
-                        .min(self.config.chunk_size);
-                    if room < 512 {
-                        self.queues
-                            .entry(device.to_string())
-                            .or_default()
-                            .push_front(Queued::Large {
-                                replace,
-                                uri,
-                                format,
-                                payload,
-                                offset,
-                                cmd_id,
-                            });
-                        return;
-                    }
-                    let len = room.min((payload.size() - offset) as usize);
-                    let more = offset + (len as u64) < payload.size();
-                    let meta = Meta {
-                        format: Some(format.clone()),
-                        size: (offset == 0).then_some(payload.size()),
-                        ..Meta::default()
-                    };
-                    let item = Item {
-                        target: Some(Loc::uri(uri.clone())),
-                        meta: Some(meta),
-                        data: Some(payload.slice(offset, len)),
-                        more_data: more,
-                        ..Item::default()
-                    };
-                    let cmd = ItemCmd {
-                        cmd_id: self.next_cmd_id(msg),
-                        items: vec![item],
-                        ..ItemCmd::default()
-                    };
-                    out.body.commands.push(if replace {
-                        Command::Replace(cmd)
-                    } else {
-                        Command::Add(cmd)
-                    });
-                    if more {
-                        let next = Queued::Large {
-                            replace,
-                            uri,
-                            format,
-                            payload,
-                            offset: offset + len as u64,
-                            cmd_id,
-                        };
-                        self.queues
-                            .entry(device.to_string())
-                            .or_default()
-                            .push_front(next);
-                    }
-                    return;
-                }
+                Queued::Large(lo) => return self.chunk(msg, device, out, budget.remaining(), lo),
             }
         }
+    }
+
+    /// Sends the next chunk of `lo` if there is room, and queues the rest.
+    fn chunk(
+        &mut self,
+        msg: &Message,
+        device: &str,
+        out: &mut Message,
+        remaining: usize,
+        mut lo: LargeObject,
+    ) {
+        let room = remaining.saturating_sub(1024).min(self.config.chunk_size);
+        if room < 512 {
+            return self.requeue(device, Queued::Large(lo));
+        }
+        let len = room.min((lo.payload.size() - lo.offset) as usize);
+        let more = lo.offset + (len as u64) < lo.payload.size();
+        let meta = Meta {
+            format: Some(lo.format.clone()),
+            size: (lo.offset == 0).then_some(lo.payload.size()),
+            ..Meta::default()
+        };
+        let item = Item {
+            target: Some(Loc::uri(lo.uri.clone())),
+            meta: Some(meta),
+            data: Some(lo.payload.slice(lo.offset, len)),
+            more_data: more,
+            ..Item::default()
+        };
+        let cmd = ItemCmd {
+            cmd_id: self.next_cmd_id(msg),
+            items: vec![item],
+            ..ItemCmd::default()
+        };
+        out.body.commands.push(if lo.replace {
+            Command::Replace(cmd)
+        } else {
+            Command::Add(cmd)
+        });
+        if more {
+            lo.offset += len as u64;
+            self.requeue(device, Queued::Large(lo));
+        }
+    }
+
+    fn requeue(&mut self, device: &str, q: Queued) {
+        self.queues
+            .entry(device.to_string())
+            .or_default()
+            .push_front(q);
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use dm::{pattern_byte, DmState, Exchange, Fault, Payload, Queued, ServerConfig};
+pub use dm::{pattern_byte, DmState, Exchange, Fault, LargeObject, Payload, Queued, ServerConfig};
 
 use fotad::notification::{build, NotificationSpec, UiMode};
 use fotad::syncml::Command;
@@ -84,14 +84,13 @@ impl TestServer {
     ) {
         self.state().queue(
             device,
-            Queued::Large {
+            Queued::Large(LargeObject {
                 replace,
                 uri: uri.into(),
                 format: format.into(),
                 payload,
                 offset: 0,
-                cmd_id: 0,
-            },
+            }),
         );
     }
 

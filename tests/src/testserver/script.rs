@@ -14,7 +14,7 @@
 
 use fotad::syncml::{Alert, Command, Item, ItemCmd, Loc, Meta};
 
-use super::{Payload, Queued};
+use super::{LargeObject, Payload, Queued};
 
 /// Parses a script; errors name the line.
 pub fn parse(text: &str) -> Result<Vec<Queued>, String> {
@@ -87,14 +87,13 @@ fn parse_line(line: &str) -> Result<Queued, String> {
                 .parse()
                 .map_err(|_| "size is not a number")?;
             let payload = Payload::Pattern { size, seed: 7 };
-            return Ok(Queued::Large {
+            return Ok(Queued::Large(LargeObject {
                 replace: true,
                 uri: a.into(),
                 format: "bin".into(),
                 payload,
                 offset: 0,
-                cmd_id: 0,
-            });
+            }));
         }
         other => return Err(format!("unknown command {other:?}")),
     };
