@@ -79,37 +79,16 @@ pub fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         );
     };
     std::fs::write(p("ext.cnf"), "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n").unwrap_or_else(|e| panic!("{e}"));
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-subj",
-        "/CN=fotad test CA",
-        "-days",
-        "2",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
+    // A new P-256 key and a request (or, with -x509, a self-signed CA).
+    let req = |extra: &str, key: &str, out: &str, subj: &str| {
+        let ec = "req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2";
+        let mut args: Vec<&str> = ec.split(' ').collect();
+        args.extend(extra.split(' ').filter(|a| !a.is_empty()));
+        args.extend(["-keyout", key, "-out", out, "-subj", subj]);
+        run(&args);
+    };
+    req("-x509", "ca.key", "ca.pem", "/CN=fotad test CA");
+    req("", "server.key", "server.csr", "/CN=localhost");
     run(&[
         "x509",
         "-req",
