@@ -307,3 +307,57 @@ fn https_session_with_a_configured_ca_bundle() {
         "{e}"
     );
 }
+
+#[test]
+fn a_wap_push_over_udp_starts_a_session() {
+    let cfg = ServerConfig {
+        server_auth: Some(Scheme::Md5),
+        ..ServerConfig::default()
+    };
+    let mut s = setup_with(cfg, Codec::Xml, 16 * 1024, None);
+    s.server.queue(
+        DEVICE,
+        Command::Add(cmd(vec![item("./Vendor/x", Some("chr"), Some("udp"))])),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let listener = fotad::wap_push::UdpListener::start("127.0.0.1:0".parse().unwrap(), move |b| {
+        tx.send(b).unwrap();
+    })
+    .unwrap();
+    s.server
+        .send_notification_udp(listener.local_addr(), 0x1F, UiMode::Background)
+        .unwrap();
+    let pkg0 = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+    let report = s.client.notify(&pkg0, &NoUi, &mut NoExec).unwrap().unwrap();
+    assert_eq!(report.session_id, "1F");
+    assert_eq!(leaf(&mut s, "./Vendor/x").as_deref(), Some("udp"));
+}
+
+#[test]
+fn the_server_can_abort_the_session_with_1223() {
+    let mut s = setup(Scheme::Md5, Codec::Xml);
+    s.server.queue(
+        DEVICE,
+        Command::Add(cmd(vec![item("./Vendor/x", Some("chr"), Some("v"))])),
+    );
+    s.server.queue(
+        DEVICE,
+        Command::Alert(Alert {
+            data: 1223,
+            ..Alert::default()
+        }),
+    );
+    s.server.queue(
+        DEVICE,
+        Command::Add(cmd(vec![item("./Vendor/y", Some("chr"), Some("v"))])),
+    );
+    let report = run(&mut s).unwrap();
+    assert!(report.aborted_by_server);
+    assert_eq!(leaf(&mut s, "./Vendor/x").as_deref(), Some("v"));
+    assert_eq!(
+        leaf(&mut s, "./Vendor/y"),
+        None,
+        "commands after 1223 are not run"
+    );
+    assert_eq!(s.server.log().len(), 1, "nothing sent after the abort");
+}

@@ -433,6 +433,9 @@ impl<'a> Engine<'a> {
             if !matches!(c, Command::Status(_) | Command::Results(_)) {
                 operations = true;
                 x.run(c);
+                if x.abort_requested {
+                    break;
+                }
             }
         }
         let (out, next_requested, abort) = (

@@ -120,6 +120,29 @@ impl TestServer {
     }
 }
 
+/// Wraps package #0 in a connectionless WSP Push PDU (content type
+/// `application/vnd.syncml.notification`, well-known code 0x44), as an SMSC or
+/// WAP gateway would deliver it over UDP.
+pub fn wap_push(package0: &[u8]) -> Vec<u8> {
+    let mut d = vec![0x01, 0x06, 0x01, 0xC4];
+    d.extend_from_slice(package0);
+    d
+}
+
+impl TestServer {
+    /// Sends package #0 as a WAP push datagram to a device's UDP listener.
+    pub fn send_notification_udp(
+        &self,
+        to: SocketAddr,
+        session_id: u16,
+        ui_mode: UiMode,
+    ) -> std::io::Result<()> {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        sock.send_to(&wap_push(&self.notification(session_id, ui_mode)), to)?;
+        Ok(())
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
