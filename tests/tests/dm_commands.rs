@@ -296,3 +296,33 @@ fn exec_copy_sequence_and_answers_from_a_ui() {
         .collect();
     assert_eq!(picks, [b"1".to_vec(), b"3".to_vec()]);
 }
+
+#[test]
+fn a_refused_large_object_leaves_no_file_behind() {
+    let mut s = setup_with(
+        ServerConfig {
+            chunk_size: 4000,
+            ..ServerConfig::default()
+        },
+        Codec::Wbxml,
+        8192,
+        None,
+    );
+    // ./DevInfo is Get-only: the assembled object is refused with 425.
+    s.server.queue_large(
+        DEVICE,
+        false,
+        "./DevInfo/Blob",
+        "bin",
+        Payload::Pattern {
+            size: 20_000,
+            seed: 1,
+        },
+    );
+    run(&mut s).unwrap();
+    assert_eq!(status_for(&s, "Add").last(), Some(&425));
+    let objects = s._dir.path().join("objects");
+    assert!(objects.is_dir(), "chunks were never written");
+    let left = std::fs::read_dir(&objects).unwrap().count();
+    assert_eq!(left, 0, "files left in {}", objects.display());
+}

@@ -183,11 +183,19 @@ impl Executor<'_> {
             }
         };
         let who = Who::Server(self.server_id);
+        let file = match &value.value {
+            Value::File { path, .. } => Some(path.clone()),
+            Value::Inline(_) => None,
+        };
         let r = if cmd == "Add" {
             self.tree.add(who, uri, value)
         } else {
             self.tree.replace(who, uri, value)
         };
+        if let (Err(_), Some(path)) = (&r, file) {
+            // The assembled object was refused (ACL, format...): drop it.
+            let _ = std::fs::remove_file(path);
+        }
         code_of(r)
     }
 
