@@ -14,7 +14,7 @@ use fotad::notification::UiMode;
 use fotad::session::{NoExec, NoUi, QueuedAlert, Trigger};
 use fotad::syncml::{Alert, Codec, Command, Item};
 use fotad_tests::testserver::harness::device_toml;
-use fotad_tests::testserver::{Fault, ServerConfig, TestServer};
+use fotad_tests::testserver::{Fault, ServerConfig, TestServer, TlsFiles};
 
 fn basic_session(auth: Scheme, codec: Codec) {
     let mut s = setup(auth, codec);
@@ -261,9 +261,19 @@ fn ui_alerts_get_default_answers_without_a_ui() {
 #[test]
 fn https_session_with_a_configured_ca_bundle() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = fotad_tests::testserver::harness::make_certs(dir.path());
+    let certs = fotad_tests::testserver::harness::make_certs(dir.path());
+    let (ca, cert, key) = (certs.ca, certs.server_cert, certs.server_key);
     let cfg = ServerConfig::default();
-    let server = TestServer::start(cfg.clone(), 0, Some((&cert, &key))).unwrap();
+    let server = TestServer::start(
+        cfg.clone(),
+        0,
+        Some(TlsFiles {
+            cert: &cert,
+            key: &key,
+            client_ca: None,
+        }),
+    )
+    .unwrap();
     assert!(server.url().starts_with("https://"));
     server.queue(
         DEVICE,
@@ -360,4 +370,53 @@ fn the_server_can_abort_the_session_with_1223() {
         "commands after 1223 are not run"
     );
     assert_eq!(s.server.log().len(), 1, "nothing sent after the abort");
+}
+
+#[test]
+fn https_session_with_a_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = fotad_tests::testserver::harness::make_certs(dir.path());
+    let cfg = ServerConfig::default();
+    let tls = TlsFiles {
+        cert: &c.server_cert,
+        key: &c.server_key,
+        client_ca: Some(&c.ca),
+    };
+    let server = TestServer::start(cfg.clone(), 0, Some(tls)).unwrap();
+    server.queue(
+        DEVICE,
+        Command::Add(cmd(vec![item("./Vendor/x", Some("chr"), Some("mtls"))])),
+    );
+    let open = |name: &str, with_cert: bool| {
+        let mut toml = device_toml(
+            &dir.path().join(name),
+            &server.url(),
+            &cfg,
+            Codec::Xml,
+            16 * 1024,
+            Some(&c.ca),
+        );
+        if with_cert {
+            let (cert, key) = (
+                c.client_cert.display().to_string(),
+                c.client_key.display().to_string(),
+            );
+            toml.push_str(&format!("client_cert = {cert:?}\nclient_key = {key:?}\n"));
+        }
+        DmClient::open(
+            Settings::from_toml_str(&toml).unwrap(),
+            Versions::fixed("1", "1"),
+        )
+        .unwrap()
+    };
+    let mut without = open("no-cert", false);
+    let refused = without.session(None, &Trigger::Client, &NoUi, &mut NoExec);
+    assert!(
+        refused.is_err(),
+        "server accepted a client without a certificate"
+    );
+    let mut with = open("cert", true);
+    with.session(None, &Trigger::Client, &NoUi, &mut NoExec)
+        .unwrap();
+    assert_eq!(with.tree().leaf_text("./Vendor/x").as_deref(), Some("mtls"));
 }

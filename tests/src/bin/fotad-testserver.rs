@@ -8,9 +8,10 @@ use anyhow::{bail, Context};
 use fotad::auth::Scheme;
 use fotad::notification::UiMode;
 use fotad::syncml::Codec;
-use fotad_tests::testserver::{script, ServerConfig, TestServer};
+use fotad_tests::testserver::{script, ServerConfig, TestServer, TlsFiles};
 
-const USAGE: &str = "usage: fotad-testserver [--port N] [--tls CERT KEY] [--server-id ID]
+const USAGE: &str =
+    "usage: fotad-testserver [--port N] [--tls CERT KEY] [--client-ca PEM] [--server-id ID]
   [--auth basic|digest|hmac] [--client-name NAME] [--client-secret S]
   [--server-auth basic|digest|hmac] [--server-secret S] [--reply xml|wbxml]
   [--chunk-size N] [--device DEVID --script FILE] [--notify FILE SESSIONID UIMODE]";
@@ -19,6 +20,7 @@ struct Args {
     cfg: ServerConfig,
     port: u16,
     tls: Option<(PathBuf, PathBuf)>,
+    client_ca: Option<PathBuf>,
     device: Option<String>,
     script: Option<PathBuf>,
     notify: Option<(PathBuf, u16, UiMode)>,
@@ -35,6 +37,7 @@ fn parse_args() -> anyhow::Result<Args> {
         cfg: ServerConfig::default(),
         port: 0,
         tls: None,
+        client_ca: None,
         device: None,
         script: None,
         notify: None,
@@ -43,6 +46,7 @@ fn parse_args() -> anyhow::Result<Args> {
         match arg {
             Long("port") => a.port = p.value()?.parse()?,
             Long("tls") => a.tls = Some((p.value()?.into(), p.value()?.into())),
+            Long("client-ca") => a.client_ca = Some(p.value()?.into()),
             Long("server-id") => a.cfg.server_id = p.value()?.string()?,
             Long("auth") => a.cfg.client_auth = scheme(&p.value()?.string()?)?,
             Long("client-name") => a.cfg.client_name = p.value()?.string()?,
@@ -82,7 +86,11 @@ fn parse_args() -> anyhow::Result<Args> {
 
 fn main() -> anyhow::Result<()> {
     let a = parse_args()?;
-    let tls = a.tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
+    let tls = a.tls.as_ref().map(|(c, k)| TlsFiles {
+        cert: c,
+        key: k,
+        client_ca: a.client_ca.as_deref(),
+    });
     let server = TestServer::start(a.cfg, a.port, tls).context("starting the test server")?;
     if let (Some(dev), Some(file)) = (&a.device, &a.script) {
         let text =

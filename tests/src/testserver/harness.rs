@@ -62,9 +62,19 @@ server_nonce = {snonce:?}
     )
 }
 
-/// A CA and a server certificate for 127.0.0.1/localhost, made by `openssl`.
-/// Returns (ca.pem, server.pem, server.key). Panics when openssl is missing.
-pub fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+/// Test PKI files (PEM) made by [`make_certs`].
+#[derive(Debug, Clone)]
+pub struct Certs {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+/// A CA, a server certificate for 127.0.0.1/localhost and a client
+/// certificate, made by the real `openssl`. Panics when openssl is missing.
+pub fn make_certs(dir: &Path) -> Certs {
     let p = |n: &str| dir.join(n);
     let run = |args: &[&str]| {
         let out = Proc::new("openssl")
@@ -89,22 +99,22 @@ pub fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     };
     req("-x509", "ca.key", "ca.pem", "/CN=fotad test CA");
     req("", "server.key", "server.csr", "/CN=localhost");
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
-    (p("ca.pem"), p("server.pem"), p("server.key"))
+    let client_ext =
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n";
+    std::fs::write(p("client-ext.cnf"), client_ext).unwrap_or_else(|e| panic!("{e}"));
+    req("", "client.key", "client.csr", "/CN=IMEI:490154203237518");
+    for (who, ext) in [("server", "ext.cnf"), ("client", "client-ext.cnf")] {
+        let (csr, pem) = (format!("{who}.csr"), format!("{who}.pem"));
+        let sign = "x509 -req -CA ca.pem -CAkey ca.key -CAcreateserial -days 2";
+        let mut args: Vec<&str> = sign.split(' ').collect();
+        args.extend(["-in", &csr, "-out", &pem, "-extfile", ext]);
+        run(&args);
+    }
+    Certs {
+        ca: p("ca.pem"),
+        server_cert: p("server.pem"),
+        server_key: p("server.key"),
+        client_cert: p("client.pem"),
+        client_key: p("client.key"),
+    }
 }

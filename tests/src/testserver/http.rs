@@ -34,20 +34,45 @@ pub struct HttpResponse {
 /// Handles requests; shared by all connection threads.
 pub type Handler = Arc<dyn Fn(HttpRequest) -> HttpResponse + Send + Sync>;
 
-/// Loads a rustls server config from PEM files.
-pub fn tls_config(cert: &Path, key: &Path) -> std::io::Result<Arc<rustls::ServerConfig>> {
-    let certs = rustls_pemfile::certs(&mut BufReader::new(std::fs::File::open(cert)?))
-        .collect::<Result<Vec<_>, _>>()?;
+fn pem_certs(path: &Path) -> std::io::Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+    rustls_pemfile::certs(&mut BufReader::new(std::fs::File::open(path)?)).collect()
+}
+
+/// Loads a rustls server config from PEM files; with `client_ca`, clients
+/// must present a certificate issued by it.
+pub fn tls_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> std::io::Result<Arc<rustls::ServerConfig>> {
+    let certs = pem_certs(cert)?;
     let key = rustls_pemfile::private_key(&mut BufReader::new(std::fs::File::open(key)?))?
         .ok_or_else(|| std::io::Error::other("no private key"))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(std::io::Error::other)?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
         .map_err(std::io::Error::other)?;
-    Ok(Arc::new(cfg))
+    let builder = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in pem_certs(ca)? {
+                roots.add(c).map_err(std::io::Error::other)?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(std::io::Error::other)?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(
+        builder
+            .with_single_cert(certs, key)
+            .map_err(std::io::Error::other)?,
+    ))
 }
 
 /// Accepts connections until `stop` is set, one thread per connection.

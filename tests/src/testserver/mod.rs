@@ -19,6 +19,14 @@ use fotad::notification::{build, NotificationSpec, UiMode};
 use fotad::syncml::Command;
 use http::{HttpRequest, HttpResponse};
 
+/// PEM files for HTTPS; `client_ca` makes client certificates mandatory.
+#[derive(Debug, Clone, Copy)]
+pub struct TlsFiles<'a> {
+    pub cert: &'a Path,
+    pub key: &'a Path,
+    pub client_ca: Option<&'a Path>,
+}
+
 /// A running test server; stops when dropped.
 #[derive(Debug)]
 pub struct TestServer {
@@ -29,17 +37,16 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts on 127.0.0.1 (port 0 = any); HTTPS when `tls` gives a
-    /// certificate and key (PEM).
+    /// Starts on 127.0.0.1 (port 0 = any); HTTPS when `tls` is given.
     pub fn start(
         config: ServerConfig,
         port: u16,
-        tls: Option<(&Path, &Path)>,
+        tls: Option<TlsFiles<'_>>,
     ) -> std::io::Result<TestServer> {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
         let addr = listener.local_addr()?;
         let tls_cfg = match tls {
-            Some((cert, key)) => Some(http::tls_config(cert, key)?),
+            Some(t) => Some(http::tls_config(t.cert, t.key, t.client_ca)?),
             None => None,
         };
         let state = Arc::new(Mutex::new(DmState::new(config)));
