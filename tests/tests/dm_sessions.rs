@@ -420,3 +420,19 @@ fn https_session_with_a_client_certificate() {
         .unwrap();
     assert_eq!(with.tree().leaf_text("./Vendor/x").as_deref(), Some("mtls"));
 }
+
+#[test]
+fn a_server_speaking_another_dtd_version_is_refused_before_any_command() {
+    let cfg = ServerConfig {
+        ver_dtd: "2.0".into(),
+        ..ServerConfig::default()
+    };
+    let mut s = setup_with(cfg, Codec::Wbxml, 16 * 1024, None);
+    s.server.queue(
+        DEVICE,
+        Command::Add(cmd(vec![item("./Vendor/x", Some("chr"), Some("v"))])),
+    );
+    let e = run(&mut s).unwrap_err();
+    assert!(e.to_string().contains("DTD 2.0"), "{e}");
+    assert_eq!(leaf(&mut s, "./Vendor/x"), None);
+}

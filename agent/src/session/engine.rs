@@ -241,6 +241,14 @@ impl<'a> Engine<'a> {
         };
         let codec = Codec::from_content_type(&resp.content_type).map_err(malformed)?;
         let msg = codec.decode(&resp.body).map_err(malformed)?;
+        let (proto, dtd) = (&msg.hdr.ver_proto, &msg.hdr.ver_dtd);
+        if !proto.starts_with("DM/1.") || !(dtd == "1.2" || dtd == "1.1") {
+            return Err(SessionError::Protocol {
+                url,
+                ver_proto: proto.clone(),
+                ver_dtd: dtd.clone(),
+            });
+        }
         self.codec = codec;
         if let Some(n) = msg.hdr.meta.as_ref().and_then(|m| m.max_msg_size) {
             self.server_limit = n.clamp(1024, usize::MAX as u64) as usize;

@@ -96,6 +96,12 @@ pub enum SessionError {
     HttpStatus { url: String, status: u16 },
     #[error("message from {url} is malformed: {source}")]
     Malformed { url: String, source: SyncmlError },
+    #[error("server {url} speaks {ver_proto} with DTD {ver_dtd}, not DM 1.x")]
+    Protocol {
+        url: String,
+        ver_proto: String,
+        ver_dtd: String,
+    },
     #[error("encoding our message failed: {0}")]
     Encode(SyncmlError),
     #[error("server {server_id} refused our credentials")]

@@ -33,6 +33,8 @@ pub struct ServerConfig {
     pub chunk_size: usize,
     /// Reply in this codec (None: the client's).
     pub reply_codec: Option<Codec>,
+    /// VerDTD of our messages (tests of version checks change it).
+    pub ver_dtd: String,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +51,7 @@ impl Default for ServerConfig {
             max_msg_size: 64 * 1024,
             chunk_size: 32 * 1024,
             reply_codec: None,
+            ver_dtd: "1.2".into(),
         }
     }
 }
@@ -315,7 +318,7 @@ impl DmState {
             _ => None,
         };
         let hdr = SyncHdr {
-            ver_dtd: "1.2".into(),
+            ver_dtd: c.ver_dtd.clone(),
             ver_proto: "DM/1.2".into(),
             session_id: msg.hdr.session_id.clone(),
             msg_id: st.msg_id,
