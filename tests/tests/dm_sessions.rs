@@ -436,3 +436,34 @@ fn a_server_speaking_another_dtd_version_is_refused_before_any_command() {
     assert!(e.to_string().contains("DTD 2.0"), "{e}");
     assert_eq!(leaf(&mut s, "./Vendor/x"), None);
 }
+
+struct Declines;
+
+impl fotad::session::UserInteraction for Declines {
+    fn prompt(&self, _: &fotad::session::Prompt) -> Option<fotad::session::UiAnswer> {
+        Some(fotad::session::UiAnswer::Rejected)
+    }
+}
+
+#[test]
+fn a_user_interaction_notification_the_user_declines_starts_nothing() {
+    let cfg = ServerConfig {
+        server_auth: Some(Scheme::Md5),
+        ..ServerConfig::default()
+    };
+    let mut s = setup_with(cfg, Codec::Wbxml, 16 * 1024, None);
+    let ask = s.server.notification(7, UiMode::UserInteraction);
+    assert!(s
+        .client
+        .notify(&ask, &Declines, &mut NoExec)
+        .unwrap()
+        .is_none());
+    assert!(s.server.log().is_empty(), "a session was started");
+    // Informative mode only shows a message: the session runs anyway.
+    let inform = s.server.notification(8, UiMode::Informative);
+    assert!(s
+        .client
+        .notify(&inform, &Declines, &mut NoExec)
+        .unwrap()
+        .is_some());
+}

@@ -53,27 +53,10 @@ pub fn accept_notification(
     if !n.verify(name, &account.server.secret, &nonce) {
         return Err(NotificationError::BadDigest(n.server_id).into());
     }
-    let kind = match n.ui_mode {
-        UiMode::Informative => Some(PromptKind::Display),
-        UiMode::UserInteraction => Some(PromptKind::Confirm),
-        UiMode::NotSpecified | UiMode::Background => None,
-    };
-    if let Some(kind) = kind {
-        let prompt = Prompt {
-            kind,
-            options: UiOptions::default(),
-            text: format!("Device management session requested by {}", account.name),
-            choices: Vec::new(),
-            server_id: account.server_id.clone(),
-        };
-        // No UI to ask: a user-interaction session goes ahead (the server's
-        // own alerts will ask again, with their defaults).
-        let answer = ui.prompt(&prompt).unwrap_or(UiAnswer::Accepted);
-        if kind == PromptKind::Confirm && answer != UiAnswer::Accepted {
-            return Ok(NotificationDecision::Declined {
-                server_id: account.server_id,
-            });
-        }
+    if !user_agrees(n.ui_mode, &account, ui) {
+        return Ok(NotificationDecision::Declined {
+            server_id: account.server_id,
+        });
     }
     Ok(NotificationDecision::Start {
         trigger: Trigger::Server {
@@ -82,4 +65,24 @@ pub fn accept_notification(
         account: Box::new(account),
         notification: n,
     })
+}
+
+/// Ui-mode 2 informs the user, ui-mode 3 asks; false only when asked and the
+/// user did not accept. No UI to ask: the session goes ahead (the server's own
+/// alerts will ask again, with their defaults).
+fn user_agrees(mode: UiMode, account: &DmAccount, ui: &dyn UserInteraction) -> bool {
+    let kind = match mode {
+        UiMode::Informative => PromptKind::Display,
+        UiMode::UserInteraction => PromptKind::Confirm,
+        UiMode::NotSpecified | UiMode::Background => return true,
+    };
+    let prompt = Prompt {
+        kind,
+        options: UiOptions::default(),
+        text: format!("Device management session requested by {}", account.name),
+        choices: Vec::new(),
+        server_id: account.server_id.clone(),
+    };
+    let answer = ui.prompt(&prompt).unwrap_or(UiAnswer::Accepted);
+    kind != PromptKind::Confirm || answer == UiAnswer::Accepted
 }

@@ -33,9 +33,26 @@ fn parse_line(line: &str) -> Result<Queued, String> {
     let mut words = line.splitn(4, ' ');
     let verb = words.next().unwrap_or("");
     let a = words.next().ok_or("missing argument")?;
-    let b = words.next();
-    let rest = words.next();
-    let target = |uri: &str, format: Option<&str>, data: Option<String>| Item {
+    let (b, rest) = (words.next(), words.next());
+    let value = || Some(rest.unwrap_or("").to_string());
+    let c = match verb {
+        "get" => Command::Get(one(target(a, None, None))),
+        "delete" => Command::Delete(one(target(a, None, None))),
+        "add" => Command::Add(one(target(a, b, value()))),
+        "replace" => Command::Replace(one(target(a, b, value()))),
+        "exec" => Command::Exec(ItemCmd {
+            correlator: b.map(str::to_string),
+            ..one(target(a, None, None))
+        }),
+        "alert" => alert(a, &[b, rest])?,
+        "large" => return large(a, b),
+        other => return Err(format!("unknown command {other:?}")),
+    };
+    Ok(Queued::Cmd(c))
+}
+
+fn target(uri: &str, format: Option<&str>, data: Option<String>) -> Item {
+    Item {
         target: Some(Loc::uri(uri)),
         meta: format.map(|f| Meta {
             format: Some(f.into()),
@@ -43,61 +60,48 @@ fn parse_line(line: &str) -> Result<Queued, String> {
         }),
         data: data.map(String::into_bytes),
         ..Item::default()
-    };
-    let cmd = |items| ItemCmd {
-        items,
+    }
+}
+
+fn one(item: Item) -> ItemCmd {
+    ItemCmd {
+        items: vec![item],
         ..ItemCmd::default()
-    };
-    let c = match verb {
-        "get" => Command::Get(cmd(vec![target(a, None, None)])),
-        "delete" => Command::Delete(cmd(vec![target(a, None, None)])),
-        "add" => Command::Add(cmd(vec![target(
-            a,
-            b,
-            Some(rest.unwrap_or("").to_string()),
-        )])),
-        "replace" => Command::Replace(cmd(vec![target(
-            a,
-            b,
-            Some(rest.unwrap_or("").to_string()),
-        )])),
-        "exec" => Command::Exec(ItemCmd {
-            correlator: b.map(str::to_string),
-            ..cmd(vec![target(a, None, None)])
-        }),
-        "alert" => {
-            let data: u32 = a.parse().map_err(|_| "alert code is not a number")?;
-            let items = [b, rest]
-                .iter()
-                .flatten()
-                .map(|t| Item {
-                    data: Some(t.as_bytes().to_vec()),
-                    ..Item::default()
-                })
-                .collect();
-            Command::Alert(Alert {
-                data,
-                items,
-                ..Alert::default()
-            })
-        }
-        "large" => {
-            let size: u64 = b
-                .ok_or("missing size")?
-                .parse()
-                .map_err(|_| "size is not a number")?;
-            let payload = Payload::Pattern { size, seed: 7 };
-            return Ok(Queued::Large(LargeObject {
-                replace: true,
-                uri: a.into(),
-                format: "bin".into(),
-                payload,
-                offset: 0,
-            }));
-        }
-        other => return Err(format!("unknown command {other:?}")),
-    };
-    Ok(Queued::Cmd(c))
+    }
+}
+
+/// `alert CODE [OPTIONS [TEXT]]`.
+fn alert(code: &str, texts: &[Option<&str>]) -> Result<Command, String> {
+    let data: u32 = code.parse().map_err(|_| "alert code is not a number")?;
+    let items = texts
+        .iter()
+        .flatten()
+        .map(|t| Item {
+            data: Some(t.as_bytes().to_vec()),
+            ..Item::default()
+        })
+        .collect();
+    Ok(Command::Alert(Alert {
+        data,
+        items,
+        ..Alert::default()
+    }))
+}
+
+/// `large URI SIZE`: a Replace of SIZE pattern bytes, sent in chunks.
+fn large(uri: &str, size: Option<&str>) -> Result<Queued, String> {
+    let size: u64 = size
+        .ok_or("missing size")?
+        .parse()
+        .map_err(|_| "size is not a number")?;
+    let payload = Payload::Pattern { size, seed: 7 };
+    Ok(Queued::Large(LargeObject {
+        replace: true,
+        uri: uri.into(),
+        format: "bin".into(),
+        payload,
+        offset: 0,
+    }))
 }
 
 #[cfg(test)]
