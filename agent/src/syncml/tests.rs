@@ -150,3 +150,32 @@ fn an_empty_meta_is_the_same_as_none() {
     let wb = Codec::Wbxml.encode(&m).unwrap();
     assert_eq!(Codec::Wbxml.decode(&wb).unwrap(), m);
 }
+
+#[test]
+fn an_opaque_wbxml_next_nonce_becomes_base64_text() {
+    let mut tree = Codec::Xml.decode_tree(PKG2.as_bytes()).unwrap();
+    // Replace the NextNonce text with the raw nonce as WBXML opaque data.
+    fn patch(e: &mut Element) {
+        if e.name == "NextNonce" {
+            e.children = vec![Node::Data {
+                bytes: b"Nonce".to_vec(),
+                opaque: true,
+            }];
+        }
+        for c in &mut e.children {
+            if let Node::Elem(child) = c {
+                patch(child);
+            }
+        }
+    }
+    patch(&mut tree);
+    let wb = Codec::Wbxml.encode_tree(&tree).unwrap();
+    let m = Codec::Wbxml.decode(&wb).unwrap();
+    let Command::Status(s) = &m.body.commands[0] else {
+        panic!()
+    };
+    assert_eq!(
+        s.chal.as_ref().unwrap().meta.next_nonce.as_deref(),
+        Some("Tm9uY2U=")
+    );
+}
