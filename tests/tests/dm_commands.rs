@@ -326,3 +326,40 @@ fn a_refused_large_object_leaves_no_file_behind() {
     let left = std::fs::read_dir(&objects).unwrap().count();
     assert_eq!(left, 0, "files left in {}", objects.display());
 }
+
+#[test]
+fn get_or_atomic_inside_atomic_fail_it_with_500() {
+    for inner in [
+        Command::Get(ItemCmd {
+            cmd_id: 31,
+            ..cmd(vec![item("./DevInfo/Mod", None, None)])
+        }),
+        Command::Atomic(Container {
+            cmd_id: 31,
+            ..Container::default()
+        }),
+    ] {
+        let mut s = setup(Scheme::Md5, Codec::Xml);
+        let add = Command::Add(ItemCmd {
+            cmd_id: 30,
+            ..cmd(vec![item("./Vendor/a", Some("chr"), Some("1"))])
+        });
+        s.server.queue(
+            DEVICE,
+            Command::Atomic(Container {
+                commands: vec![add, inner.clone()],
+                ..Container::default()
+            }),
+        );
+        run(&mut s).unwrap();
+        assert_eq!(leaf(&mut s, "./Vendor/a"), None, "{}", inner.name());
+        let codes: Vec<(String, u16)> = statuses(&s)
+            .into_iter()
+            .filter(|st| st.cmd_ref >= 30 || st.cmd == "Atomic")
+            .map(|st| (st.cmd, st.code))
+            .collect();
+        assert!(codes.contains(&("Add".into(), 216)), "{codes:?}");
+        assert!(codes.contains(&(inner.name().into(), 500)), "{codes:?}");
+        assert!(codes.contains(&("Atomic".into(), 507)), "{codes:?}");
+    }
+}
