@@ -366,6 +366,11 @@ impl<'a> Engine<'a> {
             let Command::Status(s) = c else { continue };
             if s.cmd_ref == 0 && s.cmd == "SyncHdr" {
                 retry = self.hdr_status_received(s)?;
+            } else if s.cmd == "Results" && s.code >= 400 {
+                // The server refused a chunk: stop sending that object.
+                self.outbox
+                    .queue
+                    .retain(|o| !matches!(o, super::execute::Outgoing::LargeResult(_)));
             } else if (200..300).contains(&s.code) {
                 if let Some(id) = self.sent_alerts.remove(&(s.msg_ref, s.cmd_ref)) {
                     self.ctx.alerts.ack(id)?;
