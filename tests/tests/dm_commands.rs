@@ -120,15 +120,7 @@ fn get_of_the_whole_tree_spans_several_messages() {
 
 #[test]
 fn a_large_object_arrives_in_chunks_into_a_file() {
-    let mut s = setup_with(
-        ServerConfig {
-            chunk_size: 4000,
-            ..ServerConfig::default()
-        },
-        Codec::Wbxml,
-        8192,
-        None,
-    );
+    let mut s = small_chunks();
     s.client.tree().put_interior("./Vendor").unwrap();
     s.client
         .tree()
@@ -299,15 +291,7 @@ fn exec_copy_sequence_and_answers_from_a_ui() {
 
 #[test]
 fn a_refused_large_object_leaves_no_file_behind() {
-    let mut s = setup_with(
-        ServerConfig {
-            chunk_size: 4000,
-            ..ServerConfig::default()
-        },
-        Codec::Wbxml,
-        8192,
-        None,
-    );
+    let mut s = small_chunks();
     // ./DevInfo is Get-only: the assembled object is refused with 425.
     s.server.queue_large(
         DEVICE,
@@ -362,4 +346,13 @@ fn get_or_atomic_inside_atomic_fail_it_with_500() {
         assert!(codes.contains(&(inner.name().into(), 500)), "{codes:?}");
         assert!(codes.contains(&("Atomic".into(), 507)), "{codes:?}");
     }
+}
+
+/// A session where objects come in 4000-byte chunks within 8 KiB messages.
+fn small_chunks() -> Setup {
+    let cfg = ServerConfig {
+        chunk_size: 4000,
+        ..ServerConfig::default()
+    };
+    setup_with(cfg, Codec::Wbxml, 8192, None)
 }
