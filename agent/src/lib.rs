@@ -3,3 +3,16 @@
 //! The daemon (`fotad`) and the D-Bus client (`fotactl`) are thin binaries over
 //! this library. Modules are added here as the agent grows (see
 //! `docs/architecture.md`).
+
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod mo;
+pub mod notification;
+pub mod session;
+pub mod state;
+pub mod status;
+pub mod syncml;
+pub mod transport;
+pub mod tree;
+pub mod wap_push;

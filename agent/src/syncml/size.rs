@@ -1,0 +1,47 @@
+//! Keeping outgoing messages under the peer's MaxMsgSize.
+
+use super::{Codec, Command, Message, SyncmlError};
+
+/// Room left in a message being built. The envelope (header, body tags,
+/// `<Final/>`) is measured once; commands are added while they fit.
+#[derive(Debug, Clone)]
+pub struct MessageBudget {
+    codec: Codec,
+    max: usize,
+    used: usize,
+}
+
+impl MessageBudget {
+    /// `envelope` is the message with its header and an empty body.
+    pub fn new(codec: Codec, max: usize, envelope: &Message) -> Result<Self, SyncmlError> {
+        let mut probe = envelope.clone();
+        probe.body.commands.clear();
+        probe.body.final_flag = true;
+        let used = codec.encode(&probe)?.len();
+        Ok(MessageBudget { codec, max, used })
+    }
+
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.max.saturating_sub(self.used)
+    }
+
+    /// Accounts for `c` if it fits; false (and nothing changes) when it does not.
+    pub fn try_add(&mut self, c: &Command) -> Result<bool, SyncmlError> {
+        let n = self.codec.command_size(c)?;
+        if self.used + n > self.max {
+            return Ok(false);
+        }
+        self.used += n;
+        Ok(true)
+    }
+
+    /// Accounts for `c` unconditionally (a message needs at least one command).
+    pub fn force_add(&mut self, c: &Command) -> Result<(), SyncmlError> {
+        self.used += self.codec.command_size(c)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,90 @@
+//! ACL property values: `Get=*&Replace=srv1+srv2`.
+
+use std::fmt;
+
+/// The commands an ACL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub enum AclCmd {
+    Add,
+    Delete,
+    Exec,
+    Get,
+    Replace,
+}
+
+impl AclCmd {
+    fn parse(s: &str) -> Option<AclCmd> {
+        Some(match s {
+            "Add" => AclCmd::Add,
+            "Delete" => AclCmd::Delete,
+            "Exec" => AclCmd::Exec,
+            "Get" => AclCmd::Get,
+            "Replace" => AclCmd::Replace,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for AclCmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// An ACL; empty means "inherit from the parent".
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Acl {
+    entries: Vec<(AclCmd, Vec<String>)>,
+}
+
+impl Acl {
+    /// Parses an ACL string; `None` when a command name is unknown.
+    pub fn parse(s: &str) -> Option<Acl> {
+        let mut entries: Vec<(AclCmd, Vec<String>)> = Vec::new();
+        for part in s.split('&').filter(|p| !p.is_empty()) {
+            let (cmd, ids) = part.split_once('=')?;
+            let cmd = AclCmd::parse(cmd)?;
+            let ids: Vec<String> = ids.split('+').filter(|i| !i.is_empty()).map(str::to_string).collect();
+            match entries.iter_mut().find(|(c, _)| *c == cmd) {
+                Some((_, list)) => list.extend(ids),
+                None => entries.push((cmd, ids)),
+            }
+        }
+        entries.sort_by_key(|(c, _)| *c);
+        Some(Acl { entries })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// True when `server_id` (or `*`) is listed for `cmd`.
+    pub fn allows(&self, cmd: AclCmd, server_id: &str) -> bool {
+        self.entries.iter().any(|(c, ids)| *c == cmd && ids.iter().any(|i| i == "*" || i == server_id))
+    }
+}
+
+impl fmt::Display for Acl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.entries.iter().map(|(c, ids)| format!("{c}={}", ids.join("+"))).collect();
+        f.write_str(&parts.join("&"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn parses_checks_and_prints() {
+        let a = Acl::parse("Get=*&Replace=srv1+srv2").unwrap();
+        assert!(a.allows(AclCmd::Get, "anyone"));
+        assert!(a.allows(AclCmd::Replace, "srv2"));
+        assert!(!a.allows(AclCmd::Replace, "srv3"));
+        assert!(!a.allows(AclCmd::Delete, "srv1"));
+        assert_eq!(a.to_string(), "Get=*&Replace=srv1+srv2");
+        assert!(Acl::parse("Fly=*").is_none());
+        assert!(Acl::parse("").unwrap().is_empty());
+    }
+}
