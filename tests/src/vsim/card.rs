@@ -101,6 +101,13 @@ impl Card {
             return self.sw().wrong_length.to_vec();
         }
         let (cla, ins) = (apdu[0], apdu[1]);
+        let class_ok = match self.kind {
+            CardKind::Sim2g => cla == 0xA0,
+            CardKind::Usim => cla == 0x00 || cla == 0x80,
+        };
+        if !class_ok {
+            return vec![0x6E, 0x00];
+        }
         let body = &apdu[4..];
         let lc_data = body.split_first().map(|(&lc, rest)| &rest[..rest.len().min(lc as usize)]);
         let p3 = body.first().copied();
