@@ -1,7 +1,8 @@
 //! A private pcscd for tests: its own reader configuration (a vpcd reader on a
 //! free TCP port pair) and its own client socket (socket-activated by
 //! `systemd-socket-activate`, found by libpcsclite through
-//! `PCSCLITE_CSOCK_NAME`), so it never touches a system pcscd. Killed on drop.
+//! `PCSCLITE_CSOCK_NAME`, one path per test process), so it never touches a
+//! system pcscd. Killed on drop.
 //! pcscd keeps a pid file in /run/pcscd: run one at a time.
 
 use std::fs;
@@ -67,7 +68,12 @@ impl Pcscd {
             driver.display()
         );
         fs::write(conf.join("vpcd"), entry)?;
-        let socket = dir.path().join("pcscd.comm");
+        // libpcsclite reads PCSCLITE_CSOCK_NAME once per process: one path
+        // per process, reused by every daemon this process starts.
+        let sock_dir = std::env::temp_dir().join(format!("fotad-pcscd-{}", std::process::id()));
+        fs::create_dir_all(&sock_dir)?;
+        let socket = sock_dir.join("pcscd.comm");
+        let _ = fs::remove_file(&socket);
         let log = fs::File::create(dir.path().join("pcscd.log"))?;
         let child = Command::new(activate)
             .arg("-l")
@@ -114,11 +120,13 @@ impl Drop for Pcscd {
         let deadline = Instant::now() + Duration::from_secs(3);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
+                let _ = fs::remove_file(&self.socket);
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = fs::remove_file(&self.socket);
     }
 }

@@ -41,6 +41,7 @@ fn is_removal(e: pcsc::Error) -> bool {
             | pcsc::Error::UnpoweredCard
             | pcsc::Error::UnresponsiveCard
             | pcsc::Error::CommError
+            | pcsc::Error::NotTransacted
     )
 }
 

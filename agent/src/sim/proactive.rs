@@ -51,16 +51,12 @@ impl Worker {
         Ok(())
     }
 
-    /// STATUS; 91xx means a proactive command waits.
+    /// STATUS; a 91xx answer makes `with_card` fetch the waiting command.
     pub(super) fn poll_proactive(&mut self) {
-        let pending = self.with_card(|ch| {
+        self.with_card(|ch| {
             let apdu = [ch.dialect.cat_cla(), 0xF2, 0x00, 0x0C, 0x00];
-            let r = ch.command(&apdu, "STATUS")?;
-            Ok(r.proactive_len())
+            ch.command(&apdu, "STATUS").map(|_| ())
         });
-        if let Some(Some(len)) = pending {
-            self.fetch_loop(Some(len));
-        }
     }
 
     fn fetch_loop(&mut self, mut pending: Option<u8>) {
