@@ -109,6 +109,14 @@ impl<'a> Channel<'a> {
         })
     }
 
+    /// A CAT command (`ins` = 10 TERMINAL PROFILE, 14 TERMINAL RESPONSE,
+    /// C2 ENVELOPE) with `data`; an unsuccessful SW is an error.
+    pub fn cat_command(&mut self, ins: u8, data: &[u8], what: &str) -> Result<Vec<u8>, SimError> {
+        let mut apdu = vec![self.dialect.cat_cla(), ins, 0, 0, data.len() as u8];
+        apdu.extend_from_slice(data);
+        self.command_ok(&apdu, what)
+    }
+
     /// Like `command`, but an unsuccessful SW is an error.
     pub fn command_ok(&mut self, apdu: &[u8], what: &str) -> Result<Vec<u8>, SimError> {
         let r = self.command(apdu, what)?;

@@ -33,21 +33,14 @@ impl Worker {
                 Some(v)
             }
             Err(e) => {
-                self.note_error(&e);
-                if matches!(e, SimError::Removed { .. }) {
-                    self.drop_card();
-                }
+                self.fail(&e);
                 None
             }
         }
     }
 
     pub(super) fn terminal_profile(&mut self) -> Result<(), SimError> {
-        self.with_card(|ch| {
-            let mut apdu = vec![ch.dialect.cat_cla(), 0x10, 0, 0, cat::TERMINAL_PROFILE.len() as u8];
-            apdu.extend(cat::TERMINAL_PROFILE);
-            ch.command_ok(&apdu, "TERMINAL PROFILE").map(|_| ())
-        });
+        self.with_card(|ch| ch.cat_command(0x10, &cat::TERMINAL_PROFILE, "TERMINAL PROFILE").map(|_| ()));
         Ok(())
     }
 
@@ -97,9 +90,7 @@ impl Worker {
     fn terminal_response(&mut self, cmd: &ProactiveCommand, result: u8) -> Option<u8> {
         let data = cat::terminal_response(cmd.details, result);
         let mut ch = self.channel()?;
-        let mut apdu = vec![ch.dialect.cat_cla(), 0x14, 0, 0, data.len() as u8];
-        apdu.extend(data);
-        match ch.command_ok(&apdu, "TERMINAL RESPONSE") {
+        match ch.cat_command(0x14, &data, "TERMINAL RESPONSE") {
             Ok(_) => ch.proactive,
             Err(e) => {
                 self.note_error(&e);
@@ -125,10 +116,7 @@ impl Worker {
             return;
         }
         self.with_card(|ch| {
-            let data = cat::result_envelope(status);
-            let mut apdu = vec![ch.dialect.cat_cla(), 0xC2, 0, 0, data.len() as u8];
-            apdu.extend(data);
-            ch.command_ok(&apdu, "ENVELOPE (session result)").map(|_| ())
+            ch.cat_command(0xC2, &cat::result_envelope(status), "ENVELOPE (session result)").map(|_| ())
         });
     }
 
@@ -152,9 +140,7 @@ impl Worker {
             }
             Err(e @ SimError::PinBlocked { .. }) => (PinState::Blocked, Err(e.to_string())),
             Err(e) => {
-                if matches!(e, SimError::Removed { .. }) {
-                    self.drop_card();
-                }
+                self.fail(&e);
                 return Err(e.to_string());
             }
         };

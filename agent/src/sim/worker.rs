@@ -133,10 +133,7 @@ impl Worker {
         }
         if let (None, Some((reader, count))) = (&self.card, chosen) {
             if let Err(e) = self.connect(&reader, count) {
-                self.note_error(&e);
-                if matches!(e, SimError::Removed { .. }) {
-                    self.drop_card();
-                }
+                self.fail(&e);
             }
         }
     }
@@ -149,6 +146,14 @@ impl Worker {
             let last_error = s.last_error.take();
             *s = SimSnapshot { generation: s.generation, last_error, ..SimSnapshot::default() };
         });
+    }
+
+    /// Notes `e`; a removal also forgets the card.
+    pub fn fail(&mut self, e: &SimError) {
+        if matches!(e, SimError::Removed { .. }) {
+            self.drop_card();
+        }
+        self.note_error(e);
     }
 
     pub fn note_error(&self, e: &SimError) {
