@@ -315,3 +315,80 @@ fn private_command_wants_the_result_in_an_envelope_on_2g() {
     assert_eq!(responses[1].last(), Some(&cat::RESULT_BEYOND_CAPABILITIES), "DISPLAY TEXT is not ours");
     assert!(rig.sessions.try_recv().is_err());
 }
+
+/// Records package 1 and then fails like an unreachable server.
+struct Recorder(Vec<fotad::transport::Request>);
+
+impl fotad::transport::Transport for Recorder {
+    fn exchange(
+        &mut self,
+        req: &fotad::transport::Request,
+    ) -> Result<fotad::transport::Response, fotad::transport::TransportError> {
+        self.0.push(req.clone());
+        Err(fotad::transport::TransportError::Scheme { url: format!("{} (test: server unreachable)", req.url) })
+    }
+}
+
+/// Runs the real session engine for the SIM's request, as the agent's glue
+/// does: the account whose address is the requested server URI.
+fn run_dm_session(uri: &str, state: &std::path::Path) -> (Result<(), String>, Vec<fotad::transport::Request>) {
+    use fotad::session::{run_session, NoExec, NoUi, SessionContext, SessionOptions, Trigger};
+    let config = format!(
+        "[dm]\ndevice_id = \"IMEI:490154203237518\"\nmanufacturer = \"Acme\"\nmodel = \"GW-1\"\n\
+         encoding = \"xml\"\nstate_dir = \"{}\"\n[[accounts]]\nserver_id = \"operator\"\naddress = \"{uri}\"\n\
+         auth = \"basic\"\nclient_name = \"dev1\"\nclient_secret = \"pw\"\nserver_secret = \"srv\"\n",
+        state.display()
+    );
+    let settings = fotad::config::Settings::from_toml_str(&config).unwrap();
+    let mut tree = fotad::tree::Tree::new(fotad::tree::UriLimits::default());
+    fotad::mo::install_standard_objects(&mut tree, &settings, fotad::mo::Versions::fixed("1.0", "1.0")).unwrap();
+    let account = fotad::mo::accounts(&tree).into_iter().find(|a| a.server_id == "operator").unwrap();
+    let mut nonces = fotad::auth::NonceStore::load(state).unwrap();
+    let mut transport = Recorder(Vec::new());
+    let ctx = SessionContext {
+        tree: &mut tree,
+        account,
+        nonces: &mut nonces,
+        transport: &mut transport,
+        ui: &NoUi,
+        exec: &mut NoExec,
+        alerts: AlertQueue::in_memory(),
+        options: SessionOptions {
+            device_id: settings.device_id.clone(),
+            codec: settings.codec,
+            max_msg_size: settings.max_msg_size,
+            max_obj_size: settings.max_obj_size,
+            objects_dir: state.join("objects"),
+            max_messages: 10,
+        },
+    };
+    let r = run_session(ctx, &Trigger::Client).map(|_| ()).map_err(|e| e.to_string());
+    (r, transport.0)
+}
+
+#[test]
+fn proactive_request_starts_a_real_dm_session_and_reports_the_failure() {
+    let rig = Rig::start(|_| {});
+    let card = rig.insert(&CardProfile::usim());
+    rig.wait_card("8949226000012345678");
+    let uri = "http://dm.operator.example:8080/dm";
+    let cmd = cat::build(details(0xE0), &[(0x70, &[1]), (0x71, uri.as_bytes()), (0x72, &[1])]);
+    card.inject_proactive(cmd);
+    let req = rig.sessions.recv_timeout(WAIT).expect("a session request");
+    let (result, sent) = run_dm_session(&req.request.server_uri, rig.state.path());
+    assert_eq!(sent.len(), 1, "package 1 went out");
+    assert_eq!(sent[0].url, uri);
+    let body = String::from_utf8_lossy(&sent[0].body);
+    assert!(body.contains("<Data>1201</Data>"), "client-initiated session alert: {body}");
+    assert!(body.contains("IMEI:490154203237518"), "{body}");
+    let err = result.unwrap_err();
+    assert!(err.contains("server unreachable"), "{err}");
+    req.reply.send(503);
+    let deadline = std::time::Instant::now() + WAIT;
+    while card.cat_log().envelopes.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let env = card.cat_log().envelopes;
+    assert_eq!(env, vec![cat::result_envelope(503)]);
+    assert_eq!(env[0][11], cat::RESULT_UNABLE_NOW, "a failed session is reported as such");
+}
