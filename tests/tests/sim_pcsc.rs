@@ -392,3 +392,20 @@ fn proactive_request_starts_a_real_dm_session_and_reports_the_failure() {
     assert_eq!(env, vec![cat::result_envelope(503)]);
     assert_eq!(env[0][11], cat::RESULT_UNABLE_NOW, "a failed session is reported as such");
 }
+
+#[test]
+fn group_readable_pin_file_is_refused_without_spending_a_try() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pin_file = dir.path().join("sim-pin");
+    std::fs::write(&pin_file, "1234\n").unwrap();
+    std::fs::set_permissions(&pin_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let rig = Rig::start(|s| s.pin_file = Some(pin_file.clone()));
+    let card = rig.insert(&CardProfile { pin: Some("1234".into()), ..CardProfile::usim() });
+    let s = rig.wait("card with PIN state", |s| s.present && s.pin.is_some());
+    assert_eq!(s.pin, Some(PinState::Required { tries: 3 }));
+    let err = rig.sim.snapshot().last_error.unwrap_or_default();
+    assert!(err.contains("chmod 600"), "{err}");
+    assert!(!err.contains("1234"), "never the PIN: {err}");
+    assert_eq!(card.pin_tries(), 3);
+}

@@ -44,6 +44,8 @@ pub(super) struct Worker {
     pub last_poll: Instant,
     /// ICCID whose PIN file content was rejected: never tried again on it.
     pub pin_file_rejected: Option<String>,
+    /// Reader and event count of a card that could not be read.
+    failed: Option<(String, u32)>,
     store: IdentityStore,
 }
 
@@ -59,6 +61,7 @@ impl Worker {
             states: vec![ReaderState::new(pcsc::PNP_NOTIFICATION(), State::UNAWARE)],
             last_poll: Instant::now(),
             pin_file_rejected: None,
+            failed: None,
             store,
         }
     }
@@ -131,8 +134,17 @@ impl Worker {
         if gone {
             self.drop_card();
         }
-        if let (None, Some((reader, count))) = (&self.card, chosen) {
+        let Some((reader, count)) = chosen else { return };
+        let failed_before = self.failed.as_ref() == Some(&(reader.clone(), count));
+        if self.card.is_none() && !failed_before {
             if let Err(e) = self.connect(&reader, count) {
+                // A card we cannot read is not hammered: not again until it
+                // is reinserted (the event count changes). A removal during
+                // the read (also seen right after an insertion) is retried.
+                self.card = None;
+                if !matches!(e, SimError::Removed { .. }) {
+                    self.failed = Some((reader, count));
+                }
                 self.fail(&e);
             }
         }
@@ -164,6 +176,7 @@ impl Worker {
     /// Connects, reads identity, PIN state (PIN file), gate; records the
     /// identity (SIM-change alert); sends TERMINAL PROFILE.
     fn connect(&mut self, reader: &str, event_count: u32) -> Result<(), SimError> {
+        self.shared.update(|s| s.last_error = None);
         let mut io = PcscCard::connect(&self.ctx, reader)?;
         let mut ch = Channel::new(&mut io, Dialect::Uicc);
         let dialect = files::detect(&mut ch)?;
@@ -183,7 +196,13 @@ impl Worker {
         if tries < 2 || self.pin_file_rejected.as_deref() == Some(iccid) {
             return Ok(pin);
         }
-        let value = pin::read_pin_file(&path)?;
+        let value = match pin::read_pin_file(&path) {
+            Ok(v) => v,
+            Err(e) => {
+                self.note_error(&e);
+                return Ok(pin);
+            }
+        };
         match pin::verify(ch, &value, card::DF_GSM) {
             Ok(()) => Ok(PinState::Verified),
             Err(SimError::WrongPin { tries, .. }) => {
@@ -220,7 +239,6 @@ impl Worker {
             s.msisdn = info.msisdn;
             s.pin = Some(pin);
             s.gate = info.gate;
-            s.last_error = None;
         });
         Ok(())
     }
