@@ -283,11 +283,13 @@ fn launch_browser_starts_a_session_and_is_answered() {
     let req = rig.sessions.recv_timeout(WAIT).expect("a session request");
     assert_eq!(req.request.server_uri, "https://dm.operator.example/dm");
     assert!(!req.request.want_result);
+    req.reply.send(200);
     let log = card.cat_log();
     assert_eq!(log.terminal_profiles.len(), 1);
     assert_eq!(log.terminal_responses, vec![vec![0x81, 3, 1, 0x15, 0, 0x82, 2, 0x82, 0x81, 0x83, 1, 0x00]]);
     std::thread::sleep(Duration::from_millis(400));
     assert!(card.cat_log().status_count > 0, "the agent polls STATUS: {log:?}");
+    assert!(card.cat_log().envelopes.is_empty(), "LAUNCH BROWSER asked for no result");
 }
 
 #[test]
@@ -408,4 +410,19 @@ fn group_readable_pin_file_is_refused_without_spending_a_try() {
     assert!(err.contains("chmod 600"), "{err}");
     assert!(!err.contains("1234"), "never the PIN: {err}");
     assert_eq!(card.pin_tries(), 3);
+}
+
+#[test]
+fn fotad_vsim_binary_serves_a_2g_card() {
+    let rig = Rig::start(|_| {});
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fotad-vsim"))
+        .args(["--port", &rig.pcscd.port.to_string(), "--2g", "--iccid", "8912345678901234567"])
+        .spawn()
+        .unwrap();
+    let s = rig.sim.wait_for(WAIT, |s| s.present);
+    let _ = child.kill();
+    let _ = child.wait();
+    let s = s.expect("the card served by fotad-vsim");
+    assert_eq!(s.iccid.as_deref(), Some("8912345678901234567"));
+    assert_eq!(serde_json::to_value(s.dialect).unwrap(), "gsm");
 }
