@@ -426,3 +426,14 @@ fn fotad_vsim_binary_serves_a_2g_card() {
     assert_eq!(s.iccid.as_deref(), Some("8912345678901234567"));
     assert_eq!(serde_json::to_value(s.dialect).unwrap(), "gsm");
 }
+
+#[test]
+fn configured_reader_is_used_and_others_are_ignored() {
+    let rig = Rig::start(|s| s.reader = Some(fotad_tests::pcscd::READER2.into()));
+    let _other = rig.insert(&CardProfile::usim());
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!rig.sim.snapshot().present, "a card in another reader is not ours");
+    let _ours = Vsim::insert(rig.pcscd.port + 1, &CardProfile::sim2g(), WAIT).unwrap();
+    let s = rig.wait_card("8944110012345678901");
+    assert_eq!(s.reader.as_deref(), Some(fotad_tests::pcscd::READER2));
+}
