@@ -270,6 +270,18 @@ fn sim_change_found_at_start_up_alerts_once() {
     assert_eq!(rig.alerts.len(), 2);
 }
 
+/// The card's CAT log once `pred` holds (or after WAIT).
+fn cat_log_when(card: &Vsim, pred: impl Fn(&fotad_tests::vsim::CatLog) -> bool) -> fotad_tests::vsim::CatLog {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let log = card.cat_log();
+        if pred(&log) || std::time::Instant::now() > deadline {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn details(type_: u8) -> CommandDetails {
     CommandDetails { number: 1, type_, qualifier: 0 }
 }
@@ -303,17 +315,10 @@ fn private_command_wants_the_result_in_an_envelope_on_2g() {
     assert_eq!(req.request.server_uri, "http://127.0.0.1:8080/dm");
     assert!(req.request.want_result);
     req.reply.send(200);
-    let deadline = std::time::Instant::now() + WAIT;
-    while card.cat_log().envelopes.is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(card.cat_log().envelopes, vec![cat::result_envelope(200)]);
+    let log = cat_log_when(&card, |l| !l.envelopes.is_empty());
+    assert_eq!(log.envelopes, vec![cat::result_envelope(200)]);
     card.inject_proactive(cat::build(details(0x21), &[(0x8D, b"hello")]));
-    let deadline = std::time::Instant::now() + WAIT;
-    while card.cat_log().terminal_responses.len() < 2 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let responses = card.cat_log().terminal_responses;
+    let responses = cat_log_when(&card, |l| l.terminal_responses.len() >= 2).terminal_responses;
     assert_eq!(responses[1].last(), Some(&cat::RESULT_BEYOND_CAPABILITIES), "DISPLAY TEXT is not ours");
     assert!(rig.sessions.try_recv().is_err());
 }
@@ -386,11 +391,8 @@ fn proactive_request_starts_a_real_dm_session_and_reports_the_failure() {
     let err = result.unwrap_err();
     assert!(err.contains("server unreachable"), "{err}");
     req.reply.send(503);
-    let deadline = std::time::Instant::now() + WAIT;
-    while card.cat_log().envelopes.is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let env = card.cat_log().envelopes;
+    let log = cat_log_when(&card, |l| !l.envelopes.is_empty());
+    let env = log.envelopes;
     assert_eq!(env, vec![cat::result_envelope(503)]);
     assert_eq!(env[0][11], cat::RESULT_UNABLE_NOW, "a failed session is reported as such");
 }
