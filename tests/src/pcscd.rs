@@ -108,6 +108,14 @@ impl Pcscd {
         fs::read_to_string(self.dir.path().join("pcscd.log")).unwrap_or_default()
     }
 
+    /// Removes the socket and its per-process directory (when empty).
+    fn remove_socket(&self) {
+        let _ = fs::remove_file(&self.socket);
+        if let Some(dir) = self.socket.parent() {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+
     /// A directory that lives as long as the daemon (for state files).
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -120,13 +128,13 @@ impl Drop for Pcscd {
         let deadline = Instant::now() + Duration::from_secs(3);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
-                let _ = fs::remove_file(&self.socket);
+                self.remove_socket();
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = fs::remove_file(&self.socket);
+        self.remove_socket();
     }
 }
