@@ -10,6 +10,7 @@ pub mod config;
 pub mod mo;
 pub mod notification;
 pub mod session;
+pub mod sim;
 pub mod state;
 pub mod status;
 pub mod syncml;

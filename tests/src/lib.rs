@@ -1,4 +1,6 @@
 //! Shared helpers for fotad's integration tests, the test DM server and the demo.
 
 pub mod images;
+pub mod pcscd;
 pub mod testserver;
+pub mod vsim;
