@@ -25,6 +25,22 @@ pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Replaces `path` with `bytes` by writing a temporary file and renaming it
+/// over `path`, without fsyncs: readers see the old or the new content, never
+/// a mix, but after a power cut the old content may come back. Only for
+/// files where an older version is harmless (the installer's checkpoint).
+pub fn replace_relaxed(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    fs::write(&tmp, bytes)?;
+    fs::rename(&tmp, path)
+}
+
 /// Removes `path` if it exists, and makes the removal durable (fsyncs the directory).
 pub fn remove(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {

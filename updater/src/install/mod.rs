@@ -15,10 +15,15 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::error::InstallError;
 use crate::ops::Executor;
 use crate::package::{load_public_keys, read_raw_header, sha256_hex, Header, Operation, RawHeader};
+
+/// How often the checkpoint is also made durable (fsynced); in between it is
+/// replaced atomically without fsyncs, which a power cut may roll back.
+const DURABLE_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// What the installer needs to know about the device.
 #[derive(Debug, Clone)]
@@ -206,6 +211,7 @@ impl Installer {
                 ops_total: m.operation_count(),
             },
         };
+        let mut last_durable = Instant::now();
         let ops = m.images.iter().zip(&images).flat_map(|(img, open)| img.operations.iter().map(move |op| (open, op)));
         for (index, (open, op)) in ops.enumerate() {
             if index < first_op {
@@ -215,17 +221,23 @@ impl Installer {
                 continue;
             }
             run.op(open, op, index, stream)?;
-            self.records.save_checkpoint(&Checkpoint {
+            let stopping = self.cancel.load(Ordering::SeqCst);
+            let durable = stopping || last_durable.elapsed() >= DURABLE_CHECKPOINT_EVERY;
+            let checkpoint = Checkpoint {
                 package: package.into(),
                 version: m.version.clone(),
                 next_op: index + 1,
                 next_offset: stream.offset,
                 package_size: header.package_size(),
-            })?;
+            };
+            self.records.save_checkpoint(&checkpoint, durable)?;
+            if durable {
+                last_durable = Instant::now();
+            }
             run.progress.ops_done = index + 1;
             run.progress.bytes_done = stream.offset;
             progress(run.progress);
-            if self.cancel.load(Ordering::SeqCst) && index + 1 < run.progress.ops_total {
+            if stopping && index + 1 < run.progress.ops_total {
                 return Err(InstallError::Cancelled);
             }
         }

@@ -54,7 +54,9 @@ impl Records {
     }
 
     fn write(&self, name: &str, data: &[u8]) -> Result<(), InstallError> {
-        fs::create_dir_all(&self.dir).map_err(self.io("creating state directory", ""))?;
+        if !self.dir.is_dir() {
+            fs::create_dir_all(&self.dir).map_err(self.io("creating state directory", ""))?;
+        }
         atomic_file::replace(&self.path(name), data).map_err(self.io("writing", name))
     }
 
@@ -70,8 +72,17 @@ impl Records {
         self.read_json("checkpoint.json")
     }
 
-    pub fn save_checkpoint(&self, cp: &Checkpoint) -> Result<(), InstallError> {
-        self.write("checkpoint.json", &serde_json::to_vec(cp).unwrap_or_default())
+    /// Replaces the checkpoint atomically; `durable` also fsyncs it. A
+    /// checkpoint that a power cut rolls back to an earlier one only makes the
+    /// install redo operations (they are idempotent), so it need not be
+    /// durable after every operation; it is never ahead of the synced data.
+    pub fn save_checkpoint(&self, cp: &Checkpoint, durable: bool) -> Result<(), InstallError> {
+        let bytes = serde_json::to_vec(cp).unwrap_or_default();
+        if durable {
+            return self.write("checkpoint.json", &bytes);
+        }
+        atomic_file::replace_relaxed(&self.path("checkpoint.json"), &bytes)
+            .map_err(self.io("writing", "checkpoint.json"))
     }
 
     /// Forgets the checkpoint and the stored header: the next install starts over.
