@@ -1,15 +1,17 @@
 //! kill -9 of `fotad-update install` at 20 random points, each followed by a
-//! resume, always ends with the exact target bytes. Resumes alternate between
-//! re-running the command on the file (it seeks to the checkpoint) and
-//! piping the package from the checkpoint offset into `install - --offset N`.
+//! resume, always ends with the exact target bytes. The points are random
+//! operations: the test reads the installer's `--progress` lines and kills it
+//! right after operation k (so wherever the kill lands, it is during the
+//! install, whatever the machine's load). Resumes alternate between re-running
+//! the command on the file (it seeks to the checkpoint) and piping the package
+//! from the checkpoint offset into `install - --offset N`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Instant;
 
 use common::{image, noise, Device};
 use fotad_updater::delta::ImageInput;
@@ -43,45 +45,39 @@ fn kill_9_at_random_points_then_resume_gives_the_exact_image() {
     let pkg_arg = pkg.to_str().unwrap().to_string();
     let target = dev.path("slot-b.img");
 
-    // Calibrate: how long an uninterrupted install takes here.
-    let started = Instant::now();
-    assert!(install_cmd(&dev, &target, &pkg_arg).status().unwrap().success());
-    let full_run = started.elapsed();
-    assert_eq!(std::fs::read(&target).unwrap(), new);
-
-    let delays = noise(20, 77);
+    let ops = fotad_updater::package::read_header(&mut pkg_bytes.as_slice()).unwrap().manifest.operation_count();
+    assert!(ops > 100, "{ops} operations");
+    let points = noise(20, 77);
     let mut interrupted_mid_way = 0;
-    for (round, d) in delays.iter().enumerate() {
+    for (round, p) in points.iter().enumerate() {
         std::fs::write(&target, noise(new.len(), round as u64)).unwrap();
-        std::fs::remove_dir_all(dev.path("state")).unwrap();
-        let delay = full_run.mul_f64(0.05 + 0.9 * f64::from(*d) / 255.0);
-        let mut child = install_cmd(&dev, &target, &pkg_arg).spawn().unwrap();
-        std::thread::sleep(delay);
+        let _ = std::fs::remove_dir_all(dev.path("state"));
+        let kill_after = 1 + (*p as usize * (ops - 3)) / 255;
+        let mut child = install_cmd(&dev, &target, &pkg_arg).arg("--progress").spawn().unwrap();
+        let progress = BufReader::new(child.stderr.take().unwrap());
+        let seen =
+            progress.lines().map_while(Result::ok).filter(|l| l.starts_with("progress")).take(kill_after).count();
         child.kill().unwrap(); // SIGKILL
         let killed = child.wait().unwrap();
-        let cp = checkpoint(&dev);
-        if let Some(cp) = &cp {
-            assert!(cp.next_offset <= pkg_bytes.len() as u64);
-            if !killed.success() {
-                interrupted_mid_way += 1;
-            }
+        assert_eq!(seen, kill_after, "round {round}: the install ended before operation {kill_after}");
+        let cp = checkpoint(&dev).expect("no checkpoint after a kill during the install");
+        assert!(cp.next_op >= kill_after && cp.next_offset <= pkg_bytes.len() as u64, "{cp:?}");
+        if !killed.success() {
+            interrupted_mid_way += 1;
         }
-        let resumed = match (&cp, round % 2) {
-            (Some(cp), 1) => resume_from_stdin(&dev, &target, &pkg_bytes, cp.next_offset),
+        let resumed = match round % 2 {
+            1 => resume_from_stdin(&dev, &target, &pkg_bytes, cp.next_offset),
             _ => install_cmd(&dev, &target, &pkg_arg).output().unwrap(),
         };
         let stderr = String::from_utf8_lossy(&resumed.stderr);
         assert!(resumed.status.success(), "round {round}: resume failed: {stderr}");
-        if cp.is_some() && round % 2 == 0 {
+        if round % 2 == 0 {
             assert!(stderr.contains("resuming"), "round {round}: did not resume: {stderr}");
         }
         assert!(std::fs::read(&target).unwrap() == new, "round {round}: target differs after resume");
         assert!(checkpoint(&dev).is_none(), "round {round}: checkpoint left after completion");
     }
-    assert!(
-        interrupted_mid_way >= 10,
-        "only {interrupted_mid_way} of 20 kills hit a running install (calibration {full_run:?})"
-    );
+    assert!(interrupted_mid_way >= 18, "only {interrupted_mid_way} of 20 kills hit a running install");
 }
 
 fn resume_from_stdin(dev: &Device, target: &Path, pkg: &[u8], offset: u64) -> std::process::Output {
