@@ -8,8 +8,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use fotad::auth::{self, Scheme};
 use fotad::syncml::{
-    Alert, Chal, Codec, Command, Item, ItemCmd, Loc, Message, MessageBudget, Meta, Status,
-    SyncBody, SyncHdr,
+    Alert, Chal, Codec, Command, Item, ItemCmd, Loc, Message, MessageBudget, Meta, Status, SyncBody, SyncHdr,
 };
 
 /// How the server behaves.
@@ -153,26 +152,15 @@ pub struct Reply {
 
 impl DmState {
     pub fn new(config: ServerConfig) -> Self {
-        DmState {
-            config,
-            ..DmState::default()
-        }
+        DmState { config, ..DmState::default() }
     }
 
     pub fn queue(&mut self, device: &str, q: Queued) {
-        self.queues
-            .entry(device.to_string())
-            .or_default()
-            .push_back(q);
+        self.queues.entry(device.to_string()).or_default().push_back(q);
     }
 
     /// Handles one client message.
-    pub fn handle(
-        &mut self,
-        content_type: &str,
-        body: &[u8],
-        hmac: Option<&str>,
-    ) -> Result<Reply, String> {
+    pub fn handle(&mut self, content_type: &str, body: &[u8], hmac: Option<&str>) -> Result<Reply, String> {
         let codec = Codec::from_content_type(content_type).map_err(|e| e.to_string())?;
         let msg = codec.decode(body).map_err(|e| e.to_string())?;
         let reply_codec = self.config.reply_codec.unwrap_or(codec);
@@ -192,18 +180,9 @@ impl DmState {
             None => {}
         }
         let hmac = (self.config.server_auth == Some(Scheme::Hmac)).then(|| {
-            auth::hmac_header(
-                &self.config.server_id,
-                &self.config.server_secret,
-                &self.config.device_nonce,
-                &bytes,
-            )
+            auth::hmac_header(&self.config.server_id, &self.config.server_secret, &self.config.device_nonce, &bytes)
         });
-        Ok(Reply {
-            content_type: reply_codec.mime().to_string(),
-            body: bytes,
-            hmac,
-        })
+        Ok(Reply { content_type: reply_codec.mime().to_string(), body: bytes, hmac })
     }
 
     /// 212/200 when the client is authenticated, 401/407 otherwise.
@@ -215,16 +194,11 @@ impl DmState {
         }
         let ok = match c.client_auth {
             Scheme::Hmac => match hmac {
-                Some(h) => {
-                    auth::verify_hmac(h, &c.client_name, &c.client_secret, &c.client_nonce, body)
-                }
+                Some(h) => auth::verify_hmac(h, &c.client_name, &c.client_secret, &c.client_nonce, body),
                 None => return 407,
             },
             scheme => match &msg.hdr.cred {
-                Some(cred)
-                    if cred.meta.type_.as_deref().and_then(Scheme::from_meta_type)
-                        == Some(scheme) =>
-                {
+                Some(cred) if cred.meta.type_.as_deref().and_then(Scheme::from_meta_type) == Some(scheme) => {
                     auth::verify_cred(cred, &c.client_name, &c.client_secret, &c.client_nonce)
                 }
                 Some(_) => false,
@@ -249,10 +223,7 @@ impl DmState {
                         self.config.device_nonce = B64.decode(n).unwrap_or_default();
                     }
                     if (200..300).contains(&s.code) {
-                        self.sessions
-                            .entry(msg.hdr.session_id.clone())
-                            .or_default()
-                            .device_accepted_us = true;
+                        self.sessions.entry(msg.hdr.session_id.clone()).or_default().device_accepted_us = true;
                     }
                     self.received.push(c.clone());
                 }
@@ -264,12 +235,7 @@ impl DmState {
 
     fn respond(&mut self, msg: &Message, auth_code: u16) -> Message {
         let device = msg.hdr.source.uri.clone();
-        let client_max = msg
-            .hdr
-            .meta
-            .as_ref()
-            .and_then(|m| m.max_msg_size)
-            .unwrap_or(16 * 1024) as usize;
+        let client_max = msg.hdr.meta.as_ref().and_then(|m| m.max_msg_size).unwrap_or(16 * 1024) as usize;
         let mut out = self.header(msg);
         let chal = self.challenge(auth_code);
         let hdr_status = self.status(msg, 0, "SyncHdr", auth_code, chal);
@@ -290,11 +256,7 @@ impl DmState {
         }
         if !msg.body.final_flag {
             let id = self.next_cmd_id(msg);
-            out.body.commands.push(Command::Alert(Alert {
-                cmd_id: id,
-                data: 1222,
-                ..Alert::default()
-            }));
+            out.body.commands.push(Command::Alert(Alert { cmd_id: id, data: 1222, ..Alert::default() }));
             return out;
         }
         self.fill(msg, &device, &mut out, client_max);
@@ -319,16 +281,10 @@ impl DmState {
             target: Loc::uri(msg.hdr.source.uri.clone()),
             source: Loc::uri(c.server_id.clone()),
             cred,
-            meta: Some(Meta {
-                max_msg_size: Some(c.max_msg_size),
-                ..Meta::default()
-            }),
+            meta: Some(Meta { max_msg_size: Some(c.max_msg_size), ..Meta::default() }),
             ..SyncHdr::default()
         };
-        Message {
-            hdr,
-            body: SyncBody::default(),
-        }
+        Message { hdr, body: SyncBody::default() }
     }
 
     /// A new client nonce with every 212/401/407, as real servers do.
@@ -354,14 +310,7 @@ impl DmState {
         st.cmd_id
     }
 
-    fn status(
-        &mut self,
-        msg: &Message,
-        cmd_ref: u32,
-        cmd: &str,
-        code: u16,
-        chal: Option<Chal>,
-    ) -> Command {
+    fn status(&mut self, msg: &Message, cmd_ref: u32, cmd: &str, code: u16, chal: Option<Chal>) -> Command {
         Command::Status(Status {
             cmd_id: self.next_cmd_id(msg),
             msg_ref: msg.hdr.msg_id,
@@ -391,38 +340,22 @@ impl DmState {
                 Queued::Cmd(mut c) => {
                     c.set_cmd_id(self.next_cmd_id(msg));
                     if !budget.try_add(&c).unwrap_or(false) {
-                        self.queues
-                            .entry(device.to_string())
-                            .or_default()
-                            .push_front(Queued::Cmd(c));
+                        self.queues.entry(device.to_string()).or_default().push_front(Queued::Cmd(c));
                         return;
                     }
                     out.body.commands.push(c);
                 }
-                Queued::Large {
-                    replace,
-                    uri,
-                    format,
-                    payload,
-                    offset,
-                    cmd_id,
-                } => {
-                    let room = budget
-                        .remaining()
-                        .saturating_sub(1024)
-                        .min(self.config.chunk_size);
+                Queued::Large { replace, uri, format, payload, offset, cmd_id } => {
+                    let room = budget.remaining().saturating_sub(1024).min(self.config.chunk_size);
                     if room < 512 {
-                        self.queues
-                            .entry(device.to_string())
-                            .or_default()
-                            .push_front(Queued::Large {
-                                replace,
-                                uri,
-                                format,
-                                payload,
-                                offset,
-                                cmd_id,
-                            });
+                        self.queues.entry(device.to_string()).or_default().push_front(Queued::Large {
+                            replace,
+                            uri,
+                            format,
+                            payload,
+                            offset,
+                            cmd_id,
+                        });
                         return;
                     }
                     let len = room.min((payload.size() - offset) as usize);
@@ -439,29 +372,11 @@ impl DmState {
                         more_data: more,
                         ..Item::default()
                     };
-                    let cmd = ItemCmd {
-                        cmd_id: self.next_cmd_id(msg),
-                        items: vec![item],
-                        ..ItemCmd::default()
-                    };
-                    out.body.commands.push(if replace {
-                        Command::Replace(cmd)
-                    } else {
-                        Command::Add(cmd)
-                    });
+                    let cmd = ItemCmd { cmd_id: self.next_cmd_id(msg), items: vec![item], ..ItemCmd::default() };
+                    out.body.commands.push(if replace { Command::Replace(cmd) } else { Command::Add(cmd) });
                     if more {
-                        let next = Queued::Large {
-                            replace,
-                            uri,
-                            format,
-                            payload,
-                            offset: offset + len as u64,
-                            cmd_id,
-                        };
-                        self.queues
-                            .entry(device.to_string())
-                            .or_default()
-                            .push_front(next);
+                        let next = Queued::Large { replace, uri, format, payload, offset: offset + len as u64, cmd_id };
+                        self.queues.entry(device.to_string()).or_default().push_front(next);
                     }
                     return;
                 }
