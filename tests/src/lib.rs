@@ -2,4 +2,5 @@
 
 pub mod faultproxy;
 pub mod images;
+pub mod nginx;
 pub mod testserver;
