@@ -66,6 +66,10 @@ impl Nginx {
         std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
     }
 
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+    }
+
     fn wait_ready(&mut self) -> Result<(), String> {
         let until = Instant::now() + Duration::from_secs(10);
         while Instant::now() < until {

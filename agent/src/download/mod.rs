@@ -17,6 +17,7 @@ mod transfer;
 pub mod url;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use fotad_updater::install::{Installed, Installer, Progress};
@@ -74,6 +75,7 @@ pub struct Downloader {
     settings: DownloadSettings,
     http: ureq::Agent,
     https: ureq::Agent,
+    fetched: AtomicU64,
 }
 
 impl Downloader {
@@ -87,7 +89,13 @@ impl Downloader {
                 .https_only(https_only)
                 .build()
         };
-        Ok(Downloader { http: build(false), https: build(true), settings })
+        Ok(Downloader { http: build(false), https: build(true), settings, fetched: AtomicU64::new(0) })
+    }
+
+    /// Package body bytes taken from the network by this agent so far, over
+    /// all its downloads, failed ones included.
+    pub fn bytes_fetched(&self) -> u64 {
+        self.fetched.load(Ordering::SeqCst)
     }
 
     /// Downloads and installs the package at `job.pkg_url` (or the one its
@@ -116,6 +124,7 @@ impl Downloader {
             expected_size: None,
             started: Instant::now(),
             fetched: 0,
+            total_fetched: &self.fetched,
             attempts: 0,
         };
         let mut descriptor = None;

@@ -5,7 +5,7 @@
 
 use std::io::{self, Read};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,6 +45,8 @@ pub struct Transfer<'a> {
     pub expected_size: Option<u64>,
     pub started: Instant,
     pub fetched: u64,
+    /// The agent's counter over all downloads.
+    pub total_fetched: &'a AtomicU64,
     pub attempts: u32,
 }
 
@@ -107,6 +109,7 @@ impl Transfer<'_> {
         let mut reader = Counting { inner: resp.into_reader(), cancel: Arc::clone(&cancel), count: 0 };
         let result = self.installer.install(&mut reader, start, &mut |p| progress(DownloadProgress::from(p)));
         self.fetched += reader.count;
+        self.total_fetched.fetch_add(reader.count, Ordering::SeqCst);
         match result {
             Ok(installed) => Ok(installed),
             Err(_) if cancel.load(Ordering::SeqCst) => Err(Failure::Final(self.cancelled())),
