@@ -1,7 +1,8 @@
 //! A fault-injecting TCP proxy for download tests: sits on loopback between
 //! a client and a server and, per accepted connection, follows a script:
 //! pass everything, reset (RST) after N bytes, stall after N bytes, or
-//! truncate (clean close) after N bytes of the server's answer. Counts the
+//! truncate (clean close) after N bytes of the server's answer, or answer an
+//! HTTP status itself (e.g. 503) without asking the server. Counts the
 //! bytes forwarded to the client over all connections.
 
 use std::collections::VecDeque;
@@ -22,12 +23,14 @@ pub enum Fault {
     StallAfter(u64, Duration),
     /// Forward N bytes, then close cleanly (FIN): a truncated response.
     TruncateAfter(u64),
+    /// Answer with this HTTP status (empty body) instead of the server.
+    Status(u16),
 }
 
 impl Fault {
     fn limit(self) -> Option<u64> {
         match self {
-            Fault::Pass => None,
+            Fault::Pass | Fault::Status(_) => None,
             Fault::ResetAfter(n) | Fault::StallAfter(n, _) | Fault::TruncateAfter(n) => Some(n),
         }
     }
@@ -98,6 +101,9 @@ impl FaultProxy {
 }
 
 fn serve(client: TcpStream, upstream: SocketAddr, fault: Fault, shared: &Shared) {
+    if let Fault::Status(code) = fault {
+        return answer(client, code, shared);
+    }
     let Ok(server) = TcpStream::connect(upstream) else {
         reset(client, None);
         return;
@@ -115,6 +121,20 @@ fn serve(client: TcpStream, upstream: SocketAddr, fault: Fault, shared: &Shared)
         (Fault::ResetAfter(_), true) => return reset(client, requests),
         (Fault::StallAfter(_, pause), true) => thread::sleep(pause),
         _ => {}
+    }
+    let _ = client.shutdown(Shutdown::Both);
+}
+
+/// Reads the request head, answers `code` with an empty body, and closes.
+fn answer(mut client: TcpStream, code: u16, shared: &Shared) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && matches!(client.read(&mut byte), Ok(1)) {
+        head.push(byte[0]);
+    }
+    let reply = format!("HTTP/1.1 {code} Fault\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    if client.write_all(reply.as_bytes()).is_ok() {
+        shared.forwarded.fetch_add(reply.len() as u64, Ordering::SeqCst);
     }
     let _ = client.shutdown(Shutdown::Both);
 }

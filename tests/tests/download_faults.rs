@@ -98,3 +98,32 @@ fn a_file_changed_on_the_server_restarts_and_ends_with_the_new_image() {
     assert_eq!(report.installed.version, "2.0.4");
     assert!(proxy.bytes_forwarded() - before >= new.size, "the new package was not fetched whole");
 }
+
+#[test]
+fn server_errors_and_throttling_are_retried_until_the_package_comes() {
+    let rig = Rig::new();
+    let pkg = rig.package("p.fota", MIB, 10, None);
+    let nginx = Nginx::start(&rig.www(), None).unwrap();
+    let script = vec![Fault::Status(503), Fault::Status(429), Fault::Status(500), Fault::Status(408)];
+    let proxy = FaultProxy::start(nginx.addr(), script).unwrap();
+    let url = proxy.url("/p.fota");
+    let report =
+        dl::downloader(Duration::from_secs(30)).download(&rig.job(&url), &rig.installer(), &mut |_| {}).unwrap();
+    assert!(rig.slot() == pkg.image, "slot differs from the image");
+    assert_eq!((report.attempts, proxy.connections()), (5, 5));
+}
+
+#[test]
+fn a_server_failing_past_the_deadline_ends_with_500() {
+    let rig = Rig::new();
+    rig.package("p.fota", MIB, 11, None);
+    let nginx = Nginx::start(&rig.www(), None).unwrap();
+    let proxy = FaultProxy::start(nginx.addr(), vec![Fault::Status(503); 1000]).unwrap();
+    let url = proxy.url("/p.fota");
+    let started = std::time::Instant::now();
+    let e = dl::downloader(Duration::from_secs(2)).download(&rig.job(&url), &rig.installer(), &mut |_| {}).unwrap_err();
+    assert!(matches!(e, DownloadError::Deadline { .. }), "{e}");
+    assert_eq!(e.fumo_result(), 500);
+    assert!(started.elapsed() <= Duration::from_secs(3), "the deadline was overrun: {:?}", started.elapsed());
+    assert!(proxy.connections() > 3, "only {} attempts before the deadline", proxy.connections());
+}
