@@ -76,3 +76,25 @@ fn a_cancel_stops_at_a_checkpoint_with_401_and_the_next_run_resumes() {
     assert!(rig.slot() == pkg.image, "slot differs from the image");
     assert_eq!(report.bytes_fetched, pkg.size - offset);
 }
+
+#[test]
+fn a_leftover_checkpoint_of_another_package_is_never_resumed_with_a_range() {
+    let rig = Rig::new();
+    rig.package("a.fota", 2 * MIB, 12, None);
+    let b = rig.package("b.fota", 2 * MIB, 13, None);
+    let nginx = Nginx::start(&rig.www(), None).unwrap();
+    let proxy =
+        FaultProxy::start(nginx.addr(), vec![Fault::TruncateAfter(b.size / 2), Fault::TruncateAfter(400)]).unwrap();
+    let a_url = proxy.url("/a.fota");
+    let e =
+        dl::downloader(Duration::from_millis(1)).download(&rig.job(&a_url), &rig.installer(), &mut |_| {}).unwrap_err();
+    assert!(matches!(e, DownloadError::Deadline { .. }), "{e}");
+    assert!(rig.installer().checkpoint().unwrap().is_some(), "package a left no checkpoint");
+    // b's first connection is cut before its first operation completes: a's
+    // checkpoint is still there, but b must restart from 0, not range from it.
+    let b_url = proxy.url("/b.fota");
+    let report =
+        dl::downloader(Duration::from_secs(30)).download(&rig.job(&b_url), &rig.installer(), &mut |_| {}).unwrap();
+    assert!(rig.slot() == b.image, "slot differs from image b");
+    assert_eq!(report.attempts, 2);
+}

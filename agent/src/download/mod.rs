@@ -114,13 +114,17 @@ impl Downloader {
             return Err(DownloadError::BadUrl { url: url::redact(job.pkg_url) });
         }
         let stored = ResumeState::load(job.state_dir, job.pkg_url)?;
+        let stale = match stored {
+            Some(_) => None,
+            None => installer.checkpoint().map_err(|source| install_error(job.pkg_url, source))?.map(|cp| cp.package),
+        };
         let mut transfer = Transfer {
             agent: self.agent(job.pkg_url),
             settings: &self.settings,
             installer,
             state_dir: job.state_dir,
             descriptor_allowed: stored.is_none(),
-            state: stored.unwrap_or_else(|| fresh_state(job.pkg_url)),
+            state: stored.unwrap_or_else(|| fresh_state(job.pkg_url, stale)),
             expected_size: None,
             started: Instant::now(),
             fetched: 0,
@@ -189,12 +193,17 @@ impl Downloader {
     }
 }
 
-fn fresh_state(pkg_url: &str) -> ResumeState {
+fn install_error(url: &str, source: fotad_updater::InstallError) -> DownloadError {
+    DownloadError::Install { url: url::redact(url), source }
+}
+
+fn fresh_state(pkg_url: &str, stale_checkpoint: Option<String>) -> ResumeState {
     ResumeState {
         pkg_url: pkg_url.to_string(),
         object_url: pkg_url.to_string(),
         validator: None,
         total: None,
         install_notify: None,
+        stale_checkpoint,
     }
 }

@@ -1,7 +1,8 @@
 //! What a resume needs besides the installer's checkpoint, persisted in
 //! `<state>/download.json` (atomically): the URL being downloaded, the
 //! validator (ETag or Last-Modified) of the first response for `If-Range`,
-//! the package length, and the descriptor's installNotifyURI when there was one.
+//! the package length, the descriptor's installNotifyURI when there was one,
+//! and which installer checkpoint predates the download (not to be resumed).
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,10 @@ pub struct ResumeState {
     pub total: Option<u64>,
     /// The descriptor's installNotifyURI, to post the outcome to.
     pub install_notify: Option<String>,
+    /// Package (manifest hash) of an installer checkpoint that was already
+    /// there when this download began: not ours, never resumed with a range.
+    #[serde(default)]
+    pub stale_checkpoint: Option<String>,
 }
 
 impl ResumeState {
@@ -77,6 +82,7 @@ mod tests {
             validator: Some("\"abc\"".into()),
             total: Some(42),
             install_notify: None,
+            stale_checkpoint: None,
         };
         assert_eq!(ResumeState::load(dir.path(), "http://h/dd").unwrap(), None);
         s.save(dir.path()).unwrap();

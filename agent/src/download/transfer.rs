@@ -81,7 +81,8 @@ impl Transfer<'_> {
 
     fn attempt(&mut self, progress: &mut dyn FnMut(DownloadProgress)) -> Result<Ended, Failure> {
         let checkpoint = self.installer.checkpoint().map_err(|e| self.install_error(e))?;
-        let offset = checkpoint.map_or(0, |cp| cp.next_offset);
+        let stale = self.state.stale_checkpoint.as_deref();
+        let offset = checkpoint.filter(|cp| Some(cp.package.as_str()) != stale).map_or(0, |cp| cp.next_offset);
         let range = self.state.validator.as_deref().filter(|_| offset > 0).map(|v| (offset, v));
         let (resp, start) = match http::get(self.agent, &self.state.object_url, range)? {
             Answer::Partial(resp) => (resp, offset),
