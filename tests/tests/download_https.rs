@@ -81,6 +81,7 @@ fn https_with_the_configured_ca_installs_and_a_wrong_ca_fails_at_once() {
     let e = agent(&pki.join("other-ca.pem")).download(&rig.job(&url), &rig.installer(), &mut |_| {}).unwrap_err();
     assert!(matches!(e, DownloadError::Tls { .. }), "{e}");
     assert!(e.to_string().contains("ca_bundle"), "the error does not say what to check: {e}");
+    assert!(e.to_string().contains("certificate"), "the error does not say what failed: {e}");
     assert!(started.elapsed() < Duration::from_secs(5), "a TLS failure was retried");
     assert_eq!(e.fumo_result(), 406);
 
