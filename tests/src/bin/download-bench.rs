@@ -1,0 +1,74 @@
+//! `fotad-download-bench`: the download benchmark behind `scripts/bench-download`.
+//! Starts the real nginx over ROOT and, in the same run, measures:
+//! - `curl -s URL | zstd -d | dd conv=fsync` of ZST (the baseline),
+//! - the download agent streaming PACKAGE into a file slot (install + verify),
+//! - the same with CUTS connection resets (fault proxy), bytes read in total.
+//!
+//!   fotad-download-bench ROOT PACKAGE ZST KEYS_DIR WORK COMPATIBLE CUTS
+//!
+//! Prints `key value` lines.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use fotad::download::{DownloadJob, DownloadReport, DownloadSettings, Downloader};
+use fotad_tests::faultproxy::{Fault, FaultProxy};
+use fotad_tests::nginx::Nginx;
+use fotad_updater::install::{ImageTarget, InstallOptions, Installer};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [root, package, zst, keys, work, compatible, cuts] = args.as_slice() else {
+        bail!("usage: fotad-download-bench ROOT PACKAGE ZST KEYS_DIR WORK COMPATIBLE CUTS");
+    };
+    let cuts: u64 = cuts.parse().context("CUTS")?;
+    let work = Path::new(work);
+    let nginx = Nginx::start(Path::new(root), None).map_err(|e| anyhow!(e))?;
+    let size = std::fs::metadata(Path::new(root).join(package))?.len();
+
+    let base = work.join("base.img");
+    let pipeline = format!(
+        "curl -sf {} | zstd -dq | dd of={} bs=1M conv=fsync status=none",
+        nginx.url(&format!("/{zst}")),
+        base.display()
+    );
+    let t = Instant::now();
+    let status = Command::new("bash").args(["-o", "pipefail", "-c", &pipeline]).status()?;
+    ensure!(status.success(), "baseline pipeline failed: {pipeline}");
+    println!("baseline_secs {:.2}", t.elapsed().as_secs_f64());
+
+    let t = Instant::now();
+    let report = download(&nginx.url(&format!("/{package}")), keys, work, compatible)?;
+    println!("fotad_secs {:.2}", t.elapsed().as_secs_f64());
+    println!("package_bytes {size}\nfotad_fetched {}", report.bytes_fetched);
+
+    let faults = (0..cuts).map(|_| Fault::ResetAfter(size / (cuts + 1))).collect();
+    let proxy = FaultProxy::start(nginx.addr(), faults)?;
+    let report = download(&proxy.url(&format!("/{package}")), keys, work, compatible)?;
+    println!("cuts {cuts}\ncut_attempts {}\ncut_fetched {}", report.attempts, report.bytes_fetched);
+    println!("cut_forwarded {}", proxy.bytes_forwarded());
+    Ok(())
+}
+
+/// A fresh install of `url` into `WORK/target.img` with a new state directory.
+fn download(url: &str, keys: &str, work: &Path, compatible: &str) -> Result<DownloadReport> {
+    let state = work.join("dl-state");
+    let target = work.join("target.img");
+    for path in [&state, &target] {
+        let _ = std::fs::remove_dir_all(path);
+        let _ = std::fs::remove_file(path);
+    }
+    let installer = Installer::new(InstallOptions {
+        keys_dir: PathBuf::from(keys),
+        state_dir: state.clone(),
+        compatible: compatible.to_string(),
+        installed_security_version: 0,
+        images: BTreeMap::from([("rootfs".into(), ImageTarget { target, source: None })]),
+    });
+    let settings = DownloadSettings { backoff_min: Duration::from_millis(10), ..DownloadSettings::default() };
+    let job = DownloadJob { pkg_url: url, state_dir: &state, language: "en" };
+    Ok(Downloader::new(settings)?.download(&job, &installer, &mut |_| {})?)
+}
