@@ -1,0 +1,140 @@
+//! An update of the inactive slot, start to end, in the order of writes that
+//! is never broken: mark the inactive slot bad → install (write, sync, read
+//! back and verify) → copy the image classes the package does not carry →
+//! make the slot primary in trial. The booted slot is only read.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::config::Settings;
+use crate::error::InstallError;
+use crate::install::{device_size, hash_prefix, InstallOptions, Installed, Installer, Records, Status};
+use crate::lifecycle::{ImageTarget, InstallTarget, Lifecycle, LifecycleError};
+use crate::slot::Slot;
+
+/// Why an update of the inactive slot failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    #[error(transparent)]
+    Install(#[from] InstallError),
+    #[error(
+        "[updater] compatible is not set in the configuration: the device's model string is needed to check packages"
+    )]
+    NoCompatible,
+    #[error("copying image {class:?} from {from} to {to}: {source}")]
+    Copy { class: String, from: PathBuf, to: PathBuf, source: io::Error },
+    #[error("image {class:?} copied to {to} does not read back as written")]
+    CopyVerify { class: String, to: PathBuf },
+    #[error("image {class:?} is not in the package and the booted slot has no {class:?} to copy")]
+    NoSourceToCopy { class: String },
+}
+
+impl UpdateError {
+    /// The FUMO result code reported for this failure.
+    pub fn fumo_result(&self) -> u16 {
+        match self {
+            UpdateError::Install(e) => e.fumo_result(),
+            UpdateError::Lifecycle(LifecycleError::BootedNotConfirmed(_)) => 405,
+            _ => 410,
+        }
+    }
+}
+
+/// An update in progress: the inactive slot is marked bad and the installer
+/// points at its partitions.
+#[derive(Debug)]
+pub struct SlotUpdate {
+    lifecycle: Lifecycle,
+    target: InstallTarget,
+    installer: Installer,
+    tries: u8,
+}
+
+/// Prepares the inactive slot (marks it bad in the bootloader) and an
+/// installer writing into it. Refused while the booted slot is not confirmed.
+pub fn begin(settings: &Settings) -> Result<SlotUpdate, UpdateError> {
+    let compatible = settings.compatible.clone().ok_or(UpdateError::NoCompatible)?;
+    let mut lifecycle = Lifecycle::open(settings)?;
+    let target = lifecycle.prepare_target()?;
+    let installed_security_version = match Records::new(&settings.state_dir).status()? {
+        Some(Status::Installed { security_version, .. }) => security_version,
+        _ => 0,
+    };
+    let installer = Installer::new(InstallOptions {
+        keys_dir: settings.keys_dir.clone(),
+        state_dir: settings.state_dir.clone(),
+        compatible,
+        installed_security_version,
+        images: target.images.clone(),
+    });
+    Ok(SlotUpdate { lifecycle, target, installer, tries: settings.tries })
+}
+
+impl SlotUpdate {
+    /// The installer writing into the inactive slot.
+    pub fn installer(&self) -> &Installer {
+        &self.installer
+    }
+
+    /// The slot being written.
+    pub fn slot(&self) -> Slot {
+        self.target.slot
+    }
+
+    /// After a verified install: copies the image classes the package did not
+    /// carry from the booted slot (and verifies them), then makes the slot
+    /// primary for a limited number of trial boots.
+    pub fn finish(mut self, installed: &Installed) -> Result<Slot, UpdateError> {
+        for (class, image) in &self.target.images {
+            if !installed.images.contains_key(class) {
+                copy_image(class, image)?;
+            }
+        }
+        self.lifecycle.activate(self.target.slot, self.tries, Some(&installed.version))?;
+        Ok(self.target.slot)
+    }
+}
+
+/// Copies the booted slot's partition of `class` to the inactive slot's,
+/// syncs, and compares the two by SHA-256.
+fn copy_image(class: &str, image: &ImageTarget) -> Result<(), UpdateError> {
+    let from = image.source.as_deref().ok_or_else(|| UpdateError::NoSourceToCopy { class: class.into() })?;
+    let to = &image.target;
+    let err = |source| UpdateError::Copy { class: class.into(), from: from.into(), to: to.clone(), source };
+    let mut src = File::open(from).map_err(err)?;
+    let size = device_size(&src).map_err(err)?;
+    let mut dst = OpenOptions::new().write(true).create(true).truncate(false).open(to).map_err(err)?;
+    let written = copy_hashing(&mut src, &mut dst, size).map_err(err)?;
+    dst.sync_all().map_err(err)?;
+    let readback = hash_prefix(&File::open(to).map_err(err)?, size).map_err(err)?;
+    if readback != written {
+        return Err(UpdateError::CopyVerify { class: class.into(), to: to.clone() });
+    }
+    Ok(())
+}
+
+fn copy_hashing(src: &mut File, dst: &mut File, size: u64) -> io::Result<String> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        let n = src.read(&mut buf[..left.min(1 << 20) as usize])?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        hasher.update(&buf[..n]);
+        dst.write_all(&buf[..n])?;
+        left -= n as u64;
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Where `fotad-update` finds its configuration (the layered files below it).
+pub fn settings_under(config_root: &Path) -> Result<Settings, crate::config::ConfigError> {
+    crate::config::load(&crate::config::Layers::under(config_root))
+}
