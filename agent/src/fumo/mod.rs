@@ -1,0 +1,12 @@
+//! FUMO (OMA Firmware Update Management Object 1.0): the management object,
+//! its state machine, the jobs accepted by Exec, and their Generic Alert reports.
+
+pub mod exec;
+pub mod mo;
+pub mod state;
+pub mod store;
+
+pub use exec::FumoExec;
+pub use mo::{install_fumo, FUMO_TYPE};
+pub use state::{Event, FumoState, IllegalTransition};
+pub use store::{FumoStore, Job, Operation, Phase, StoreError};
