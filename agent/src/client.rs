@@ -8,8 +8,8 @@ use crate::auth::NonceStore;
 use crate::config::Settings;
 use crate::mo::{self, find_account, BootstrapError, Versions};
 use crate::session::{
-    accept_notification, run_session, AlertQueue, ExecHandler, NotificationDecision, NotifyError,
-    SessionContext, SessionError, SessionOptions, SessionReport, Trigger, UserInteraction,
+    accept_notification, run_session, AlertQueue, ExecHandler, NotificationDecision, NotifyError, SessionContext,
+    SessionError, SessionOptions, SessionReport, Trigger, UserInteraction,
 };
 use crate::state::StateError;
 use crate::transport::{HttpTransport, TlsOptions, Transport, TransportError};
@@ -44,9 +44,7 @@ pub struct DmClient {
 
 impl std::fmt::Debug for DmClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DmClient")
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
+        f.debug_struct("DmClient").field("settings", &self.settings).finish_non_exhaustive()
     }
 }
 
@@ -58,12 +56,7 @@ impl DmClient {
         tree.save()?;
         let nonces = NonceStore::load(&settings.state_dir)?;
         let alerts = AlertQueue::open(&settings.state_dir)?;
-        Ok(DmClient {
-            settings,
-            tree,
-            nonces,
-            alerts,
-        })
+        Ok(DmClient { settings, tree, nonces, alerts })
     }
 
     /// The generic-alert queue (cloneable; FUMO pushes its results here).
@@ -93,17 +86,12 @@ impl DmClient {
             None => mo::accounts(&self.tree).into_iter().next(),
         }
         .ok_or_else(|| ClientError::NoAccount(server_id.unwrap_or("").to_string()))?;
-        let tls = self
-            .settings
-            .account(&account.server_id)
-            .map(|a| TlsOptions {
-                ca_bundle: a.ca_bundle.clone(),
-                client_cert: a.client_cert.clone(),
-                client_key: a.client_key.clone(),
-            });
-        let max_reply = (self.settings.max_msg_size as usize)
-            .saturating_mul(4)
-            .max(1 << 20);
+        let tls = self.settings.account(&account.server_id).map(|a| TlsOptions {
+            ca_bundle: a.ca_bundle.clone(),
+            client_cert: a.client_cert.clone(),
+            client_key: a.client_key.clone(),
+        });
+        let max_reply = (self.settings.max_msg_size as usize).saturating_mul(4).max(1 << 20);
         let mut transport = HttpTransport::new(&tls.unwrap_or_default(), max_reply)?;
         self.session_over(account, &mut transport, trigger, ui, exec)
     }
@@ -123,10 +111,7 @@ impl DmClient {
             max_msg_size: self.settings.max_msg_size,
             max_obj_size: self.settings.max_obj_size,
             objects_dir: self.settings.state_dir.join("objects"),
-            max_messages: std::env::var("FOTAD_MAX_MESSAGES")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(100_000),
+            max_messages: std::env::var("FOTAD_MAX_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000),
         };
         let ctx = SessionContext {
             tree: &mut self.tree,
@@ -151,9 +136,7 @@ impl DmClient {
     ) -> Result<Option<SessionReport>, ClientError> {
         match accept_notification(package0, &self.tree, &self.nonces, ui)? {
             NotificationDecision::Declined { .. } => Ok(None),
-            NotificationDecision::Start {
-                account, trigger, ..
-            } => {
+            NotificationDecision::Start { account, trigger, .. } => {
                 let id = account.server_id.clone();
                 self.session(Some(&id), &trigger, ui, exec).map(Some)
             }

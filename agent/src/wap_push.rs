@@ -51,15 +51,9 @@ pub fn parse(d: &[u8]) -> Result<Push, WapPushError> {
     }
     let (hlen, n) = uintvar(&d[2..]).ok_or(WapPushError::Truncated)?;
     let start = 2 + n;
-    let end = start
-        .checked_add(hlen)
-        .filter(|e| *e <= d.len())
-        .ok_or(WapPushError::Truncated)?;
+    let end = start.checked_add(hlen).filter(|e| *e <= d.len()).ok_or(WapPushError::Truncated)?;
     let headers = &d[start..end];
-    Ok(Push {
-        content_type: content_type(headers).unwrap_or_default(),
-        body: d[end..].to_vec(),
-    })
+    Ok(Push { content_type: content_type(headers).unwrap_or_default(), body: d[end..].to_vec() })
 }
 
 fn uintvar(b: &[u8]) -> Option<(usize, usize)> {
@@ -108,10 +102,7 @@ pub struct UdpListener {
 
 impl UdpListener {
     /// Binds `addr` and calls `on_notification` with each package #0.
-    pub fn start(
-        addr: SocketAddr,
-        on_notification: impl Fn(Vec<u8>) + Send + 'static,
-    ) -> std::io::Result<UdpListener> {
+    pub fn start(addr: SocketAddr, on_notification: impl Fn(Vec<u8>) + Send + 'static) -> std::io::Result<UdpListener> {
         let sock = UdpSocket::bind(addr)?;
         sock.set_read_timeout(Some(Duration::from_millis(200)))?;
         let addr = sock.local_addr()?;
@@ -130,11 +121,7 @@ impl UdpListener {
                 }
             }
         });
-        Ok(UdpListener {
-            addr,
-            stop,
-            thread: Some(thread),
-        })
+        Ok(UdpListener { addr, stop, thread: Some(thread) })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -189,18 +176,11 @@ mod tests {
     #[test]
     fn the_listener_hands_over_notifications_only() {
         let (tx, rx) = std::sync::mpsc::channel();
-        let mut l =
-            UdpListener::start("127.0.0.1:0".parse().unwrap(), move |b| tx.send(b).unwrap())
-                .unwrap();
+        let mut l = UdpListener::start("127.0.0.1:0".parse().unwrap(), move |b| tx.send(b).unwrap()).unwrap();
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.send_to(&push(&[0xAE], b"not dm"), l.local_addr())
-            .unwrap();
-        s.send_to(&push(&[0xC4], b"package0"), l.local_addr())
-            .unwrap();
-        assert_eq!(
-            rx.recv_timeout(Duration::from_secs(5)).unwrap(),
-            b"package0"
-        );
+        s.send_to(&push(&[0xAE], b"not dm"), l.local_addr()).unwrap();
+        s.send_to(&push(&[0xC4], b"package0"), l.local_addr()).unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), b"package0");
         l.stop();
         assert!(rx.try_recv().is_err());
     }

@@ -12,10 +12,7 @@ const PKG2: &str = include_str!("fixtures/server-package2.xml");
 
 fn tool(name: &str) -> String {
     let path = format!("/usr/bin/{name}");
-    assert!(
-        Path::new(&path).exists(),
-        "{name} is missing: install Debian package libwbxml2-utils (scripts/test does)"
-    );
+    assert!(Path::new(&path).exists(), "{name} is missing: install Debian package libwbxml2-utils (scripts/test does)");
     path
 }
 
@@ -29,11 +26,7 @@ fn convert(name: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
     let mut cmd = Proc::new(&bin);
     cmd.args(args).arg("-o").arg(&out).arg(&inp);
     let res = cmd.output().unwrap();
-    assert!(
-        res.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    assert!(res.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&res.stderr));
     std::fs::read(&out).unwrap()
 }
 
@@ -42,10 +35,7 @@ fn samples() -> Vec<Message> {
     let server = Codec::Xml.decode(PKG2.as_bytes()).unwrap();
     let mut client = server.clone();
     client.hdr.meta = None;
-    client
-        .body
-        .commands
-        .retain(|c| matches!(c, Command::Status(_) | Command::Alert(_)));
+    client.body.commands.retain(|c| matches!(c, Command::Status(_) | Command::Alert(_)));
     let mut results = client.clone();
     results.body.commands = vec![Command::Results(fotad::syncml::Results {
         cmd_id: 9,
@@ -66,31 +56,16 @@ fn samples() -> Vec<Message> {
 #[test]
 fn wbxml2xml_decodes_every_message_we_encode() {
     for m in &samples() {
-        let xml = convert(
-            "wbxml2xml",
-            &["-l", "SYNCML12", "-m", "0"],
-            &Codec::Wbxml.encode(m).unwrap(),
-        );
-        let back = Codec::Xml
-            .decode(&xml)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&xml)));
-        assert_eq!(
-            &back,
-            m,
-            "libwbxml's XML: {}",
-            String::from_utf8_lossy(&xml)
-        );
+        let xml = convert("wbxml2xml", &["-l", "SYNCML12", "-m", "0"], &Codec::Wbxml.encode(m).unwrap());
+        let back = Codec::Xml.decode(&xml).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&xml)));
+        assert_eq!(&back, m, "libwbxml's XML: {}", String::from_utf8_lossy(&xml));
     }
 }
 
 #[test]
 fn we_decode_what_xml2wbxml_encodes() {
     for (i, m) in samples().iter().enumerate() {
-        let wbxml = convert(
-            "xml2wbxml",
-            &["-v", "1.2", "-n"],
-            &Codec::Xml.encode(m).unwrap(),
-        );
+        let wbxml = convert("xml2wbxml", &["-v", "1.2", "-n"], &Codec::Xml.encode(m).unwrap());
         assert_eq!(&Codec::Wbxml.decode(&wbxml).unwrap(), m, "message {i}");
     }
 }
@@ -98,8 +73,5 @@ fn we_decode_what_xml2wbxml_encodes() {
 #[test]
 fn we_decode_the_pretty_fixture_through_xml2wbxml() {
     let wbxml = convert("xml2wbxml", &["-v", "1.2", "-n"], PKG2.as_bytes());
-    assert_eq!(
-        Codec::Wbxml.decode(&wbxml).unwrap(),
-        Codec::Xml.decode(PKG2.as_bytes()).unwrap()
-    );
+    assert_eq!(Codec::Wbxml.decode(&wbxml).unwrap(), Codec::Xml.decode(PKG2.as_bytes()).unwrap());
 }

@@ -17,18 +17,9 @@ fn atomic_rolls_back_when_one_command_fails() {
     let mut s = setup(Scheme::Md5, Codec::Xml);
     let atomic = Container {
         commands: vec![
-            Command::Add(ItemCmd {
-                cmd_id: 11,
-                ..cmd(vec![item("./Vendor/a", Some("chr"), Some("1"))])
-            }),
-            Command::Add(ItemCmd {
-                cmd_id: 12,
-                ..cmd(vec![item("./DevInfo/Mod", Some("chr"), Some("x"))])
-            }),
-            Command::Add(ItemCmd {
-                cmd_id: 13,
-                ..cmd(vec![item("./Vendor/b", Some("chr"), Some("2"))])
-            }),
+            Command::Add(ItemCmd { cmd_id: 11, ..cmd(vec![item("./Vendor/a", Some("chr"), Some("1"))]) }),
+            Command::Add(ItemCmd { cmd_id: 12, ..cmd(vec![item("./DevInfo/Mod", Some("chr"), Some("x"))]) }),
+            Command::Add(ItemCmd { cmd_id: 13, ..cmd(vec![item("./Vendor/b", Some("chr"), Some("2"))]) }),
         ],
         ..Container::default()
     };
@@ -42,113 +33,52 @@ fn atomic_rolls_back_when_one_command_fails() {
 #[test]
 fn acl_denials_and_forbidden_commands_get_their_codes() {
     let mut s = setup(Scheme::Md5, Codec::Wbxml);
-    s.server.queue(
-        DEVICE,
-        Command::Replace(cmd(vec![item("./DevInfo/Mod", Some("chr"), Some("x"))])),
-    );
-    s.server.queue(
-        DEVICE,
-        Command::Delete(cmd(vec![item("./DevInfo", None, None)])),
-    );
-    s.server
-        .queue(DEVICE, Command::Get(cmd(vec![item("./Nope", None, None)])));
-    s.server.queue(
-        DEVICE,
-        Command::Add(cmd(vec![item("./DevInfo/New", Some("chr"), Some("x"))])),
-    );
+    s.server.queue(DEVICE, Command::Replace(cmd(vec![item("./DevInfo/Mod", Some("chr"), Some("x"))])));
+    s.server.queue(DEVICE, Command::Delete(cmd(vec![item("./DevInfo", None, None)])));
+    s.server.queue(DEVICE, Command::Get(cmd(vec![item("./Nope", None, None)])));
+    s.server.queue(DEVICE, Command::Add(cmd(vec![item("./DevInfo/New", Some("chr"), Some("x"))])));
     run(&mut s).unwrap();
     assert_eq!(status_for(&s, "Replace"), [425]);
     assert_eq!(status_for(&s, "Delete"), [405]);
     assert_eq!(status_for(&s, "Get"), [404]);
     assert_eq!(status_for(&s, "Add"), [425]);
-    assert_eq!(
-        leaf(&mut s, "./DevInfo/Mod").as_deref(),
-        Some("qemu-x86_64")
-    );
+    assert_eq!(leaf(&mut s, "./DevInfo/Mod").as_deref(), Some("qemu-x86_64"));
 }
 
 #[test]
 fn get_of_the_whole_tree_spans_several_messages() {
     let mut s = setup_with(ServerConfig::default(), Codec::Xml, 2048, None);
     for i in 0..30 {
-        s.client
-            .tree()
-            .put_leaf(
-                &format!("./Vendor/n{i:02}"),
-                format!("value-{i}").as_bytes(),
-                "chr",
-            )
-            .unwrap();
+        s.client.tree().put_leaf(&format!("./Vendor/n{i:02}"), format!("value-{i}").as_bytes(), "chr").unwrap();
     }
-    s.server.queue(
-        DEVICE,
-        Command::Get(cmd(vec![item("./?list=StructData", None, None)])),
-    );
+    s.server.queue(DEVICE, Command::Get(cmd(vec![item("./?list=StructData", None, None)])));
     run(&mut s).unwrap();
     let got = results_data(&s);
-    assert!(
-        got.iter()
-            .any(|(u, d)| u == "./Vendor/n29" && d == b"value-29"),
-        "{got:?}"
-    );
+    assert!(got.iter().any(|(u, d)| u == "./Vendor/n29" && d == b"value-29"), "{got:?}");
     assert!(got.iter().any(|(u, _)| u == "./DevInfo/DevId"));
     let log = s.server.log();
-    let carrying: Vec<_> = log
-        .iter()
-        .filter(|e| {
-            e.request
-                .body
-                .commands
-                .iter()
-                .any(|c| matches!(c, Command::Results(_)))
-        })
-        .collect();
-    assert!(
-        carrying.len() >= 3,
-        "results in {} messages",
-        carrying.len()
-    );
-    assert!(
-        log.iter().all(|e| e.request_bytes <= 2048),
-        "a message exceeded MaxMsgSize"
-    );
-    assert!(carrying
-        .iter()
-        .take(carrying.len() - 1)
-        .all(|e| !e.request.body.final_flag));
+    let carrying: Vec<_> =
+        log.iter().filter(|e| e.request.body.commands.iter().any(|c| matches!(c, Command::Results(_)))).collect();
+    assert!(carrying.len() >= 3, "results in {} messages", carrying.len());
+    assert!(log.iter().all(|e| e.request_bytes <= 2048), "a message exceeded MaxMsgSize");
+    assert!(carrying.iter().take(carrying.len() - 1).all(|e| !e.request.body.final_flag));
 }
 
 #[test]
 fn a_large_object_arrives_in_chunks_into_a_file() {
-    let mut s = setup_with(
-        ServerConfig {
-            chunk_size: 4000,
-            ..ServerConfig::default()
-        },
-        Codec::Wbxml,
-        8192,
-        None,
-    );
+    let mut s = setup_with(ServerConfig { chunk_size: 4000, ..ServerConfig::default() }, Codec::Wbxml, 8192, None);
     s.client.tree().put_interior("./Vendor").unwrap();
     s.client
         .tree()
-        .with_node("./Vendor", |n| {
-            n.acl = fotad::tree::Acl::parse("Add=*&Get=*&Replace=*").unwrap()
-        })
+        .with_node("./Vendor", |n| n.acl = fotad::tree::Acl::parse("Add=*&Get=*&Replace=*").unwrap())
         .unwrap();
-    let payload = Payload::Pattern {
-        size: 100_000,
-        seed: 3,
-    };
-    s.server
-        .queue_large(DEVICE, false, "./Vendor/blob", "bin", payload.clone());
+    let payload = Payload::Pattern { size: 100_000, seed: 3 };
+    s.server.queue_large(DEVICE, false, "./Vendor/blob", "bin", payload.clone());
     run(&mut s).unwrap();
     assert!(status_for(&s, "Add").iter().filter(|c| **c == 213).count() >= 20);
     assert_eq!(status_for(&s, "Add").last(), Some(&200));
     let items = s.client.tree().get(Who::Local, "./Vendor/blob").unwrap();
-    let Some(fotad::tree::Value::File { path, size }) = &items[0].data else {
-        panic!("not a file: {items:?}")
-    };
+    let Some(fotad::tree::Value::File { path, size }) = &items[0].data else { panic!("not a file: {items:?}") };
     assert_eq!(*size, 100_000);
     assert_eq!(std::fs::read(path).unwrap(), payload.slice(0, 100_000));
 }
@@ -157,27 +87,14 @@ fn a_large_object_arrives_in_chunks_into_a_file() {
 fn a_large_value_goes_out_in_chunks() {
     let mut s = setup_with(ServerConfig::default(), Codec::Xml, 4096, None);
     let big = "x".repeat(20_000);
-    s.client
-        .tree()
-        .put_leaf("./Vendor/big", big.as_bytes(), "chr")
-        .unwrap();
-    s.server.queue(
-        DEVICE,
-        Command::Get(cmd(vec![item("./Vendor/big", None, None)])),
-    );
+    s.client.tree().put_leaf("./Vendor/big", big.as_bytes(), "chr").unwrap();
+    s.server.queue(DEVICE, Command::Get(cmd(vec![item("./Vendor/big", None, None)])));
     run(&mut s).unwrap();
     let data: Vec<u8> = results_data(&s).into_iter().flat_map(|(_, d)| d).collect();
     assert_eq!(data, big.as_bytes());
-    let chunks: Vec<_> = s
-        .server
-        .received()
-        .into_iter()
-        .filter(|c| matches!(c, Command::Results(_)))
-        .collect();
+    let chunks: Vec<_> = s.server.received().into_iter().filter(|c| matches!(c, Command::Results(_))).collect();
     assert!(chunks.len() >= 5, "{} chunks", chunks.len());
-    let Command::Results(first) = &chunks[0] else {
-        panic!()
-    };
+    let Command::Results(first) = &chunks[0] else { panic!() };
     assert_eq!(first.items[0].meta.as_ref().unwrap().size, Some(20_000));
     assert!(first.items[0].more_data);
 }
@@ -186,8 +103,7 @@ struct Recorder(Vec<(String, Option<String>)>);
 
 impl fotad::session::ExecHandler for Recorder {
     fn exec(&mut self, req: &fotad::session::ExecRequest<'_>) -> fotad::status::StatusCode {
-        self.0
-            .push((req.uri.to_string(), req.correlator.map(str::to_string)));
+        self.0.push((req.uri.to_string(), req.correlator.map(str::to_string)));
         fotad::status::StatusCode::AcceptedForProcessing
     }
 }
@@ -208,91 +124,43 @@ impl fotad::session::UserInteraction for Answers {
 #[test]
 fn exec_copy_sequence_and_answers_from_a_ui() {
     let mut s = setup(Scheme::Md5, Codec::Wbxml);
+    s.client.tree().put_leaf("./FUMO/x/Update", b"", "null").unwrap();
     s.client
         .tree()
-        .put_leaf("./FUMO/x/Update", b"", "null")
+        .with_node("./FUMO", |n| n.acl = fotad::tree::Acl::parse("Get=*&Exec=*&Add=*&Replace=*").unwrap())
         .unwrap();
-    s.client
-        .tree()
-        .with_node("./FUMO", |n| {
-            n.acl = fotad::tree::Acl::parse("Get=*&Exec=*&Add=*&Replace=*").unwrap()
-        })
-        .unwrap();
-    let exec = ItemCmd {
-        correlator: Some("c-42".into()),
-        ..cmd(vec![item("./FUMO/x/Update", None, None)])
-    };
+    let exec = ItemCmd { correlator: Some("c-42".into()), ..cmd(vec![item("./FUMO/x/Update", None, None)]) };
     s.server.queue(DEVICE, Command::Exec(exec));
-    let copy = Item {
-        source: Some(Loc::uri("./DevInfo/Mod")),
-        ..item("./FUMO/x/Model", None, None)
-    };
+    let copy = Item { source: Some(Loc::uri("./DevInfo/Mod")), ..item("./FUMO/x/Model", None, None) };
     let seq = Container {
         commands: vec![
-            Command::Copy(ItemCmd {
-                cmd_id: 21,
-                ..cmd(vec![copy])
-            }),
-            Command::Get(ItemCmd {
-                cmd_id: 22,
-                ..cmd(vec![item("./FUMO/x/Model", None, None)])
-            }),
+            Command::Copy(ItemCmd { cmd_id: 21, ..cmd(vec![copy]) }),
+            Command::Get(ItemCmd { cmd_id: 22, ..cmd(vec![item("./FUMO/x/Model", None, None)]) }),
         ],
         ..Container::default()
     };
     s.server.queue(DEVICE, Command::Sequence(seq));
     let alert = |code: u32, choices: &[&str]| {
         let mut items = vec![
-            Item {
-                data: Some(b"MAXDT=5".to_vec()),
-                ..Item::default()
-            },
-            Item {
-                data: Some(b"name?".to_vec()),
-                ..Item::default()
-            },
+            Item { data: Some(b"MAXDT=5".to_vec()), ..Item::default() },
+            Item { data: Some(b"name?".to_vec()), ..Item::default() },
         ];
-        items.extend(choices.iter().map(|c| Item {
-            data: Some(c.as_bytes().to_vec()),
-            ..Item::default()
-        }));
-        Command::Alert(Alert {
-            data: code,
-            items,
-            ..Alert::default()
-        })
+        items.extend(choices.iter().map(|c| Item { data: Some(c.as_bytes().to_vec()), ..Item::default() }));
+        Command::Alert(Alert { data: code, items, ..Alert::default() })
     };
     s.server.queue(DEVICE, alert(1102, &[]));
     s.server.queue(DEVICE, alert(1104, &["a", "b", "c"]));
     s.server.queue(DEVICE, alert(1101, &[]));
     let mut rec = Recorder(Vec::new());
-    s.client
-        .session(None, &Trigger::Client, &Answers, &mut rec)
-        .unwrap();
-    assert_eq!(
-        rec.0,
-        [("./FUMO/x/Update".to_string(), Some("c-42".to_string()))]
-    );
+    s.client.session(None, &Trigger::Client, &Answers, &mut rec).unwrap();
+    assert_eq!(rec.0, [("./FUMO/x/Update".to_string(), Some("c-42".to_string()))]);
     assert_eq!(status_for(&s, "Exec"), [202]);
     assert_eq!(status_for(&s, "Copy"), [200]);
     assert_eq!(status_for(&s, "Sequence"), [200]);
     assert!(results_data(&s).contains(&("./FUMO/x/Model".to_string(), b"qemu-x86_64".to_vec())));
-    let alerts: Vec<_> = statuses(&s)
-        .into_iter()
-        .filter(|st| st.cmd == "Alert" && st.cmd_ref > 1)
-        .collect();
-    assert_eq!(
-        alerts.iter().map(|a| a.code).collect::<Vec<_>>(),
-        [200, 200, 214]
-    );
-    assert_eq!(
-        alerts[0].items[0].data.as_deref(),
-        Some(&b"typed for name?"[..])
-    );
-    let picks: Vec<_> = alerts[1]
-        .items
-        .iter()
-        .map(|i| i.data.clone().unwrap())
-        .collect();
+    let alerts: Vec<_> = statuses(&s).into_iter().filter(|st| st.cmd == "Alert" && st.cmd_ref > 1).collect();
+    assert_eq!(alerts.iter().map(|a| a.code).collect::<Vec<_>>(), [200, 200, 214]);
+    assert_eq!(alerts[0].items[0].data.as_deref(), Some(&b"typed for name?"[..]));
+    let picks: Vec<_> = alerts[1].items.iter().map(|i| i.data.clone().unwrap()).collect();
     assert_eq!(picks, [b"1".to_vec(), b"3".to_vec()]);
 }

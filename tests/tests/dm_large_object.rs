@@ -18,20 +18,13 @@ const LIMIT_KIB: u64 = 32 * 1024;
 fn fifty_mib_object_streams_to_disk_under_32_mib() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let cfg = ServerConfig {
-        chunk_size: 256 * 1024,
-        max_msg_size: 1024 * 1024,
-        ..ServerConfig::default()
-    };
+    let cfg = ServerConfig { chunk_size: 256 * 1024, max_msg_size: 1024 * 1024, ..ServerConfig::default() };
     let server = TestServer::start(cfg.clone(), 0, None).unwrap();
     // The device lets this server create nodes under ./Vendor.
     {
         let mut t = Tree::open(&state, UriLimits::default()).unwrap();
         t.put_interior("./Vendor").unwrap();
-        t.with_node("./Vendor", |n| {
-            n.acl = fotad::tree::Acl::parse("Add=*&Get=*&Replace=*").unwrap()
-        })
-        .unwrap();
+        t.with_node("./Vendor", |n| n.acl = fotad::tree::Acl::parse("Add=*&Get=*&Replace=*").unwrap()).unwrap();
         t.save().unwrap();
     }
     server.queue_large(
@@ -39,42 +32,21 @@ fn fifty_mib_object_streams_to_disk_under_32_mib() {
         false,
         "./Vendor/image",
         "bin",
-        Payload::Pattern {
-            size: SIZE,
-            seed: 9,
-        },
+        Payload::Pattern { size: SIZE, seed: 9 },
     );
     let conf = dir.path().join("device.toml");
-    std::fs::write(
-        &conf,
-        device_toml(&state, &server.url(), &cfg, Codec::Wbxml, 300 * 1024, None),
-    )
-    .unwrap();
+    std::fs::write(&conf, device_toml(&state, &server.url(), &cfg, Codec::Wbxml, 300 * 1024, None)).unwrap();
 
-    let out = Proc::new(env!("CARGO_BIN_EXE_fotad-dm-session"))
-        .arg(&conf)
-        .output()
-        .unwrap();
+    let out = Proc::new(env!("CARGO_BIN_EXE_fotad-dm-session")).arg(&conf).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let kib: u64 = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("peak_rss_kib="))
-        .unwrap()
-        .parse()
-        .unwrap();
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let kib: u64 = stdout.lines().find_map(|l| l.strip_prefix("peak_rss_kib=")).unwrap().parse().unwrap();
     eprintln!("agent peak memory {kib} KiB");
     assert!(kib < LIMIT_KIB, "agent peak memory {kib} KiB");
 
     let t = Tree::open(&state, UriLimits::default()).unwrap();
     let items = t.get(Who::Local, "./Vendor/image").unwrap();
-    let Some(Value::File { path, size }) = &items[0].data else {
-        panic!("{items:?}")
-    };
+    let Some(Value::File { path, size }) = &items[0].data else { panic!("{items:?}") };
     assert_eq!(*size, SIZE);
     let mut f = std::fs::File::open(path).unwrap();
     let mut buf = vec![0u8; 1 << 20];
@@ -85,12 +57,7 @@ fn fifty_mib_object_streams_to_disk_under_32_mib() {
             break;
         }
         for (i, b) in buf[..n].iter().enumerate() {
-            assert_eq!(
-                *b,
-                pattern_byte(9, offset + i as u64),
-                "byte {}",
-                offset + i as u64
-            );
+            assert_eq!(*b, pattern_byte(9, offset + i as u64), "byte {}", offset + i as u64);
         }
         offset += n as u64;
     }

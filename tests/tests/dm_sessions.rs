@@ -18,28 +18,15 @@ use fotad_tests::testserver::{Fault, ServerConfig, TestServer};
 
 fn basic_session(auth: Scheme, codec: Codec) {
     let mut s = setup(auth, codec);
-    s.server.queue(
-        DEVICE,
-        Command::Get(cmd(vec![item("./DevInfo/Mod", None, None)])),
-    );
-    s.server.queue(
-        DEVICE,
-        Command::Add(cmd(vec![item("./Vendor/x", Some("chr"), Some("v1"))])),
-    );
+    s.server.queue(DEVICE, Command::Get(cmd(vec![item("./DevInfo/Mod", None, None)])));
+    s.server.queue(DEVICE, Command::Add(cmd(vec![item("./Vendor/x", Some("chr"), Some("v1"))])));
     run(&mut s).unwrap_or_else(|e| panic!("{auth:?}/{codec:?}: {e}"));
-    assert_eq!(
-        results_data(&s),
-        [("./DevInfo/Mod".to_string(), b"qemu-x86_64".to_vec())]
-    );
+    assert_eq!(results_data(&s), [("./DevInfo/Mod".to_string(), b"qemu-x86_64".to_vec())]);
     assert_eq!(leaf(&mut s, "./Vendor/x").as_deref(), Some("v1"));
     let log = s.server.log();
-    let Command::Status(first) = &log[0].response.body.commands[0] else {
-        panic!()
-    };
+    let Command::Status(first) = &log[0].response.body.commands[0] else { panic!() };
     assert_eq!(first.code, 212, "{auth:?}: package 1 authenticated at once");
-    let Command::Alert(a) = &log[0].request.body.commands[0] else {
-        panic!()
-    };
+    let Command::Alert(a) = &log[0].request.body.commands[0] else { panic!() };
     assert_eq!(a.data, 1201);
     assert!(
         matches!(&log[0].request.body.commands[1], Command::Replace(r) if r.items.len() == 5),
@@ -69,20 +56,13 @@ fn session_with_hmac_over_xml_and_wbxml() {
 fn a_stale_nonce_is_challenged_and_package_1_resent() {
     let mut s = setup(Scheme::Md5, Codec::Xml);
     s.server.state().config.client_nonce = b"server-changed-it".to_vec();
-    s.server.queue(
-        DEVICE,
-        Command::Add(cmd(vec![item("./Vendor/x", Some("chr"), Some("v1"))])),
-    );
+    s.server.queue(DEVICE, Command::Add(cmd(vec![item("./Vendor/x", Some("chr"), Some("v1"))])));
     run(&mut s).unwrap();
     let log = s.server.log();
-    let Command::Status(first) = &log[0].response.body.commands[0] else {
-        panic!()
-    };
+    let Command::Status(first) = &log[0].response.body.commands[0] else { panic!() };
     assert_eq!(first.code, 401);
     assert!(first.chal.is_some());
-    let Command::Status(second) = &log[1].response.body.commands[0] else {
-        panic!()
-    };
+    let Command::Status(second) = &log[1].response.body.commands[0] else { panic!() };
     assert_eq!(second.code, 212);
     assert_eq!(leaf(&mut s, "./Vendor/x").as_deref(), Some("v1"));
 }
@@ -90,65 +70,34 @@ fn a_stale_nonce_is_challenged_and_package_1_resent() {
 #[test]
 fn a_wrong_password_fails_and_executes_nothing() {
     for auth in [Scheme::Basic, Scheme::Md5, Scheme::Hmac] {
-        let cfg = ServerConfig {
-            client_auth: auth,
-            ..ServerConfig::default()
-        };
+        let cfg = ServerConfig { client_auth: auth, ..ServerConfig::default() };
         let mut s = setup_with(cfg, Codec::Xml, 16 * 1024, Some("wrong"));
-        s.server.queue(
-            DEVICE,
-            Command::Add(cmd(vec![item("./Vendor/x", Some("chr"), Some("v1"))])),
-        );
+        s.server.queue(DEVICE, Command::Add(cmd(vec![item("./Vendor/x", Some("chr"), Some("v1"))])));
         let e = run(&mut s).unwrap_err();
-        assert!(
-            e.to_string().contains("refused our credentials"),
-            "{auth:?}: {e}"
-        );
+        assert!(e.to_string().contains("refused our credentials"), "{auth:?}: {e}");
         assert_eq!(leaf(&mut s, "./Vendor/x"), None);
     }
 }
 
 #[test]
 fn server_credentials_are_checked_before_any_command() {
-    for (secret_ok, scheme) in [
-        (true, Scheme::Md5),
-        (false, Scheme::Md5),
-        (true, Scheme::Basic),
-        (true, Scheme::Hmac),
-        (false, Scheme::Hmac),
-    ] {
-        let cfg = ServerConfig {
-            server_auth: Some(scheme),
-            ..ServerConfig::default()
-        };
+    for (secret_ok, scheme) in
+        [(true, Scheme::Md5), (false, Scheme::Md5), (true, Scheme::Basic), (true, Scheme::Hmac), (false, Scheme::Hmac)]
+    {
+        let cfg = ServerConfig { server_auth: Some(scheme), ..ServerConfig::default() };
         let mut s = setup_with(cfg, Codec::Wbxml, 16 * 1024, None);
         let acc = s.client.tree().child_names("./DMAcc")[0].clone();
         let t = s.client.tree();
-        t.put_leaf(
-            &format!("./DMAcc/{acc}/AppAuth/2/AAuthType"),
-            scheme.dmacc_name().as_bytes(),
-            "chr",
-        )
-        .unwrap();
+        t.put_leaf(&format!("./DMAcc/{acc}/AppAuth/2/AAuthType"), scheme.dmacc_name().as_bytes(), "chr").unwrap();
         if !secret_ok {
             s.server.state().config.server_secret = "not-the-one".into();
         }
-        s.server.queue(
-            DEVICE,
-            Command::Add(cmd(vec![item("./Vendor/x", Some("chr"), Some("v1"))])),
-        );
+        s.server.queue(DEVICE, Command::Add(cmd(vec![item("./Vendor/x", Some("chr"), Some("v1"))])));
         let r = run(&mut s);
         assert_eq!(r.is_ok(), secret_ok, "{scheme:?} ok={secret_ok}: {r:?}");
-        assert_eq!(
-            leaf(&mut s, "./Vendor/x").is_some(),
-            secret_ok,
-            "{scheme:?}"
-        );
+        assert_eq!(leaf(&mut s, "./Vendor/x").is_some(), secret_ok, "{scheme:?}");
         if !secret_ok {
-            let hdr = statuses(&s)
-                .into_iter()
-                .find(|st| st.cmd == "SyncHdr")
-                .unwrap();
+            let hdr = statuses(&s).into_iter().find(|st| st.cmd == "SyncHdr").unwrap();
             assert_eq!(hdr.code, 401);
             assert!(hdr.chal.is_some());
         }
@@ -162,15 +111,9 @@ fn malformed_and_truncated_replies_abort_with_the_tree_unchanged() {
             let mut s = setup(Scheme::Md5, codec);
             let before = s.client.tree().snapshot();
             s.server.state().faults.insert(0, fault);
-            s.server.queue(
-                DEVICE,
-                Command::Add(cmd(vec![item("./Vendor/x", Some("chr"), Some("v1"))])),
-            );
+            s.server.queue(DEVICE, Command::Add(cmd(vec![item("./Vendor/x", Some("chr"), Some("v1"))])));
             let e = run(&mut s).unwrap_err();
-            assert!(
-                e.to_string().contains("malformed"),
-                "{fault:?}/{codec:?}: {e}"
-            );
+            assert!(e.to_string().contains("malformed"), "{fault:?}/{codec:?}: {e}");
             assert_eq!(s.client.tree().snapshot(), before, "{fault:?}/{codec:?}");
         }
     }
@@ -178,23 +121,15 @@ fn malformed_and_truncated_replies_abort_with_the_tree_unchanged() {
 
 #[test]
 fn a_notification_starts_a_server_initiated_session() {
-    let cfg = ServerConfig {
-        server_auth: Some(Scheme::Md5),
-        ..ServerConfig::default()
-    };
+    let cfg = ServerConfig { server_auth: Some(Scheme::Md5), ..ServerConfig::default() };
     let mut s = setup_with(cfg, Codec::Wbxml, 16 * 1024, None);
     let pkg0 = s.server.notification(0x00AB, UiMode::Background);
-    s.server.queue(
-        DEVICE,
-        Command::Add(cmd(vec![item("./Vendor/x", Some("chr"), Some("v1"))])),
-    );
+    s.server.queue(DEVICE, Command::Add(cmd(vec![item("./Vendor/x", Some("chr"), Some("v1"))])));
     let report = s.client.notify(&pkg0, &NoUi, &mut NoExec).unwrap().unwrap();
     assert_eq!(report.session_id, "AB");
     let log = s.server.log();
     assert_eq!(log[0].request.hdr.session_id, "AB");
-    let Command::Alert(a) = &log[0].request.body.commands[0] else {
-        panic!()
-    };
+    let Command::Alert(a) = &log[0].request.body.commands[0] else { panic!() };
     assert_eq!(a.data, 1200);
     let mut bad = pkg0;
     bad[0] ^= 1;
@@ -206,26 +141,14 @@ fn queued_generic_alerts_are_sent_and_removed_when_acknowledged() {
     let mut s = setup(Scheme::Md5, Codec::Xml);
     let q = s.client.alerts();
     let update = "org.openmobilealliance.dm.firmwareupdate.update";
-    q.push(QueuedAlert::generic(
-        "./FUMO/x",
-        update,
-        410,
-        Some("corr-7"),
-        true,
-    ))
-    .unwrap();
+    q.push(QueuedAlert::generic("./FUMO/x", update, 410, Some("corr-7"), true)).unwrap();
     let report = run(&mut s).unwrap();
     assert_eq!(report.alerts_acked.len(), 1);
     assert!(q.is_empty());
-    let sent = s.server.log()[0]
-        .request
-        .body
-        .commands
-        .iter()
-        .find_map(|c| match c {
-            Command::Alert(a) if a.data == 1226 => Some(a.clone()),
-            _ => None,
-        });
+    let sent = s.server.log()[0].request.body.commands.iter().find_map(|c| match c {
+        Command::Alert(a) if a.data == 1226 => Some(a.clone()),
+        _ => None,
+    });
     let a = sent.unwrap();
     assert_eq!(a.correlator.as_deref(), Some("corr-7"));
     assert_eq!(a.items[0].data.as_deref(), Some(&b"410"[..]));
@@ -238,14 +161,8 @@ fn ui_alerts_get_default_answers_without_a_ui() {
         Command::Alert(Alert {
             data: code,
             items: vec![
-                Item {
-                    data: Some(opts.as_bytes().to_vec()),
-                    ..Item::default()
-                },
-                Item {
-                    data: Some(b"Update?".to_vec()),
-                    ..Item::default()
-                },
+                Item { data: Some(opts.as_bytes().to_vec()), ..Item::default() },
+                Item { data: Some(b"Update?".to_vec()), ..Item::default() },
             ],
             ..Alert::default()
         })
@@ -265,45 +182,17 @@ fn https_session_with_a_configured_ca_bundle() {
     let cfg = ServerConfig::default();
     let server = TestServer::start(cfg.clone(), 0, Some((&cert, &key))).unwrap();
     assert!(server.url().starts_with("https://"));
-    server.queue(
-        DEVICE,
-        Command::Add(cmd(vec![item("./Vendor/x", Some("chr"), Some("tls"))])),
-    );
+    server.queue(DEVICE, Command::Add(cmd(vec![item("./Vendor/x", Some("chr"), Some("tls"))])));
     let state = dir.path().join("state");
-    let toml = device_toml(
-        &state,
-        &server.url(),
-        &cfg,
-        Codec::Wbxml,
-        16 * 1024,
-        Some(&ca),
-    );
-    let mut client = DmClient::open(
-        Settings::from_toml_str(&toml).unwrap(),
-        Versions::fixed("1", "1"),
-    )
-    .unwrap();
-    client
-        .session(None, &Trigger::Client, &NoUi, &mut NoExec)
-        .unwrap();
-    assert_eq!(
-        client.tree().leaf_text("./Vendor/x").as_deref(),
-        Some("tls")
-    );
+    let toml = device_toml(&state, &server.url(), &cfg, Codec::Wbxml, 16 * 1024, Some(&ca));
+    let mut client = DmClient::open(Settings::from_toml_str(&toml).unwrap(), Versions::fixed("1", "1")).unwrap();
+    client.session(None, &Trigger::Client, &NoUi, &mut NoExec).unwrap();
+    assert_eq!(client.tree().leaf_text("./Vendor/x").as_deref(), Some("tls"));
 
     // Without the CA bundle the built-in roots do not trust the test CA.
     let state2 = dir.path().join("state2");
     let toml = device_toml(&state2, &server.url(), &cfg, Codec::Wbxml, 16 * 1024, None);
-    let mut client = DmClient::open(
-        Settings::from_toml_str(&toml).unwrap(),
-        Versions::fixed("1", "1"),
-    )
-    .unwrap();
-    let e = client
-        .session(None, &Trigger::Client, &NoUi, &mut NoExec)
-        .unwrap_err();
-    assert!(
-        e.to_string().to_lowercase().contains("certificate") || e.to_string().contains("failed"),
-        "{e}"
-    );
+    let mut client = DmClient::open(Settings::from_toml_str(&toml).unwrap(), Versions::fixed("1", "1")).unwrap();
+    let e = client.session(None, &Trigger::Client, &NoUi, &mut NoExec).unwrap_err();
+    assert!(e.to_string().to_lowercase().contains("certificate") || e.to_string().contains("failed"), "{e}");
 }

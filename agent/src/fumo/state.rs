@@ -32,8 +32,12 @@ pub enum Event {
     /// Activation and reboot began (Update or the second half of DownloadAndUpdate).
     UpdateStarted,
     /// The update failed; `have_data`: the package is still there for a retry.
-    UpdateFailed { have_data: bool },
-    UpdateSucceeded { have_data: bool },
+    UpdateFailed {
+        have_data: bool,
+    },
+    UpdateSucceeded {
+        have_data: bool,
+    },
     /// The result was reported and acknowledged, or the server reset the instance.
     Reset,
 }
@@ -75,7 +79,9 @@ impl FumoState {
             (S::DownloadComplete, E::ReadyToUpdate) => S::ReadyToUpdate,
             (S::ReadyToUpdate | S::UpdateFailedHaveData, E::UpdateStarted) => S::UpdateProgressing,
             (s, E::UpdateStarted) if s.accepts_new_job() => S::UpdateProgressing,
-            (S::UpdateProgressing | S::DownloadComplete, E::UpdateFailed { have_data: true }) => S::UpdateFailedHaveData,
+            (S::UpdateProgressing | S::DownloadComplete, E::UpdateFailed { have_data: true }) => {
+                S::UpdateFailedHaveData
+            }
             (S::UpdateProgressing | S::DownloadComplete, E::UpdateFailed { have_data: false }) => S::UpdateFailedNoData,
             (S::UpdateProgressing, E::UpdateSucceeded { have_data: true }) => S::UpdateSuccessfulHaveData,
             (S::UpdateProgressing, E::UpdateSucceeded { have_data: false }) => S::UpdateSuccessfulNoData,
@@ -149,7 +155,13 @@ mod tests {
     #[test]
     fn failures_land_in_20_and_80() {
         assert_eq!(run(&[E::DownloadStarted, E::DownloadFailed]).unwrap().code(), 20);
-        let failed = [E::DownloadStarted, E::DownloadDone, E::ReadyToUpdate, E::UpdateStarted, E::UpdateFailed { have_data: false }];
+        let failed = [
+            E::DownloadStarted,
+            E::DownloadDone,
+            E::ReadyToUpdate,
+            E::UpdateStarted,
+            E::UpdateFailed { have_data: false },
+        ];
         assert_eq!(run(&failed).unwrap().code(), 80);
     }
 

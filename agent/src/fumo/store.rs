@@ -52,7 +52,9 @@ pub enum Phase {
     /// Activated; the result is known only after the reboot.
     AwaitingReboot,
     /// Finished with a FUMO result code; the report is being queued.
-    Done { result: u16 },
+    Done {
+        result: u16,
+    },
 }
 
 /// An Exec accepted with 202.
@@ -182,4 +184,68 @@ impl FumoStore {
 
 fn same_report(a: &QueuedAlert, b: &QueuedAlert) -> bool {
     (&a.source, &a.type_, &a.data, &a.correlator) == (&b.source, &b.type_, &b.data, &b.correlator)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn job(url: &str) -> Job {
+        Job {
+            id: 0,
+            instance: "./FUMO/fotad".into(),
+            operation: Operation::DownloadAndUpdate,
+            pkg_url: Some(url.into()),
+            correlator: Some("c-1".into()),
+            server_id: "srv".into(),
+            phase: Phase::Queued,
+        }
+    }
+
+    #[test]
+    fn jobs_and_states_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = FumoStore::open(dir.path()).unwrap();
+        store.enqueue(job("http://h/a.fota")).unwrap();
+        store.enqueue(job("http://h/b.fota")).unwrap();
+        store.transition("./FUMO/fotad", Event::DownloadStarted).unwrap();
+        let store = FumoStore::open(dir.path()).unwrap();
+        assert_eq!(store.state("./FUMO/fotad"), FumoState::DownloadProgressing);
+        let urls: Vec<_> = store.jobs().map(|j| j.pkg_url.clone().unwrap()).collect();
+        assert_eq!(urls, ["http://h/a.fota", "http://h/b.fota"]);
+    }
+
+    #[test]
+    fn a_report_is_queued_once_even_when_repeated_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let alerts = AlertQueue::open(dir.path()).unwrap();
+        let mut store = FumoStore::open(dir.path()).unwrap();
+        let id = store.enqueue(job("http://h/a.fota")).unwrap();
+        // A crash after the alert was queued but before the job was dropped:
+        // simulate it by queueing the same report, then reporting again.
+        let mut first =
+            QueuedAlert::generic("./FUMO/fotad", Operation::DownloadAndUpdate.alert_type(), 410, Some("c-1"), true);
+        first.server_id = Some("srv".into());
+        alerts.push(first).unwrap();
+        store.report(id, 410, &alerts).unwrap();
+        let pending = alerts.pending("srv");
+        assert_eq!(pending.len(), 1, "{pending:?}");
+        assert_eq!(pending[0].mark.as_deref(), Some("critical"));
+        assert!(store.current().is_none());
+    }
+
+    #[test]
+    fn a_successful_report_is_not_critical_and_names_the_operation() {
+        let alerts = AlertQueue::in_memory();
+        let mut store = FumoStore::in_memory();
+        let mut j = job("u");
+        j.operation = Operation::Download;
+        let id = store.enqueue(j).unwrap();
+        store.report(id, 200, &alerts).unwrap();
+        let a = &alerts.pending("srv")[0];
+        assert_eq!((a.code, a.data.as_str(), a.mark.as_deref()), (1226, "200", None));
+        assert_eq!(a.type_, "org.openmobilealliance.dm.firmwareupdate.download");
+        assert_eq!(a.correlator.as_deref(), Some("c-1"));
+    }
 }

@@ -10,23 +10,14 @@ use fotad::mo::Versions;
 use fotad::session::{NoExec, NoUi, Trigger};
 
 fn main() -> anyhow::Result<()> {
-    let path = std::env::args()
-        .nth(1)
-        .context("usage: fotad-dm-session CONFIG.toml")?;
+    let path = std::env::args().nth(1).context("usage: fotad-dm-session CONFIG.toml")?;
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     let settings = Settings::from_toml_str(&text).with_context(|| format!("parsing {path}"))?;
-    let mut client =
-        DmClient::open(settings, Versions::fixed("fw", "sw")).context("opening the DM client")?;
-    let report = client
-        .session(None, &Trigger::Client, &NoUi, &mut NoExec)
-        .context("DM session")?;
+    let mut client = DmClient::open(settings, Versions::fixed("fw", "sw")).context("opening the DM client")?;
+    let report = client.session(None, &Trigger::Client, &NoUi, &mut NoExec).context("DM session")?;
     println!("messages_sent={}", report.messages_sent);
-    let status =
-        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
-    let hwm = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .context("no VmHWM")?;
+    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let hwm = status.lines().find(|l| l.starts_with("VmHWM:")).context("no VmHWM")?;
     let kib: u64 = hwm.split_whitespace().nth(1).unwrap_or("0").parse()?;
     println!("peak_rss_kib={kib}");
     Ok(())

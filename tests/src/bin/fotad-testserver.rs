@@ -31,14 +31,7 @@ fn scheme(v: &str) -> anyhow::Result<Scheme> {
 fn parse_args() -> anyhow::Result<Args> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_env();
-    let mut a = Args {
-        cfg: ServerConfig::default(),
-        port: 0,
-        tls: None,
-        device: None,
-        script: None,
-        notify: None,
-    };
+    let mut a = Args { cfg: ServerConfig::default(), port: 0, tls: None, device: None, script: None, notify: None };
     while let Some(arg) = p.next()? {
         match arg {
             Long("port") => a.port = p.value()?.parse()?,
@@ -50,11 +43,7 @@ fn parse_args() -> anyhow::Result<Args> {
             Long("server-auth") => a.cfg.server_auth = Some(scheme(&p.value()?.string()?)?),
             Long("server-secret") => a.cfg.server_secret = p.value()?.string()?,
             Long("reply") => {
-                a.cfg.reply_codec = Some(if p.value()?.string()? == "xml" {
-                    Codec::Xml
-                } else {
-                    Codec::Wbxml
-                })
+                a.cfg.reply_codec = Some(if p.value()?.string()? == "xml" { Codec::Xml } else { Codec::Wbxml })
             }
             Long("chunk-size") => a.cfg.chunk_size = p.value()?.parse()?,
             Long("device") => a.device = Some(p.value()?.string()?),
@@ -85,8 +74,7 @@ fn main() -> anyhow::Result<()> {
     let tls = a.tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
     let server = TestServer::start(a.cfg, a.port, tls).context("starting the test server")?;
     if let (Some(dev), Some(file)) = (&a.device, &a.script) {
-        let text =
-            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         for q in script::parse(&text).map_err(anyhow::Error::msg)? {
             server.state().queue(dev, q);
         }
@@ -101,17 +89,9 @@ fn main() -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(200));
         let log = server.log();
         for e in &log[shown..] {
-            for (dir, m) in [
-                ("device -> server", &e.request),
-                ("server -> device", &e.response),
-            ] {
-                let xml = Codec::Xml
-                    .encode(m)
-                    .map(|b| String::from_utf8_lossy(&b).into_owned());
-                println!(
-                    "--- {dir}\n{}",
-                    xml.unwrap_or_else(|e| format!("(not printable: {e})"))
-                );
+            for (dir, m) in [("device -> server", &e.request), ("server -> device", &e.response)] {
+                let xml = Codec::Xml.encode(m).map(|b| String::from_utf8_lossy(&b).into_owned());
+                println!("--- {dir}\n{}", xml.unwrap_or_else(|e| format!("(not printable: {e})")));
             }
         }
         shown = log.len();

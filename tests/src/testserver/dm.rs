@@ -8,8 +8,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use fotad::auth::{self, Scheme};
 use fotad::syncml::{
-    Alert, Chal, Codec, Command, Item, ItemCmd, Loc, Message, MessageBudget, Meta, Status,
-    SyncBody, SyncHdr,
+    Alert, Chal, Codec, Command, Item, ItemCmd, Loc, Message, MessageBudget, Meta, Status, SyncBody, SyncHdr,
 };
 
 /// How the server behaves.
@@ -156,26 +155,15 @@ pub struct Reply {
 
 impl DmState {
     pub fn new(config: ServerConfig) -> Self {
-        DmState {
-            config,
-            ..DmState::default()
-        }
+        DmState { config, ..DmState::default() }
     }
 
     pub fn queue(&mut self, device: &str, q: Queued) {
-        self.queues
-            .entry(device.to_string())
-            .or_default()
-            .push_back(q);
+        self.queues.entry(device.to_string()).or_default().push_back(q);
     }
 
     /// Handles one client message.
-    pub fn handle(
-        &mut self,
-        content_type: &str,
-        body: &[u8],
-        hmac: Option<&str>,
-    ) -> Result<Reply, String> {
+    pub fn handle(&mut self, content_type: &str, body: &[u8], hmac: Option<&str>) -> Result<Reply, String> {
         let codec = Codec::from_content_type(content_type).map_err(|e| e.to_string())?;
         let msg = codec.decode(body).map_err(|e| e.to_string())?;
         let reply_codec = self.config.reply_codec.unwrap_or(codec);
@@ -195,18 +183,9 @@ impl DmState {
             None => {}
         }
         let hmac = (self.config.server_auth == Some(Scheme::Hmac)).then(|| {
-            auth::hmac_header(
-                &self.config.server_id,
-                &self.config.server_secret,
-                &self.config.device_nonce,
-                &bytes,
-            )
+            auth::hmac_header(&self.config.server_id, &self.config.server_secret, &self.config.device_nonce, &bytes)
         });
-        Ok(Reply {
-            content_type: reply_codec.mime().to_string(),
-            body: bytes,
-            hmac,
-        })
+        Ok(Reply { content_type: reply_codec.mime().to_string(), body: bytes, hmac })
     }
 
     /// 212/200 when the client is authenticated, 401/407 otherwise.
@@ -218,16 +197,11 @@ impl DmState {
         }
         let ok = match c.client_auth {
             Scheme::Hmac => match hmac {
-                Some(h) => {
-                    auth::verify_hmac(h, &c.client_name, &c.client_secret, &c.client_nonce, body)
-                }
+                Some(h) => auth::verify_hmac(h, &c.client_name, &c.client_secret, &c.client_nonce, body),
                 None => return 407,
             },
             scheme => match &msg.hdr.cred {
-                Some(cred)
-                    if cred.meta.type_.as_deref().and_then(Scheme::from_meta_type)
-                        == Some(scheme) =>
-                {
+                Some(cred) if cred.meta.type_.as_deref().and_then(Scheme::from_meta_type) == Some(scheme) => {
                     auth::verify_cred(cred, &c.client_name, &c.client_secret, &c.client_nonce)
                 }
                 Some(_) => false,
@@ -252,10 +226,7 @@ impl DmState {
                         self.config.device_nonce = B64.decode(n).unwrap_or_default();
                     }
                     if (200..300).contains(&s.code) {
-                        self.sessions
-                            .entry(msg.hdr.session_id.clone())
-                            .or_default()
-                            .device_accepted_us = true;
+                        self.sessions.entry(msg.hdr.session_id.clone()).or_default().device_accepted_us = true;
                     }
                     self.received.push(c.clone());
                 }
@@ -267,12 +238,7 @@ impl DmState {
 
     fn respond(&mut self, msg: &Message, auth_code: u16) -> Message {
         let device = msg.hdr.source.uri.clone();
-        let client_max = msg
-            .hdr
-            .meta
-            .as_ref()
-            .and_then(|m| m.max_msg_size)
-            .unwrap_or(16 * 1024) as usize;
+        let client_max = msg.hdr.meta.as_ref().and_then(|m| m.max_msg_size).unwrap_or(16 * 1024) as usize;
         let mut out = self.header(msg);
         let chal = self.challenge(auth_code);
         let hdr_status = self.status(msg, 0, "SyncHdr", auth_code, chal);
@@ -293,11 +259,7 @@ impl DmState {
         }
         if !msg.body.final_flag {
             let id = self.next_cmd_id(msg);
-            out.body.commands.push(Command::Alert(Alert {
-                cmd_id: id,
-                data: 1222,
-                ..Alert::default()
-            }));
+            out.body.commands.push(Command::Alert(Alert { cmd_id: id, data: 1222, ..Alert::default() }));
             return out;
         }
         self.fill(msg, &device, &mut out, client_max);
@@ -322,16 +284,10 @@ impl DmState {
             target: Loc::uri(msg.hdr.source.uri.clone()),
             source: Loc::uri(c.server_id.clone()),
             cred,
-            meta: Some(Meta {
-                max_msg_size: Some(c.max_msg_size),
-                ..Meta::default()
-            }),
+            meta: Some(Meta { max_msg_size: Some(c.max_msg_size), ..Meta::default() }),
             ..SyncHdr::default()
         };
-        Message {
-            hdr,
-            body: SyncBody::default(),
-        }
+        Message { hdr, body: SyncBody::default() }
     }
 
     /// A new client nonce with every 212/401/407, as real servers do.
@@ -357,14 +313,7 @@ impl DmState {
         st.cmd_id
     }
 
-    fn status(
-        &mut self,
-        msg: &Message,
-        cmd_ref: u32,
-        cmd: &str,
-        code: u16,
-        chal: Option<Chal>,
-    ) -> Command {
+    fn status(&mut self, msg: &Message, cmd_ref: u32, cmd: &str, code: u16, chal: Option<Chal>) -> Command {
         Command::Status(Status {
             cmd_id: self.next_cmd_id(msg),
             msg_ref: msg.hdr.msg_id,
@@ -404,14 +353,7 @@ impl DmState {
     }
 
     /// Sends the next chunk of `lo` if there is room, and queues the rest.
-    fn chunk(
-        &mut self,
-        msg: &Message,
-        device: &str,
-        out: &mut Message,
-        remaining: usize,
-        mut lo: LargeObject,
-    ) {
+    fn chunk(&mut self, msg: &Message, device: &str, out: &mut Message, remaining: usize, mut lo: LargeObject) {
         let room = remaining.saturating_sub(1024).min(self.config.chunk_size);
         if room < 512 {
             return self.requeue(device, Queued::Large(lo));
@@ -430,16 +372,8 @@ impl DmState {
             more_data: more,
             ..Item::default()
         };
-        let cmd = ItemCmd {
-            cmd_id: self.next_cmd_id(msg),
-            items: vec![item],
-            ..ItemCmd::default()
-        };
-        out.body.commands.push(if lo.replace {
-            Command::Replace(cmd)
-        } else {
-            Command::Add(cmd)
-        });
+        let cmd = ItemCmd { cmd_id: self.next_cmd_id(msg), items: vec![item], ..ItemCmd::default() };
+        out.body.commands.push(if lo.replace { Command::Replace(cmd) } else { Command::Add(cmd) });
         if more {
             lo.offset += len as u64;
             self.requeue(device, Queued::Large(lo));
@@ -447,10 +381,7 @@ impl DmState {
     }
 
     fn requeue(&mut self, device: &str, q: Queued) {
-        self.queues
-            .entry(device.to_string())
-            .or_default()
-            .push_front(q);
+        self.queues.entry(device.to_string()).or_default().push_front(q);
     }
 }
 

@@ -26,9 +26,7 @@ pub fn device_toml(
         Scheme::Hmac => "hmac",
     };
     let encoding = if codec == Codec::Xml { "xml" } else { "wbxml" };
-    let ca = ca
-        .map(|p| format!("ca_bundle = {:?}\n", p.display().to_string()))
-        .unwrap_or_default();
+    let ca = ca.map(|p| format!("ca_bundle = {:?}\n", p.display().to_string())).unwrap_or_default();
     format!(
         r#"[dm]
 device_id = "IMEI:490154203237518"
@@ -54,11 +52,7 @@ server_nonce = {snonce:?}
         sid = server.server_id,
         name = server.client_name,
         secret = server.client_secret,
-        ssecret = if server.server_auth.is_some() {
-            server.server_secret.as_str()
-        } else {
-            ""
-        },
+        ssecret = if server.server_auth.is_some() { server.server_secret.as_str() } else { "" },
     )
 }
 
@@ -72,11 +66,7 @@ pub fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
             .current_dir(dir)
             .output()
             .unwrap_or_else(|e| panic!("openssl is required (apt-get install openssl): {e}"));
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
     std::fs::write(p("ext.cnf"), "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n").unwrap_or_else(|e| panic!("{e}"));
     run(&[

@@ -16,10 +16,7 @@ pub struct HttpRequest {
 
 impl HttpRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -36,8 +33,8 @@ pub type Handler = Arc<dyn Fn(HttpRequest) -> HttpResponse + Send + Sync>;
 
 /// Loads a rustls server config from PEM files.
 pub fn tls_config(cert: &Path, key: &Path) -> std::io::Result<Arc<rustls::ServerConfig>> {
-    let certs = rustls_pemfile::certs(&mut BufReader::new(std::fs::File::open(cert)?))
-        .collect::<Result<Vec<_>, _>>()?;
+    let certs =
+        rustls_pemfile::certs(&mut BufReader::new(std::fs::File::open(cert)?)).collect::<Result<Vec<_>, _>>()?;
     let key = rustls_pemfile::private_key(&mut BufReader::new(std::fs::File::open(key)?))?
         .ok_or_else(|| std::io::Error::other("no private key"))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -51,12 +48,7 @@ pub fn tls_config(cert: &Path, key: &Path) -> std::io::Result<Arc<rustls::Server
 }
 
 /// Accepts connections until `stop` is set, one thread per connection.
-pub fn serve(
-    listener: &TcpListener,
-    tls: Option<&Arc<rustls::ServerConfig>>,
-    handler: &Handler,
-    stop: &AtomicBool,
-) {
+pub fn serve(listener: &TcpListener, tls: Option<&Arc<rustls::ServerConfig>>, handler: &Handler, stop: &AtomicBool) {
     for conn in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
             return;
@@ -114,11 +106,7 @@ fn read_request<R: BufRead>(rd: &mut R) -> std::io::Result<Option<HttpRequest>> 
 }
 
 fn write_response<W: Write>(w: &mut W, r: &HttpResponse) -> std::io::Result<()> {
-    let mut head = format!(
-        "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
-        r.status,
-        r.body.len()
-    );
+    let mut head = format!("HTTP/1.1 {} X\r\nContent-Length: {}\r\n", r.status, r.body.len());
     for (k, v) in &r.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }

@@ -31,11 +31,7 @@ pub struct TestServer {
 impl TestServer {
     /// Starts on 127.0.0.1 (port 0 = any); HTTPS when `tls` gives a
     /// certificate and key (PEM).
-    pub fn start(
-        config: ServerConfig,
-        port: u16,
-        tls: Option<(&Path, &Path)>,
-    ) -> std::io::Result<TestServer> {
+    pub fn start(config: ServerConfig, port: u16, tls: Option<(&Path, &Path)>) -> std::io::Result<TestServer> {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
         let addr = listener.local_addr()?;
         let tls_cfg = match tls {
@@ -49,12 +45,7 @@ impl TestServer {
         let https = tls_cfg.is_some();
         let stop2 = stop.clone();
         std::thread::spawn(move || http::serve(&listener, tls_cfg.as_ref(), &handler, &stop2));
-        Ok(TestServer {
-            addr,
-            https,
-            state,
-            stop,
-        })
+        Ok(TestServer { addr, https, state, stop })
     }
 
     /// The DM URL (`http(s)://127.0.0.1:<port>/dm`).
@@ -74,23 +65,10 @@ impl TestServer {
     }
 
     /// Queues an Add/Replace of a large value, sent in chunks.
-    pub fn queue_large(
-        &self,
-        device: &str,
-        replace: bool,
-        uri: &str,
-        format: &str,
-        payload: Payload,
-    ) {
+    pub fn queue_large(&self, device: &str, replace: bool, uri: &str, format: &str, payload: Payload) {
         self.state().queue(
             device,
-            Queued::Large(LargeObject {
-                replace,
-                uri: uri.into(),
-                format: format.into(),
-                payload,
-                offset: 0,
-            }),
+            Queued::Large(LargeObject { replace, uri: uri.into(), format: format.into(), payload, offset: 0 }),
         );
     }
 
@@ -109,13 +87,8 @@ impl TestServer {
     pub fn notification(&self, session_id: u16, ui_mode: UiMode) -> Vec<u8> {
         let st = self.state();
         let c = &st.config;
-        let spec = NotificationSpec {
-            ui_mode,
-            server_initiated: true,
-            session_id,
-            server_id: &c.server_id,
-            vendor: b"",
-        };
+        let spec =
+            NotificationSpec { ui_mode, server_initiated: true, session_id, server_id: &c.server_id, vendor: b"" };
         build(&spec, &c.server_secret, &c.device_nonce)
     }
 }
@@ -136,16 +109,8 @@ fn handle(state: &Mutex<DmState>, req: &HttpRequest) -> HttpResponse {
             if let Some(h) = reply.hmac {
                 headers.push((fotad::auth::HMAC_HEADER.to_string(), h));
             }
-            HttpResponse {
-                status: 200,
-                headers,
-                body: reply.body,
-            }
+            HttpResponse { status: 200, headers, body: reply.body }
         }
-        Err(e) => HttpResponse {
-            status: 400,
-            headers: vec![],
-            body: e.into_bytes(),
-        },
+        Err(e) => HttpResponse { status: 400, headers: vec![], body: e.into_bytes() },
     }
 }

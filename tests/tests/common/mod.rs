@@ -18,64 +18,34 @@ pub struct Setup {
     pub _dir: tempfile::TempDir,
 }
 
-pub fn setup_with(
-    cfg: ServerConfig,
-    codec: Codec,
-    max_msg_size: u64,
-    device_secret: Option<&str>,
-) -> Setup {
+pub fn setup_with(cfg: ServerConfig, codec: Codec, max_msg_size: u64, device_secret: Option<&str>) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(cfg.clone(), 0, None).unwrap();
     let mut dev_cfg = cfg;
     if let Some(s) = device_secret {
         dev_cfg.client_secret = s.into();
     }
-    let toml = device_toml(
-        dir.path(),
-        &server.url(),
-        &dev_cfg,
-        codec,
-        max_msg_size,
-        None,
-    );
+    let toml = device_toml(dir.path(), &server.url(), &dev_cfg, codec, max_msg_size, None);
     let settings = Settings::from_toml_str(&toml).unwrap();
     let client = DmClient::open(settings, Versions::fixed("fw-1.0", "sw-1.0")).unwrap();
-    Setup {
-        server,
-        client,
-        _dir: dir,
-    }
+    Setup { server, client, _dir: dir }
 }
 
 pub fn setup(auth: Scheme, codec: Codec) -> Setup {
-    setup_with(
-        ServerConfig {
-            client_auth: auth,
-            ..ServerConfig::default()
-        },
-        codec,
-        16 * 1024,
-        None,
-    )
+    setup_with(ServerConfig { client_auth: auth, ..ServerConfig::default() }, codec, 16 * 1024, None)
 }
 
 pub fn item(uri: &str, format: Option<&str>, data: Option<&str>) -> Item {
     Item {
         target: Some(Loc::uri(uri)),
-        meta: format.map(|f| Meta {
-            format: Some(f.into()),
-            ..Meta::default()
-        }),
+        meta: format.map(|f| Meta { format: Some(f.into()), ..Meta::default() }),
         data: data.map(|d| d.as_bytes().to_vec()),
         ..Item::default()
     }
 }
 
 pub fn cmd(items: Vec<Item>) -> ItemCmd {
-    ItemCmd {
-        items,
-        ..ItemCmd::default()
-    }
+    ItemCmd { items, ..ItemCmd::default() }
 }
 
 pub fn run(s: &mut Setup) -> Result<fotad::session::SessionReport, fotad::client::ClientError> {
@@ -83,25 +53,11 @@ pub fn run(s: &mut Setup) -> Result<fotad::session::SessionReport, fotad::client
 }
 
 pub fn statuses(s: &Setup) -> Vec<Status> {
-    s.server
-        .received()
-        .into_iter()
-        .filter_map(|c| {
-            if let Command::Status(st) = c {
-                Some(st)
-            } else {
-                None
-            }
-        })
-        .collect()
+    s.server.received().into_iter().filter_map(|c| if let Command::Status(st) = c { Some(st) } else { None }).collect()
 }
 
 pub fn status_for(s: &Setup, cmd: &str) -> Vec<u16> {
-    statuses(s)
-        .into_iter()
-        .filter(|st| st.cmd == cmd)
-        .map(|st| st.code)
-        .collect()
+    statuses(s).into_iter().filter(|st| st.cmd == cmd).map(|st| st.code).collect()
 }
 
 pub fn results_data(s: &Setup) -> Vec<(String, Vec<u8>)> {
@@ -109,10 +65,7 @@ pub fn results_data(s: &Setup) -> Vec<(String, Vec<u8>)> {
     for c in s.server.received() {
         if let Command::Results(r) = c {
             for i in r.items {
-                out.push((
-                    i.source.map(|l| l.uri).unwrap_or_default(),
-                    i.data.unwrap_or_default(),
-                ));
+                out.push((i.source.map(|l| l.uri).unwrap_or_default(), i.data.unwrap_or_default()));
             }
         }
     }

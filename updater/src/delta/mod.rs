@@ -195,7 +195,11 @@ fn plan_parallel(
                 }
             });
             if let Err(e) = spawned {
-                return Err(PackError::Io { what: "starting a planning thread for", path: payload.path.clone(), source: e });
+                return Err(PackError::Io {
+                    what: "starting a planning thread for",
+                    path: payload.path.clone(),
+                    source: e,
+                });
             }
         }
         drop(tx);
