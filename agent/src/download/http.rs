@@ -1,0 +1,131 @@
+//! One GET of the package, plain or ranged, and the classification of what
+//! came back: a body to stream, a failure worth retrying, or a final one.
+
+use std::error::Error as _;
+use std::io;
+
+use super::error::RetryCause;
+use super::url::redact;
+use super::DownloadError;
+
+/// A usable answer.
+#[derive(Debug)]
+pub enum Answer {
+    /// 200: the whole resource (also the answer to a ranged request whose
+    /// `If-Range` validator no longer matches: the file changed).
+    Full(Box<ureq::Response>),
+    /// 206: the requested range.
+    Partial(Box<ureq::Response>),
+}
+
+/// Why an attempt did not produce an installed package.
+#[derive(Debug)]
+pub enum Failure {
+    Retry {
+        cause: RetryCause,
+        message: String,
+    },
+    /// 416: the range does not fit the resource; restart without one.
+    RangeRefused,
+    Final(DownloadError),
+}
+
+/// GETs `url`; with `range = Some((offset, validator))` asks for `bytes=offset-`
+/// only if the resource still carries `validator`.
+pub fn get(agent: &ureq::Agent, url: &str, range: Option<(u64, &str)>) -> Result<Answer, Failure> {
+    let mut req = agent.get(url);
+    if let Some((offset, validator)) = range {
+        req = req.set("Range", &format!("bytes={offset}-")).set("If-Range", validator);
+    }
+    match req.call() {
+        Ok(resp) if resp.status() == 206 => check_range(resp, range.map_or(0, |r| r.0), url),
+        Ok(resp) if resp.status() == 200 => Ok(Answer::Full(Box::new(resp))),
+        Ok(resp) => Err(status_failure(resp.status(), url)),
+        Err(ureq::Error::Status(status, _)) => Err(status_failure(status, url)),
+        Err(ureq::Error::Transport(t)) => Err(transport_failure(&t, url)),
+    }
+}
+
+/// The validator to send back in `If-Range`: the ETag, else Last-Modified.
+pub fn validator(resp: &ureq::Response) -> Option<String> {
+    resp.header("ETag").or_else(|| resp.header("Last-Modified")).map(str::to_string)
+}
+
+pub fn content_length(resp: &ureq::Response) -> Option<u64> {
+    resp.header("Content-Length").and_then(|v| v.trim().parse().ok())
+}
+
+fn check_range(resp: ureq::Response, offset: u64, url: &str) -> Result<Answer, Failure> {
+    let content_range = resp.header("Content-Range").unwrap_or("");
+    if content_range.starts_with(&format!("bytes {offset}-")) {
+        return Ok(Answer::Partial(Box::new(resp)));
+    }
+    Err(Failure::Retry {
+        cause: RetryCause::Network,
+        message: format!("{}: Content-Range {content_range:?} does not start at {offset}", redact(url)),
+    })
+}
+
+fn status_failure(status: u16, url: &str) -> Failure {
+    match status {
+        416 => Failure::RangeRefused,
+        408 | 429 | 500..=599 => Failure::Retry {
+            cause: RetryCause::Server(status),
+            message: format!("{} answered HTTP {status}", redact(url)),
+        },
+        _ => Failure::Final(DownloadError::Http { url: redact(url), status }),
+    }
+}
+
+fn transport_failure(t: &ureq::Transport, url: &str) -> Failure {
+    let message = format!("{}: {}", redact(url), describe(t));
+    if let Some(tls) = tls_error(t) {
+        return Failure::Final(DownloadError::Tls { url: redact(url), message: tls });
+    }
+    let cause = match t.kind() {
+        ureq::ErrorKind::InvalidUrl | ureq::ErrorKind::UnknownScheme | ureq::ErrorKind::InsecureRequestHttpsOnly => {
+            return Failure::Final(DownloadError::BadUrl { url: redact(url) })
+        }
+        ureq::ErrorKind::Dns | ureq::ErrorKind::ConnectionFailed => RetryCause::Unreachable,
+        _ if io_kind(t).is_some_and(is_stall) => RetryCause::Stall,
+        _ => RetryCause::Network,
+    };
+    Failure::Retry { cause, message }
+}
+
+/// Whether an I/O error kind is a read timeout.
+pub fn is_stall(kind: io::ErrorKind) -> bool {
+    matches!(kind, io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock)
+}
+
+/// The error's kind and message without the URL (ureq's own text has the full URL).
+fn describe(t: &ureq::Transport) -> String {
+    let mut text = format!("{:?}", t.kind());
+    if let Some(m) = t.message() {
+        text = format!("{text}: {m}");
+    }
+    if let Some(source) = t.source() {
+        text = format!("{text}: {source}");
+    }
+    text
+}
+
+fn io_kind(t: &ureq::Transport) -> Option<io::ErrorKind> {
+    t.source().and_then(|s| s.downcast_ref::<io::Error>()).map(io::Error::kind)
+}
+
+/// The rustls error somewhere in the chain, as text.
+fn tls_error(t: &ureq::Transport) -> Option<String> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = t.source();
+    while let Some(e) = next {
+        if let Some(r) = e.downcast_ref::<rustls::Error>() {
+            return Some(r.to_string());
+        }
+        let inner = e.downcast_ref::<io::Error>().and_then(|io| io.get_ref());
+        if let Some(r) = inner.and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            return Some(r.to_string());
+        }
+        next = e.source();
+    }
+    None
+}

@@ -1,0 +1,116 @@
+//! The real nginx, started by a test on a loopback port with its own config in
+//! a temporary directory (static files from a root directory, Range and ETag on,
+//! as nginx has them by default; optionally TLS). Killed when dropped.
+
+use std::fmt::Write as _;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Certificate and key files for an https server.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// A running nginx.
+#[derive(Debug)]
+pub struct Nginx {
+    child: Child,
+    addr: SocketAddr,
+    scheme: &'static str,
+    dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    /// Serves `root` over http (or https with `tls`). Panics, naming the Debian
+    /// package, when nginx is not installed, and with its error log when it
+    /// does not come up.
+    pub fn start(root: &Path, tls: Option<&TlsFiles>) -> Result<Nginx, String> {
+        let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        let addr = free_port()?;
+        let conf = dir.path().join("nginx.conf");
+        std::fs::write(&conf, config(dir.path(), root, addr, tls)).map_err(|e| format!("{}: {e}", conf.display()))?;
+        let child = Command::new("nginx")
+            .arg("-c")
+            .arg(&conf)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run nginx ({e}): install the Debian package nginx (scripts/test does)"))?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mut nginx = Nginx { child, addr, scheme, dir };
+        nginx.wait_ready()?;
+        Ok(nginx)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http(s)://127.0.0.1:port` + `path` (`localhost` for https, to match the certificate).
+    pub fn url(&self, path: &str) -> String {
+        match self.scheme {
+            "https" => format!("https://localhost:{}{path}", self.addr.port()),
+            _ => format!("http://{}{path}", self.addr),
+        }
+    }
+
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("nginx exited with {status}: {}", self.error_log()));
+            }
+            if TcpStream::connect(self.addr).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!("nginx did not listen on {} within 10 s: {}", self.addr, self.error_log()))
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> Result<SocketAddr, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("binding a loopback port: {e}"))?;
+    listener.local_addr().map_err(|e| e.to_string())
+}
+
+fn config(dir: &Path, root: &Path, addr: SocketAddr, tls: Option<&TlsFiles>) -> String {
+    let d = dir.display();
+    let mut server =
+        format!("    listen {addr}{};\n    root {};\n", if tls.is_some() { " ssl" } else { "" }, root.display());
+    if let Some(t) = tls {
+        let _ =
+            write!(server, "    ssl_certificate {};\n    ssl_certificate_key {};\n", t.cert.display(), t.key.display());
+    }
+    format!(
+        "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+           fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+           types {{ application/vnd.oma.dd+xml dd; application/vnd.fotad.package fota; }}\n\
+           default_type application/octet-stream;\n  server {{\n{server}  }}\n}}\n"
+    )
+}
