@@ -3,10 +3,12 @@
 
 pub mod exec;
 pub mod mo;
+pub mod runner;
 pub mod state;
 pub mod store;
 
 pub use exec::FumoExec;
 pub use mo::{install_fumo, FUMO_TYPE};
+pub use runner::{Runner, RunnerError, Step};
 pub use state::{Event, FumoState, IllegalTransition};
 pub use store::{FumoStore, Job, Operation, Phase, StoreError};
