@@ -79,6 +79,7 @@ fn rig() -> Rig {
     let store = Arc::new(Mutex::new(FumoStore::open(&d("state")).unwrap()));
     let version: fotad::tree::DynamicFn = Arc::new(|| "1.0".to_string());
     install_fumo(s.client.tree(), FUMO, Arc::clone(&store), version, "Get=*&Replace=*&Exec=*").unwrap();
+    fotad::fumo::vendor::install_slot_nodes(s.client.tree(), updater.clone()).unwrap();
     let runner = Runner {
         store: Arc::clone(&store),
         alerts: s.client.alerts(),
@@ -188,8 +189,17 @@ fn download_and_update_then_reboot_and_confirm_reports_200() {
     assert_eq!(r.state(), 100);
     assert_eq!(r.run(), Step::Idle);
     r.session();
+    let get = |uri: &str| Command::Get(cmd(vec![item(uri, None, None)]));
+    r.s.server.queue(DEVICE, get("./DevDetail/Ext/fotad/Booted"));
+    r.s.server.queue(DEVICE, get("./DevDetail/Ext/fotad/Slots/B/Version"));
+    r.s.server.queue(DEVICE, get("./DevDetail/Ext/fotad/Slots/B/State"));
     r.session();
     assert_eq!(r.reports(), [("c-1".to_string(), "200".to_string(), None)]);
+    let results = common::results_data(&r.s);
+    for (uri, value) in [("Booted", "B"), ("Slots/B/Version", "2.0"), ("Slots/B/State", "good")] {
+        let uri = format!("./DevDetail/Ext/fotad/{uri}");
+        assert!(results.contains(&(uri.clone(), value.as_bytes().to_vec())), "{uri} != {value}: {results:?}");
+    }
 }
 
 #[test]

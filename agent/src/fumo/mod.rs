@@ -6,6 +6,7 @@ pub mod mo;
 pub mod runner;
 pub mod state;
 pub mod store;
+pub mod vendor;
 
 pub use exec::FumoExec;
 pub use mo::{install_fumo, FUMO_TYPE};
