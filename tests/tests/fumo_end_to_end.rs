@@ -42,6 +42,10 @@ fn path(dir: &Path, name: &str) -> PathBuf {
 /// A device on file slots (slot A: v1, booted, confirmed) and packages v2
 /// (delta over v1) and v3 (delta over v2) on nginx, plus a badly signed v2.
 fn rig() -> Rig {
+    rig_with(Codec::Xml)
+}
+
+fn rig_with(codec: Codec) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let d = |n: &str| path(dir.path(), n);
     for sub in ["keys", "www", "state", "root/etc/fotad"] {
@@ -75,7 +79,7 @@ fn rig() -> Rig {
     );
     std::fs::write(d("root/etc/fotad/fotad.toml"), config).unwrap();
     let updater = fotad_updater::update::settings_under(&d("root")).unwrap();
-    let mut s = setup(Scheme::Md5, Codec::Xml);
+    let mut s = setup(Scheme::Md5, codec);
     let store = Arc::new(Mutex::new(FumoStore::open(&d("state")).unwrap()));
     let version: fotad::tree::DynamicFn = Arc::new(|| "1.0".to_string());
     install_fumo(s.client.tree(), FUMO, Arc::clone(&store), version, "Get=*&Replace=*&Exec=*").unwrap();
@@ -252,4 +256,36 @@ fn refused_packages_are_reported_and_activate_nothing() {
     r.session();
     let got: Vec<_> = r.reports().into_iter().map(|(c, d, _)| (c, d)).collect();
     assert_eq!(got, [("bad-sig".to_string(), "404".to_string()), ("bad-model".to_string(), "403".to_string())]);
+}
+
+#[test]
+fn a_package_delivered_in_pkgdata_is_installed_by_update() {
+    let mut r = rig_with(Codec::Wbxml);
+    let bytes = std::fs::read(r.d("www/v2.fota")).unwrap();
+    let uri = format!("{FUMO}/Update/PkgData");
+    r.s.server.queue_large(DEVICE, true, &uri, "bin", fotad_tests::testserver::Payload::Bytes(bytes));
+    let exec = ItemCmd { correlator: Some("c-u".into()), ..cmd(vec![item(&format!("{FUMO}/Update"), None, None)]) };
+    r.s.server.queue(DEVICE, Command::Exec(exec));
+    r.session();
+    assert_eq!(common::status_for(&r.s, "Exec"), [202]);
+    let job = r.store.lock().unwrap().current().cloned().unwrap();
+    assert!(job.pkg_file.is_some(), "PkgData not captured: {job:?}; statuses {:?}", common::statuses(&r.s));
+    assert_eq!(r.run(), Step::Reboot);
+    assert_eq!(std::fs::read(r.d("rootfs-b.img")).unwrap(), r.images[1]);
+    r.reboot();
+    r.mark_good();
+    assert_eq!(r.run(), Step::Continue);
+    r.session();
+    assert_eq!(r.reports(), [("c-u".to_string(), "200".to_string(), None)]);
+    let types: Vec<_> =
+        r.s.server
+            .log()
+            .into_iter()
+            .flat_map(|x| x.request.body.commands)
+            .filter_map(|c| match c {
+                Command::Alert(a) if a.data == 1226 => a.items[0].meta.clone().and_then(|m| m.type_),
+                _ => None,
+            })
+            .collect();
+    assert_eq!(types, ["org.openmobilealliance.dm.firmwareupdate.update"]);
 }

@@ -2,11 +2,13 @@
 //! queued (persisted) and answered 202; it runs after the session and its
 //! result goes to the server in a Generic Alert 1226.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use super::store::{FumoStore, Job, Operation, Phase};
 use crate::session::{ExecHandler, ExecRequest};
 use crate::status::StatusCode;
+use crate::tree::{Kind, Tree, Value};
 
 /// The FUMO Exec handler, for instances under `root` (e.g. `./FUMO`).
 #[derive(Debug, Clone)]
@@ -34,22 +36,51 @@ impl ExecHandler for FumoExec {
         let Some((instance, operation)) = self.target(req.uri) else {
             return StatusCode::OptionalFeatureNotSupported;
         };
+        let Ok(mut store) = self.store.lock() else {
+            return StatusCode::CommandFailed;
+        };
         let pkg_url = match operation {
             Operation::Update => None,
             _ => Some(req.tree.leaf_text(&format!("{instance}/{}/PkgURL", operation.node())).unwrap_or_default()),
+        };
+        let pkg_file = match operation {
+            Operation::Update => match staged_package(req.tree, &format!("{instance}/Update/PkgData"), &store) {
+                Ok(file) => file,
+                Err(_) => return StatusCode::DeviceFull,
+            },
+            _ => None,
         };
         let job = Job {
             id: 0,
             instance: instance.to_string(),
             operation,
             pkg_url,
+            pkg_file,
             correlator: req.correlator.map(str::to_string),
             server_id: req.server_id.to_string(),
             phase: Phase::Queued,
         };
-        match self.store.lock().map(|mut s| s.enqueue(job)) {
-            Ok(Ok(_)) => StatusCode::AcceptedForProcessing,
-            _ => StatusCode::CommandFailed,
+        match store.enqueue(job) {
+            Ok(_) => StatusCode::AcceptedForProcessing,
+            Err(_) => StatusCode::CommandFailed,
         }
+    }
+}
+
+/// The package the server delivered in `PkgData`, as a file: a large object
+/// already is one; a small value is written beside the FUMO store.
+fn staged_package(tree: &Tree, uri: &str, store: &FumoStore) -> std::io::Result<Option<PathBuf>> {
+    let Some(node) = tree.parse_uri(uri).ok().and_then(|u| tree.node(&u.segments)) else {
+        return Ok(None);
+    };
+    match &node.kind {
+        Kind::Leaf(Value::File { path, size }) if *size > 0 => Ok(Some(path.clone())),
+        Kind::Leaf(Value::Inline(bytes)) if !bytes.is_empty() => {
+            let Some(dir) = store.staging_dir() else { return Ok(None) };
+            let path = dir.join(format!("fumo-pkgdata-{}.fota", store.next_job_id()));
+            crate::state::write_atomic(&path, bytes).map_err(std::io::Error::other)?;
+            Ok(Some(path))
+        }
+        _ => Ok(None),
     }
 }

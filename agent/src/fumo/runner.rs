@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use fotad_updater::lifecycle::{BootCheck, Lifecycle, LifecycleError};
 use fotad_updater::slot_record::UpdateResult;
+use fotad_updater::InstallError;
 
 use super::state::{Event, FumoState};
 use super::store::{FumoStore, Job, Operation, Phase, StoreError};
@@ -135,8 +136,37 @@ impl Runner {
         }
     }
 
-    /// Update alone: activates the slot a Download job installed and verified.
+    /// Update with a package delivered in `Update/PkgData`: install it from
+    /// the staged file into the inactive slot, verify, activate.
+    fn update_from_file(&self, job: &Job, file: &std::path::Path) -> Result<Step, RunnerError> {
+        self.advance(job, Event::UpdateStarted, FumoState::UpdateProgressing)?;
+        let update = match fotad_updater::update::begin(&self.updater) {
+            Ok(u) => u,
+            Err(e) => return self.finish(job, Event::UpdateFailed { have_data: true }, e.fumo_result()),
+        };
+        let installed = std::fs::File::open(file)
+            .map_err(|source| InstallError::Io { what: "reading staged package", path: file.into(), source })
+            .and_then(|f| update.installer().install(std::io::BufReader::new(f), 0, &mut |_| {}));
+        let installed = match installed {
+            Ok(i) => i,
+            Err(InstallError::Cancelled) => return Ok(Step::Interrupted),
+            Err(e) => return self.finish(job, Event::UpdateFailed { have_data: false }, e.fumo_result()),
+        };
+        match update.finish(&installed) {
+            Ok(_) => {
+                self.with_store(|s| s.set_phase(job.id, Phase::AwaitingReboot))?;
+                Ok(Step::Reboot)
+            }
+            Err(e) => self.finish(job, Event::UpdateFailed { have_data: false }, e.fumo_result()),
+        }
+    }
+
+    /// Update alone: installs a delivered package, or activates the slot a
+    /// Download job installed and verified.
     fn update(&self, job: &Job) -> Result<Step, RunnerError> {
+        if let Some(file) = &job.pkg_file {
+            return self.update_from_file(job, file);
+        }
         let state = self.with_store(|s| Ok(s.state(&job.instance)))?;
         if !matches!(state, FumoState::ReadyToUpdate | FumoState::UpdateFailedHaveData) {
             return self.finish(job, Event::Reset, RESULT_CLIENT_ERROR);

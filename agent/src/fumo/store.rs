@@ -66,6 +66,10 @@ pub struct Job {
     pub operation: Operation,
     /// PkgURL as it was when the Exec ran (Download, DownloadAndUpdate).
     pub pkg_url: Option<String>,
+    /// For Update: the package delivered in `Update/PkgData` (a large object
+    /// the session stored as a file), if the server sent one.
+    #[serde(default)]
+    pub pkg_file: Option<PathBuf>,
     pub correlator: Option<String>,
     pub server_id: String,
     pub phase: Phase,
@@ -121,6 +125,16 @@ impl FumoStore {
             state::write_atomic(path, &bytes)?;
         }
         Ok(())
+    }
+
+    /// Where staged packages go (beside `fumo.json`); `None` when not persisted.
+    pub fn staging_dir(&self) -> Option<&Path> {
+        self.path.as_deref().and_then(Path::parent)
+    }
+
+    /// The id the next queued job gets.
+    pub fn next_job_id(&self) -> u64 {
+        self.data.next_id + 1
     }
 
     pub fn state(&self, instance: &str) -> FumoState {
