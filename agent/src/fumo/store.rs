@@ -211,6 +211,7 @@ mod tests {
             instance: "./FUMO/fotad".into(),
             operation: Operation::DownloadAndUpdate,
             pkg_url: Some(url.into()),
+            pkg_file: None,
             correlator: Some("c-1".into()),
             server_id: "srv".into(),
             phase: Phase::Queued,
