@@ -8,6 +8,7 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod download;
+pub mod fumo;
 pub mod mo;
 pub mod notification;
 pub mod session;

@@ -1,15 +1,19 @@
 //! Exec commands are carried out by other modules (FUMO) through this trait.
 
 use crate::status::StatusCode;
+use crate::tree::Tree;
 
 /// An Exec the server sent, after the ACL check passed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ExecRequest<'a> {
     pub server_id: &'a str,
     /// Canonical URI of the node (`./FUMO/x/DownloadAndUpdate`).
     pub uri: &'a str,
     pub data: Option<&'a [u8]>,
     pub correlator: Option<&'a str>,
+    /// The tree as it is when the Exec runs (read-only): FUMO reads the
+    /// PkgURL that the same session may just have replaced.
+    pub tree: &'a Tree,
 }
 
 /// Carries out Execs. Return `AcceptedForProcessing` (202) for work that

@@ -178,6 +178,7 @@ impl Executor<'_> {
             uri: &uri,
             data: item.data.as_deref(),
             correlator: c.correlator.as_deref(),
+            tree: self.tree,
         };
         self.exec.exec(&req)
     }

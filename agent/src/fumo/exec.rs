@@ -1,0 +1,86 @@
+//! Exec on `./FUMO/<x>/{Download,Update,DownloadAndUpdate}`: the job is
+//! queued (persisted) and answered 202; it runs after the session and its
+//! result goes to the server in a Generic Alert 1226.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use super::store::{FumoStore, Job, Operation, Phase};
+use crate::session::{ExecHandler, ExecRequest};
+use crate::status::StatusCode;
+use crate::tree::{Kind, Tree, Value};
+
+/// The FUMO Exec handler, for instances under `root` (e.g. `./FUMO`).
+#[derive(Debug, Clone)]
+pub struct FumoExec {
+    root: String,
+    store: Arc<Mutex<FumoStore>>,
+}
+
+impl FumoExec {
+    pub fn new(root: &str, store: Arc<Mutex<FumoStore>>) -> FumoExec {
+        FumoExec { root: root.trim_end_matches('/').to_string(), store }
+    }
+
+    /// Splits `./FUMO/x/DownloadAndUpdate` into (`./FUMO/x`, operation).
+    fn target<'u>(&self, uri: &'u str) -> Option<(&'u str, Operation)> {
+        let rest = uri.strip_prefix(&self.root)?.strip_prefix('/')?;
+        let (name, node) = rest.split_once('/')?;
+        let op = Operation::from_node(node)?;
+        (!name.is_empty() && !name.contains('/')).then(|| (&uri[..self.root.len() + 1 + name.len()], op))
+    }
+}
+
+impl ExecHandler for FumoExec {
+    fn exec(&mut self, req: &ExecRequest<'_>) -> StatusCode {
+        let Some((instance, operation)) = self.target(req.uri) else {
+            return StatusCode::OptionalFeatureNotSupported;
+        };
+        let Ok(mut store) = self.store.lock() else {
+            return StatusCode::CommandFailed;
+        };
+        let pkg_url = match operation {
+            Operation::Update => None,
+            _ => Some(req.tree.leaf_text(&format!("{instance}/{}/PkgURL", operation.node())).unwrap_or_default()),
+        };
+        let pkg_file = match operation {
+            Operation::Update => match staged_package(req.tree, &format!("{instance}/Update/PkgData"), &store) {
+                Ok(file) => file,
+                Err(_) => return StatusCode::DeviceFull,
+            },
+            _ => None,
+        };
+        let job = Job {
+            id: 0,
+            instance: instance.to_string(),
+            operation,
+            pkg_url,
+            pkg_file,
+            correlator: req.correlator.map(str::to_string),
+            server_id: req.server_id.to_string(),
+            phase: Phase::Queued,
+        };
+        match store.enqueue(job) {
+            Ok(_) => StatusCode::AcceptedForProcessing,
+            Err(_) => StatusCode::CommandFailed,
+        }
+    }
+}
+
+/// The package the server delivered in `PkgData`, as a file: a large object
+/// already is one; a small value is written beside the FUMO store.
+fn staged_package(tree: &Tree, uri: &str, store: &FumoStore) -> std::io::Result<Option<PathBuf>> {
+    let Some(node) = tree.parse_uri(uri).ok().and_then(|u| tree.node(&u.segments)) else {
+        return Ok(None);
+    };
+    match &node.kind {
+        Kind::Leaf(Value::File { path, size }) if *size > 0 => Ok(Some(path.clone())),
+        Kind::Leaf(Value::Inline(bytes)) if !bytes.is_empty() => {
+            let Some(dir) = store.staging_dir() else { return Ok(None) };
+            let path = dir.join(format!("fumo-pkgdata-{}.fota", store.next_job_id()));
+            crate::state::write_atomic(&path, bytes).map_err(std::io::Error::other)?;
+            Ok(Some(path))
+        }
+        _ => Ok(None),
+    }
+}

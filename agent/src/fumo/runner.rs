@@ -1,0 +1,210 @@
+//! Runs the accepted FUMO jobs, one after another: download (streamed into
+//! the inactive slot), activation, and after the reboot the outcome, each
+//! step persisted so that a restart at any point continues the same job and
+//! its result is reported exactly once.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use fotad_updater::lifecycle::{BootCheck, Lifecycle, LifecycleError};
+use fotad_updater::slot_record::UpdateResult;
+use fotad_updater::InstallError;
+
+use super::state::{Event, FumoState};
+use super::store::{FumoStore, Job, Operation, Phase, StoreError};
+use crate::download::{DownloadError, DownloadJob, DownloadProgress, Downloader};
+use crate::session::AlertQueue;
+
+/// FUMO result: successful.
+pub const RESULT_OK: u16 = 200;
+/// FUMO result: update failed (the new slot did not come up, or could not be activated).
+pub const RESULT_UPDATE_FAILED: u16 = 410;
+/// FUMO result: client error (Update with nothing downloaded).
+pub const RESULT_CLIENT_ERROR: u16 = 400;
+
+/// What the caller must do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// No job left.
+    Idle,
+    /// A job finished (reported); call again for the next one.
+    Continue,
+    /// A slot was activated: reboot the device, then call again.
+    Reboot,
+    /// The new slot runs but is not confirmed yet (mark-good pending): call again later.
+    AwaitMarkGood,
+    /// The job stopped at a checkpoint (cancelled); calling again resumes it.
+    Interrupted,
+}
+
+/// Failures of the runner itself (not of a job: those are reported to the server).
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("FUMO store lock poisoned")]
+    Poisoned,
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+}
+
+/// Everything a job needs.
+#[derive(Debug)]
+pub struct Runner {
+    pub store: Arc<Mutex<FumoStore>>,
+    pub alerts: AlertQueue,
+    /// Slots, bootloader, keys and state of the updater.
+    pub updater: fotad_updater::config::Settings,
+    pub downloader: Downloader,
+    /// The agent's state directory (download resume record).
+    pub state_dir: PathBuf,
+    /// The device's language, to choose among download descriptors.
+    pub language: String,
+}
+
+impl Runner {
+    fn with_store<R>(&self, f: impl FnOnce(&mut FumoStore) -> Result<R, StoreError>) -> Result<R, RunnerError> {
+        let mut store = self.store.lock().map_err(|_| RunnerError::Poisoned)?;
+        Ok(f(&mut store)?)
+    }
+
+    /// Applies `event` unless the instance is already where it leads (a job
+    /// resumed after a restart repeats its steps).
+    fn advance(&self, job: &Job, event: Event, target: FumoState) -> Result<(), RunnerError> {
+        self.with_store(|s| {
+            if s.state(&job.instance) != target {
+                s.transition(&job.instance, event)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn finish(&self, job: &Job, event: Event, result: u16) -> Result<Step, RunnerError> {
+        self.with_store(|s| {
+            let _ = s.transition(&job.instance, event); // a refused move leaves the state as it is
+            s.report(job.id, result, &self.alerts)
+        })?;
+        Ok(Step::Continue)
+    }
+
+    /// Works on the oldest job until it needs the caller (reboot, wait) or ends.
+    pub fn run_next(&self, progress: &mut dyn FnMut(DownloadProgress)) -> Result<Step, RunnerError> {
+        let Some(job) = self.with_store(|s| Ok(s.current().cloned()))? else {
+            return Ok(Step::Idle);
+        };
+        match job.phase {
+            Phase::Done { result } => return self.finish(&job, Event::Reset, result),
+            Phase::AwaitingReboot => return self.after_boot(&job),
+            Phase::Queued | Phase::Running => {}
+        }
+        self.with_store(|s| s.set_phase(job.id, Phase::Running))?;
+        match job.operation {
+            Operation::DownloadAndUpdate | Operation::Download => self.download(&job, progress),
+            Operation::Update => self.update(&job),
+        }
+    }
+
+    fn download(&self, job: &Job, progress: &mut dyn FnMut(DownloadProgress)) -> Result<Step, RunnerError> {
+        if self.advance(job, Event::DownloadStarted, FumoState::DownloadProgressing).is_err() {
+            // Another job of this instance is in a state that takes no download.
+            return self.finish(job, Event::DownloadFailed, RESULT_CLIENT_ERROR);
+        }
+        let update = match fotad_updater::update::begin(&self.updater) {
+            Ok(u) => u,
+            Err(e) => return self.finish(job, Event::DownloadFailed, e.fumo_result()),
+        };
+        let pkg_url = job.pkg_url.clone().unwrap_or_default();
+        let request = DownloadJob { pkg_url: &pkg_url, state_dir: &self.state_dir, language: &self.language };
+        let installed = match self.downloader.download(&request, update.installer(), progress) {
+            Ok(report) => report.installed,
+            Err(DownloadError::Cancelled { .. }) => return Ok(Step::Interrupted),
+            Err(e) => return self.finish(job, Event::DownloadFailed, e.fumo_result()),
+        };
+        self.advance(job, Event::DownloadDone, FumoState::DownloadComplete)?;
+        self.advance(job, Event::ReadyToUpdate, FumoState::ReadyToUpdate)?;
+        if job.operation == Operation::Download {
+            self.with_store(|s| s.report(job.id, RESULT_OK, &self.alerts))?;
+            return Ok(Step::Continue);
+        }
+        self.advance(job, Event::UpdateStarted, FumoState::UpdateProgressing)?;
+        match update.finish(&installed) {
+            Ok(_) => {
+                self.with_store(|s| s.set_phase(job.id, Phase::AwaitingReboot))?;
+                Ok(Step::Reboot)
+            }
+            Err(e) => self.finish(job, Event::UpdateFailed { have_data: false }, e.fumo_result()),
+        }
+    }
+
+    /// Update with a package delivered in `Update/PkgData`: install it from
+    /// the staged file into the inactive slot, verify, activate.
+    fn update_from_file(&self, job: &Job, file: &std::path::Path) -> Result<Step, RunnerError> {
+        self.advance(job, Event::UpdateStarted, FumoState::UpdateProgressing)?;
+        let update = match fotad_updater::update::begin(&self.updater) {
+            Ok(u) => u,
+            Err(e) => return self.finish(job, Event::UpdateFailed { have_data: true }, e.fumo_result()),
+        };
+        let installed = std::fs::File::open(file)
+            .map_err(|source| InstallError::Io { what: "reading staged package", path: file.into(), source })
+            .and_then(|f| update.installer().install(std::io::BufReader::new(f), 0, &mut |_| {}));
+        let installed = match installed {
+            Ok(i) => i,
+            Err(InstallError::Cancelled) => return Ok(Step::Interrupted),
+            Err(e) => return self.finish(job, Event::UpdateFailed { have_data: false }, e.fumo_result()),
+        };
+        match update.finish(&installed) {
+            Ok(_) => {
+                self.with_store(|s| s.set_phase(job.id, Phase::AwaitingReboot))?;
+                Ok(Step::Reboot)
+            }
+            Err(e) => self.finish(job, Event::UpdateFailed { have_data: false }, e.fumo_result()),
+        }
+    }
+
+    /// Update alone: installs a delivered package, or activates the slot a
+    /// Download job installed and verified.
+    fn update(&self, job: &Job) -> Result<Step, RunnerError> {
+        if let Some(file) = &job.pkg_file {
+            return self.update_from_file(job, file);
+        }
+        let state = self.with_store(|s| Ok(s.state(&job.instance)))?;
+        if !matches!(state, FumoState::ReadyToUpdate | FumoState::UpdateFailedHaveData) {
+            return self.finish(job, Event::Reset, RESULT_CLIENT_ERROR);
+        }
+        let version = fotad_updater::install::Records::new(&self.updater.state_dir).status().ok().flatten();
+        let version = match version {
+            Some(fotad_updater::install::Status::Installed { version, .. }) => version,
+            _ => return self.finish(job, Event::UpdateFailed { have_data: false }, RESULT_CLIENT_ERROR),
+        };
+        self.advance(job, Event::UpdateStarted, FumoState::UpdateProgressing)?;
+        let mut lifecycle = Lifecycle::open(&self.updater)?;
+        let target = !lifecycle.booted();
+        if lifecycle.activate(target, self.updater.tries, Some(&version)).is_err() {
+            return self.finish(job, Event::UpdateFailed { have_data: true }, RESULT_UPDATE_FAILED);
+        }
+        self.with_store(|s| s.set_phase(job.id, Phase::AwaitingReboot))?;
+        Ok(Step::Reboot)
+    }
+
+    /// After a reboot: did the new slot come up and get confirmed, or did the
+    /// bootloader fall back?
+    fn after_boot(&self, job: &Job) -> Result<Step, RunnerError> {
+        let mut lifecycle = Lifecycle::open(&self.updater)?;
+        let result = match lifecycle.check_boot()? {
+            BootCheck::Done(outcome) => Some(outcome.result),
+            BootCheck::BootedNew { .. } => return Ok(Step::AwaitMarkGood),
+            BootCheck::Waiting { .. } => return Ok(Step::Reboot),
+            // mark-good already judged the update: its verdict is the recorded
+            // outcome. With none, the activation never reached the bootloader.
+            BootCheck::NoUpdate => lifecycle.status()?.last_outcome.map(|o| o.result),
+        };
+        let step = match result {
+            Some(UpdateResult::Updated) => self.finish(job, Event::UpdateSucceeded { have_data: false }, RESULT_OK)?,
+            Some(UpdateResult::FellBack) | None => {
+                self.finish(job, Event::UpdateFailed { have_data: false }, RESULT_UPDATE_FAILED)?
+            }
+        };
+        lifecycle.take_outcome()?;
+        Ok(step)
+    }
+}
