@@ -15,7 +15,7 @@ use fotad::auth::Scheme;
 use fotad::download::{DownloadSettings, Downloader};
 use fotad::fumo::{install_fumo, FumoExec, FumoStore, Runner, Step};
 use fotad::session::{NoUi, Trigger};
-use fotad::syncml::{Alert, Codec, Command, ItemCmd};
+use fotad::syncml::{Codec, Command, ItemCmd};
 use fotad_tests::images::{evolve, write_image};
 use fotad_tests::nginx::Nginx;
 use fotad_updater::boot::sim::{boot_once, Selection};
@@ -67,17 +67,7 @@ fn rig_with(codec: Codec) -> Rig {
     package(&d("www/v3.fota"), "acme,gw-1", "3.0", &d("v3.img"), &d("v2.img"), &key);
     package(&d("www/rogue.fota"), "acme,gw-1", "2.0", &d("v2.img"), &d("rootfs-a.img"), &rogue);
     package(&d("www/other-model.fota"), "other,model", "2.0", &d("v2.img"), &d("rootfs-a.img"), &key);
-    let config = format!(
-        "[updater]\ncompatible = \"acme,gw-1\"\nkeys_dir = {:?}\nstate_dir = {:?}\ncmdline = {:?}\ntries = 2\n\n\
-         [bootloader]\nbackend = \"file\"\nfile = {:?}\n\n[slots.A]\nrootfs = {:?}\n[slots.B]\nrootfs = {:?}\n",
-        d("keys"),
-        d("state"),
-        d("cmdline"),
-        d("bootstate.json"),
-        d("rootfs-a.img"),
-        d("rootfs-b.img")
-    );
-    std::fs::write(d("root/etc/fotad/fotad.toml"), config).unwrap();
+    fotad_tests::device::write_file_slot_config(&d("root"), dir.path(), "acme,gw-1").unwrap();
     let updater = fotad_updater::update::settings_under(&d("root")).unwrap();
     let mut s = setup(Scheme::Md5, codec);
     let store = Arc::new(Mutex::new(FumoStore::open(&d("state")).unwrap()));
@@ -152,17 +142,7 @@ impl Rig {
 
     /// The 1226 alerts the server received: (correlator, data, mark).
     fn reports(&self) -> Vec<(String, String, Option<String>)> {
-        let alerts: Vec<Alert> = self
-            .s
-            .server
-            .log()
-            .into_iter()
-            .flat_map(|x| x.request.body.commands)
-            .filter_map(|c| match c {
-                Command::Alert(a) if a.data == 1226 => Some(a),
-                _ => None,
-            })
-            .collect();
+        let alerts = common::sent_alerts(&self.s, 1226);
         alerts
             .iter()
             .map(|a| {
@@ -277,15 +257,9 @@ fn a_package_delivered_in_pkgdata_is_installed_by_update() {
     assert_eq!(r.run(), Step::Continue);
     r.session();
     assert_eq!(r.reports(), [("c-u".to_string(), "200".to_string(), None)]);
-    let types: Vec<_> =
-        r.s.server
-            .log()
-            .into_iter()
-            .flat_map(|x| x.request.body.commands)
-            .filter_map(|c| match c {
-                Command::Alert(a) if a.data == 1226 => a.items[0].meta.clone().and_then(|m| m.type_),
-                _ => None,
-            })
-            .collect();
+    let types: Vec<_> = common::sent_alerts(&r.s, 1226)
+        .into_iter()
+        .filter_map(|a| a.items[0].meta.clone().and_then(|m| m.type_))
+        .collect();
     assert_eq!(types, ["org.openmobilealliance.dm.firmwareupdate.update"]);
 }

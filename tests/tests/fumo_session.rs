@@ -91,16 +91,7 @@ fn the_result_reaches_the_server_as_one_generic_alert() {
 
     s.client.session(None, &Trigger::Client, &NoUi, &mut fumo).unwrap();
     s.client.session(None, &Trigger::Client, &NoUi, &mut fumo).unwrap();
-    let alerts: Vec<_> = s
-        .server
-        .log()
-        .into_iter()
-        .flat_map(|exchange| exchange.request.body.commands)
-        .filter_map(|c| match c {
-            Command::Alert(a) if a.data == 1226 => Some(a),
-            _ => None,
-        })
-        .collect();
+    let alerts = common::sent_alerts(&s, 1226);
     assert_eq!(alerts.len(), 1, "the 1226 was sent {} times", alerts.len());
     let a = &alerts[0];
     assert_eq!(a.correlator.as_deref(), Some("c-9"));

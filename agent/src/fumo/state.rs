@@ -51,6 +51,20 @@ pub struct IllegalTransition {
 }
 
 impl FumoState {
+    /// Every state, in code order.
+    pub const ALL: [FumoState; 10] = [
+        FumoState::Idle,
+        FumoState::DownloadFailed,
+        FumoState::DownloadProgressing,
+        FumoState::DownloadComplete,
+        FumoState::ReadyToUpdate,
+        FumoState::UpdateProgressing,
+        FumoState::UpdateFailedHaveData,
+        FumoState::UpdateFailedNoData,
+        FumoState::UpdateSuccessfulHaveData,
+        FumoState::UpdateSuccessfulNoData,
+    ];
+
     pub fn code(self) -> u16 {
         use FumoState::*;
         match self {
@@ -112,22 +126,7 @@ impl From<FumoState> for u16 {
 impl TryFrom<u16> for FumoState {
     type Error = String;
     fn try_from(code: u16) -> Result<Self, String> {
-        use FumoState::*;
-        [
-            Idle,
-            DownloadFailed,
-            DownloadProgressing,
-            DownloadComplete,
-            ReadyToUpdate,
-            UpdateProgressing,
-            UpdateFailedHaveData,
-            UpdateFailedNoData,
-            UpdateSuccessfulHaveData,
-            UpdateSuccessfulNoData,
-        ]
-        .into_iter()
-        .find(|s| s.code() == code)
-        .ok_or_else(|| format!("{code} is not a FUMO state"))
+        FumoState::ALL.into_iter().find(|s| s.code() == code).ok_or_else(|| format!("{code} is not a FUMO state"))
     }
 }
 

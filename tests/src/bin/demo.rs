@@ -83,18 +83,7 @@ fn make_device(dir: &Path) -> Result<Settings> {
     fotad_tests::images::write_image(&mut fs::File::create(dir.join("device/rootfs-a.img"))?, 64 * MIB, 1)?;
     fs::write(dir.join("device/rootfs-b.img"), [])?;
     fs::write(dir.join("device/cmdline"), "console=ttyS0 fotad.slot=A\n")?;
-    let d = |n: &str| dir.join("device").join(n);
-    let config = format!(
-        "[updater]\ncompatible = \"acme,gw-1\"\nkeys_dir = {:?}\nstate_dir = {:?}\ncmdline = {:?}\ntries = 2\n\n\
-         [bootloader]\nbackend = \"file\"\nfile = {:?}\n\n[slots.A]\nrootfs = {:?}\n[slots.B]\nrootfs = {:?}\n",
-        d("keys"),
-        d("state"),
-        d("cmdline"),
-        d("bootstate.json"),
-        d("rootfs-a.img"),
-        d("rootfs-b.img")
-    );
-    fs::write(dir.join("root/etc/fotad/fotad.toml"), config)?;
+    fotad_tests::device::write_file_slot_config(&dir.join("root"), &dir.join("device"), "acme,gw-1")?;
     step("device", "slot A booted with v1 (64 MiB root filesystem) and confirmed; slot B empty");
     Ok(settings_under(&dir.join("root"))?)
 }

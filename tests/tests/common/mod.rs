@@ -75,3 +75,16 @@ pub fn results_data(s: &Setup) -> Vec<(String, Vec<u8>)> {
 pub fn leaf(s: &mut Setup, uri: &str) -> Option<String> {
     s.client.tree().leaf_text(uri)
 }
+
+/// The alerts with `code` (e.g. 1226) the server received, over every session.
+pub fn sent_alerts(s: &Setup, code: u32) -> Vec<fotad::syncml::Alert> {
+    s.server
+        .log()
+        .into_iter()
+        .flat_map(|exchange| exchange.request.body.commands)
+        .filter_map(|c| match c {
+            Command::Alert(a) if a.data == code => Some(a),
+            _ => None,
+        })
+        .collect()
+}
