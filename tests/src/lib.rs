@@ -1,1 +1,3 @@
 //! Shared helpers for fotad's integration tests, the test DM server and the demo.
+
+pub mod images;

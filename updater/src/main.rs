@@ -1,5 +1,13 @@
 //! `fotad-update`: pack, install and inspect fotad update packages.
 
-fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match fotad_updater::cli::run(std::env::args_os().skip(1).collect()) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("fotad-update: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

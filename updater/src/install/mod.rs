@@ -1,0 +1,325 @@
+//! The streaming installer: reads a package front to back from any `Read`,
+//! verifies the signed manifest before writing a byte, writes each operation
+//! into the target images, syncs and checkpoints after each one, and reads
+//! the targets back at the end. An interrupted install resumes from the
+//! checkpoint, given the package stream from the checkpoint's offset.
+
+mod record;
+mod target;
+
+pub use record::{Checkpoint, Records, Status};
+pub use target::{device_size, hash_prefix, ImageTarget, OpenImage};
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::error::InstallError;
+use crate::ops::Executor;
+use crate::package::{load_public_keys, read_raw_header, sha256_hex, Header, Operation, RawHeader};
+
+/// What the installer needs to know about the device.
+#[derive(Debug, Clone)]
+pub struct InstallOptions {
+    /// Directory of trusted `*.pub` keys.
+    pub keys_dir: PathBuf,
+    /// State directory; the installer keeps its files in `install/` below it.
+    pub state_dir: PathBuf,
+    /// The device's model string; packages for another model are refused.
+    pub compatible: String,
+    /// Security version of the installed software; lower packages are refused.
+    pub installed_security_version: u64,
+    /// Image class → target (and source, for deltas).
+    pub images: BTreeMap<String, ImageTarget>,
+}
+
+/// Progress of a running install, in package bytes and operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    pub ops_done: usize,
+    pub ops_total: usize,
+}
+
+/// A finished, verified install.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    pub version: String,
+    pub security_version: u64,
+    /// SHA-256 of the manifest bytes.
+    pub package: String,
+    /// Image class → SHA-256 of the written image.
+    pub images: BTreeMap<String, String>,
+}
+
+/// Installs packages into the targets named by its options.
+#[derive(Debug)]
+pub struct Installer {
+    opts: InstallOptions,
+    records: Records,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Installer {
+    pub fn new(opts: InstallOptions) -> Self {
+        let records = Records::new(&opts.state_dir);
+        Installer { opts, records, cancel: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// Setting this flag stops the install at the next checkpoint (never mid-write).
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.cancel)
+    }
+
+    pub fn records(&self) -> &Records {
+        &self.records
+    }
+
+    /// The checkpoint of an interrupted install, if any: stream the package
+    /// from `next_offset` into [`Installer::install`] to continue it.
+    pub fn checkpoint(&self) -> Result<Option<Checkpoint>, InstallError> {
+        self.records.checkpoint()
+    }
+
+    /// Verifies a header's signatures, then parses it and checks it against
+    /// the device, before anything is written: trusted signature, compatible
+    /// model, no downgrade, a target (and a source, for deltas) per image.
+    pub fn verify(&self, raw: RawHeader) -> Result<Header, InstallError> {
+        load_public_keys(&self.opts.keys_dir)?.verify(&raw)?;
+        let header = raw.parse()?;
+        self.check(&header)?;
+        Ok(header)
+    }
+
+    fn check(&self, header: &Header) -> Result<(), InstallError> {
+        let m = &header.manifest;
+        if m.compatible != self.opts.compatible {
+            return Err(InstallError::Incompatible {
+                package: m.compatible.clone(),
+                device: self.opts.compatible.clone(),
+            });
+        }
+        if m.security_version < self.opts.installed_security_version {
+            return Err(InstallError::Downgrade {
+                package: m.security_version,
+                installed: self.opts.installed_security_version,
+            });
+        }
+        for image in &m.images {
+            let paths = self.opts.images.get(&image.class);
+            let paths = paths.ok_or_else(|| InstallError::NoTarget { class: image.class.clone() })?;
+            if image.source.is_some() && paths.source.is_none() {
+                return Err(InstallError::NoSource { class: image.class.clone() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Installs the package streamed by `reader`, which starts at package byte
+    /// `start`: 0 for the whole package (an existing checkpoint of the same
+    /// package is continued, skipping the data already written), or the
+    /// checkpoint's `next_offset` to resume without the header.
+    pub fn install<R: Read>(
+        &self,
+        reader: R,
+        start: u64,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Installed, InstallError> {
+        let mut stream = Stream { inner: reader, offset: start };
+        let (header, resume) = self.begin(&mut stream, start)?;
+        let package = sha256_hex(&header.manifest_bytes);
+        let version = header.manifest.version.clone();
+        let result = self.write_all(&header, &mut stream, resume.as_ref(), &package, progress);
+        match &result {
+            Ok(_) => {}
+            Err(e) if e.is_resumable() => {}
+            Err(e) => {
+                let error = format!("{e}");
+                let status = Status::Failed { package, version, result: e.fumo_result(), error };
+                self.records.save_status(&status)?;
+                self.records.clear_checkpoint()?;
+            }
+        }
+        result
+    }
+
+    /// Reads (or, when resuming, reloads) the header, verifies it, and finds
+    /// where to continue: the index of the next operation to run.
+    fn begin<R: Read>(&self, stream: &mut Stream<R>, start: u64) -> Result<(Header, Option<Checkpoint>), InstallError> {
+        let checkpoint = self.records.checkpoint()?;
+        if start == 0 {
+            let raw = read_raw_header(stream).map_err(|e| stream.map_truncation(e))?;
+            let header = self.verify(raw)?;
+            let package = sha256_hex(&header.manifest_bytes);
+            let resume = checkpoint.filter(|cp| cp.package == package);
+            return Ok((header, resume));
+        }
+        let cp = checkpoint
+            .filter(|cp| cp.next_offset == start)
+            .ok_or(InstallError::ResumeMismatch { given: start, expected: None })?;
+        let raw = read_raw_header(&mut self.records.header()?.as_slice())?;
+        if sha256_hex(&raw.manifest_bytes) != cp.package {
+            return Err(InstallError::ResumeMismatch { given: start, expected: Some(cp.next_offset) });
+        }
+        let header = self.verify(raw)?;
+        Ok((header, Some(cp)))
+    }
+
+    fn write_all<R: Read>(
+        &self,
+        header: &Header,
+        stream: &mut Stream<R>,
+        resume: Option<&Checkpoint>,
+        package: &str,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Installed, InstallError> {
+        let m = &header.manifest;
+        let images = m
+            .images
+            .iter()
+            .map(|image| OpenImage::open(image, &self.opts.images[&image.class]))
+            .collect::<Result<Vec<_>, _>>()?;
+        let first_op = match resume {
+            Some(cp) => cp.next_op,
+            None => {
+                self.records.save_header(&header.raw)?;
+                let status = Status::Writing { package: package.into(), version: m.version.clone() };
+                self.records.save_status(&status)?;
+                0
+            }
+        };
+        let mut run = Run {
+            exec: Executor::new().map_err(|source| corrupt("", 0, source))?,
+            data: Vec::new(),
+            out: Vec::new(),
+            progress: Progress {
+                bytes_done: stream.offset,
+                bytes_total: header.package_size(),
+                ops_done: first_op,
+                ops_total: m.operation_count(),
+            },
+        };
+        let ops = m.images.iter().zip(&images).flat_map(|(img, open)| img.operations.iter().map(move |op| (open, op)));
+        for (index, (open, op)) in ops.enumerate() {
+            if index < first_op {
+                if stream.offset < resume.map_or(0, |c| c.next_offset) {
+                    stream.skip(op.data_length, run.progress.bytes_total)?;
+                }
+                continue;
+            }
+            run.op(open, op, index, stream)?;
+            self.records.save_checkpoint(&Checkpoint {
+                package: package.into(),
+                version: m.version.clone(),
+                next_op: index + 1,
+                next_offset: stream.offset,
+                package_size: header.package_size(),
+            })?;
+            run.progress.ops_done = index + 1;
+            run.progress.bytes_done = stream.offset;
+            progress(run.progress);
+            if self.cancel.load(Ordering::SeqCst) && index + 1 < run.progress.ops_total {
+                return Err(InstallError::Cancelled);
+            }
+        }
+        self.finish(header, &images, package)
+    }
+
+    fn finish(&self, header: &Header, images: &[OpenImage], package: &str) -> Result<Installed, InstallError> {
+        let m = &header.manifest;
+        let mut digests = BTreeMap::new();
+        for (image, open) in m.images.iter().zip(images) {
+            open.verify(image.target.size, &image.target.sha256)?;
+            digests.insert(image.class.clone(), image.target.sha256.clone());
+        }
+        let installed = Installed {
+            version: m.version.clone(),
+            security_version: m.security_version,
+            package: package.into(),
+            images: digests,
+        };
+        self.records.save_status(&Status::Installed {
+            package: package.into(),
+            version: m.version.clone(),
+            security_version: m.security_version,
+        })?;
+        self.records.clear_checkpoint()?;
+        Ok(installed)
+    }
+}
+
+/// Per-install buffers, reused for every operation (memory stays bounded by
+/// the largest operation).
+struct Run {
+    exec: Executor,
+    data: Vec<u8>,
+    out: Vec<u8>,
+    progress: Progress,
+}
+
+impl Run {
+    fn op<R: Read>(
+        &mut self,
+        open: &OpenImage,
+        op: &Operation,
+        index: usize,
+        stream: &mut Stream<R>,
+    ) -> Result<(), InstallError> {
+        stream.read_blob(&mut self.data, op.data_length, self.progress.bytes_total)?;
+        self.exec
+            .run(op, &self.data, open.source.as_ref(), &mut self.out)
+            .map_err(|source| corrupt(&open.class, index, source))?;
+        open.write_at(&self.out, op.dst.offset)?;
+        open.sync()
+    }
+}
+
+fn corrupt(class: &str, op: usize, source: crate::ops::OpError) -> InstallError {
+    InstallError::Corrupt { class: class.to_string(), op, source }
+}
+
+/// The package stream with its current package offset.
+struct Stream<R> {
+    inner: R,
+    offset: u64,
+}
+
+impl<R: Read> Read for Stream<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read> Stream<R> {
+    fn read_blob(&mut self, buf: &mut Vec<u8>, len: u64, size: u64) -> Result<(), InstallError> {
+        buf.clear();
+        let offset = self.offset;
+        let got = (&mut *self).take(len).read_to_end(buf).map_err(|source| InstallError::Stream { offset, source })?;
+        if (got as u64) < len {
+            return Err(InstallError::Truncated { offset: self.offset, size });
+        }
+        Ok(())
+    }
+
+    fn skip(&mut self, len: u64, size: u64) -> Result<(), InstallError> {
+        let offset = self.offset;
+        let got = io::copy(&mut (&mut *self).take(len), &mut io::sink())
+            .map_err(|source| InstallError::Stream { offset, source })?;
+        if got < len {
+            return Err(InstallError::Truncated { offset: self.offset, size });
+        }
+        Ok(())
+    }
+
+    fn map_truncation(&self, e: crate::package::PackageError) -> InstallError {
+        match e {
+            crate::package::PackageError::Truncated(_) => InstallError::Truncated { offset: self.offset, size: 0 },
+            other => other.into(),
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! What the installer keeps in its state directory: the checkpoint (next
+//! operation and package offset), the verified header for resuming, and the
+//! install status of the target (writing, installed or failed).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::InstallError;
+use crate::fsutil::{remove_durable, write_atomic};
+
+/// Where the stream stands: everything before `next_offset` is written and synced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// SHA-256 of the manifest bytes: identifies the package.
+    pub package: String,
+    pub version: String,
+    /// Index (over all images) of the next operation to run.
+    pub next_op: usize,
+    /// Package byte offset of the next operation's data.
+    pub next_offset: u64,
+    pub package_size: u64,
+}
+
+/// The target's install status. Anything but `Installed` means the target
+/// does not hold a usable image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum Status {
+    Writing { package: String, version: String },
+    Installed { package: String, version: String, security_version: u64 },
+    Failed { package: String, version: String, result: u16, error: String },
+}
+
+/// The installer's files under `<state_dir>/install/`.
+#[derive(Debug, Clone)]
+pub struct Records {
+    dir: PathBuf,
+}
+
+impl Records {
+    pub fn new(state_dir: &Path) -> Self {
+        Records { dir: state_dir.join("install") }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn io(&self, what: &'static str, name: &str) -> impl FnOnce(std::io::Error) -> InstallError {
+        let path = self.path(name);
+        move |source| InstallError::Io { what, path, source }
+    }
+
+    fn write(&self, name: &str, data: &[u8]) -> Result<(), InstallError> {
+        fs::create_dir_all(&self.dir).map_err(self.io("creating state directory", ""))?;
+        write_atomic(&self.path(name), data).map_err(self.io("writing", name))
+    }
+
+    fn read_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, InstallError> {
+        match fs::read(self.path(name)) {
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io("reading", name)(e)),
+        }
+    }
+
+    pub fn checkpoint(&self) -> Result<Option<Checkpoint>, InstallError> {
+        self.read_json("checkpoint.json")
+    }
+
+    pub fn save_checkpoint(&self, cp: &Checkpoint) -> Result<(), InstallError> {
+        self.write("checkpoint.json", &serde_json::to_vec(cp).unwrap_or_default())
+    }
+
+    /// Forgets the checkpoint and the stored header: the next install starts over.
+    pub fn clear_checkpoint(&self) -> Result<(), InstallError> {
+        for name in ["checkpoint.json", "header.bin"] {
+            remove_durable(&self.path(name)).map_err(self.io("removing", name))?;
+        }
+        Ok(())
+    }
+
+    pub fn header(&self) -> Result<Vec<u8>, InstallError> {
+        fs::read(self.path("header.bin")).map_err(self.io("reading", "header.bin"))
+    }
+
+    pub fn save_header(&self, raw: &[u8]) -> Result<(), InstallError> {
+        self.write("header.bin", raw)
+    }
+
+    pub fn status(&self) -> Result<Option<Status>, InstallError> {
+        self.read_json("status.json")
+    }
+
+    pub fn save_status(&self, status: &Status) -> Result<(), InstallError> {
+        self.write("status.json", &serde_json::to_vec_pretty(status).unwrap_or_default())
+    }
+}

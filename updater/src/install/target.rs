@@ -1,0 +1,172 @@
+//! Opening target and source images (files or block devices), writing
+//! operation output, and reading a written image back to verify it.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::InstallError;
+use crate::package::Image;
+
+const ENOSPC: i32 = 28;
+
+/// Where one image class goes: the target (inactive slot) and, for deltas,
+/// the source it applies to (the booted slot, only ever read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageTarget {
+    pub target: PathBuf,
+    pub source: Option<PathBuf>,
+}
+
+/// An opened image: target for writing, source for reading.
+#[derive(Debug)]
+pub struct OpenImage {
+    pub class: String,
+    pub target_path: PathBuf,
+    pub target: File,
+    pub source: Option<File>,
+}
+
+impl OpenImage {
+    /// Opens the target and source of `image` and checks that they fit.
+    pub fn open(image: &Image, paths: &ImageTarget) -> Result<OpenImage, InstallError> {
+        let class = image.class.clone();
+        let target_path = paths.target.clone();
+        let io = |what, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| InstallError::Io { what, path, source }
+        };
+        let source = match (&image.source, &paths.source) {
+            (None, _) => None,
+            (Some(_), None) => return Err(InstallError::NoSource { class }),
+            (Some(digest), Some(path)) => {
+                let file = File::open(path).map_err(io("opening source image", path))?;
+                let size = device_size(&file).map_err(io("sizing source image", path))?;
+                if size < digest.size {
+                    let why = format!("it holds {size} bytes, the delta reads {}", digest.size);
+                    return Err(InstallError::WrongSource { class, path: path.clone(), why });
+                }
+                Some(file)
+            }
+        };
+        let target = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&target_path)
+            .map_err(io("opening target", &target_path))?;
+        if let (Some(src), Some(src_path)) = (&source, &paths.source) {
+            if same_file(src, &target).map_err(io("inspecting target", &target_path))? {
+                return Err(InstallError::TargetIsSource { path: src_path.clone() });
+            }
+        }
+        ensure_size(&target, &target_path, image)?;
+        Ok(OpenImage { class, target_path, target, source })
+    }
+
+    /// Writes `data` at `offset` of the target.
+    pub fn write_at(&self, data: &[u8], offset: u64) -> Result<(), InstallError> {
+        self.target.write_all_at(data, offset).map_err(|e| self.write_error(e))
+    }
+
+    /// Makes everything written so far durable.
+    pub fn sync(&self) -> Result<(), InstallError> {
+        self.target.sync_data().map_err(|e| self.write_error(e))
+    }
+
+    fn write_error(&self, source: std::io::Error) -> InstallError {
+        if source.raw_os_error() == Some(ENOSPC) {
+            return InstallError::NoSpace { path: self.target_path.clone() };
+        }
+        InstallError::Io { what: "writing target", path: self.target_path.clone(), source }
+    }
+
+    /// Reads the first `size` bytes of the target back from the device (the
+    /// page cache is dropped first) and compares their SHA-256.
+    pub fn verify(&self, size: u64, expected: &str) -> Result<(), InstallError> {
+        let io = |source| InstallError::Io { what: "reading back", path: self.target_path.clone(), source };
+        self.target.sync_all().map_err(io)?;
+        drop_cache(&self.target);
+        let found = hash_prefix(&self.target, size).map_err(io)?;
+        if found != expected {
+            return Err(InstallError::VerifyFailed {
+                class: self.class.clone(),
+                path: self.target_path.clone(),
+                expected: expected.to_string(),
+                found,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// SHA-256 (hex) of the first `size` bytes of `file`.
+pub fn hash_prefix(file: &File, size: u64) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut reader = file.try_clone()?;
+    reader.seek(SeekFrom::Start(0))?;
+    let mut left = size;
+    while left > 0 {
+        let n = reader.read(&mut buf[..left.min(1 << 20) as usize])?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        hasher.update(&buf[..n]);
+        left -= n as u64;
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn drop_cache(file: &File) {
+    // Advisory: if the kernel ignores it, the read-back still checks the bytes.
+    let _ = nix::fcntl::posix_fadvise(
+        std::os::fd::AsRawFd::as_raw_fd(file),
+        0,
+        0,
+        nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+    );
+}
+
+/// Size of a regular file or a block device.
+pub fn device_size(file: &File) -> std::io::Result<u64> {
+    let meta = file.metadata()?;
+    if meta.is_file() {
+        return Ok(meta.len());
+    }
+    let mut f = file;
+    f.seek(SeekFrom::End(0))
+}
+
+fn same_file(a: &File, b: &File) -> std::io::Result<bool> {
+    let (a, b) = (a.metadata()?, b.metadata()?);
+    let same_inode = a.dev() == b.dev() && a.ino() == b.ino();
+    let same_device = a.rdev() != 0 && a.rdev() == b.rdev();
+    Ok(same_inode || same_device)
+}
+
+/// A regular-file target is grown to the image size; a block device must be large enough.
+fn ensure_size(target: &File, path: &Path, image: &Image) -> Result<(), InstallError> {
+    let needed = image.target.size;
+    let io = |source| InstallError::Io { what: "sizing target", path: path.to_path_buf(), source };
+    let meta = target.metadata().map_err(io)?;
+    if meta.is_file() {
+        if meta.len() < needed {
+            target.set_len(needed).map_err(|e| match e.raw_os_error() {
+                Some(ENOSPC) => InstallError::NoSpace { path: path.to_path_buf() },
+                _ => io(e),
+            })?;
+        }
+        return Ok(());
+    }
+    let available = device_size(target).map_err(io)?;
+    if available < needed {
+        let class = image.class.clone();
+        return Err(InstallError::TargetTooSmall { class, path: path.to_path_buf(), needed, available });
+    }
+    Ok(())
+}
