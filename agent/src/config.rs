@@ -14,21 +14,11 @@ use crate::syncml::Codec;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("[{section}]: {message}")]
-    Parse {
-        section: &'static str,
-        message: String,
-    },
+    Parse { section: &'static str, message: String },
     #[error("[{section}] {key}: {message}")]
-    Invalid {
-        section: &'static str,
-        key: &'static str,
-        message: String,
-    },
+    Invalid { section: &'static str, key: &'static str, message: String },
     #[error("[{section}] {key} is required")]
-    Missing {
-        section: &'static str,
-        key: &'static str,
-    },
+    Missing { section: &'static str, key: &'static str },
 }
 
 /// `[dm]` as written in a fragment.
@@ -101,10 +91,7 @@ pub struct AccountSettings {
 
 impl Settings {
     /// Validates the `dm` and `accounts` sections (either may be absent).
-    pub fn from_sections(
-        dm: Option<&toml::Value>,
-        accounts: Option<&toml::Value>,
-    ) -> Result<Settings, ConfigError> {
+    pub fn from_sections(dm: Option<&toml::Value>, accounts: Option<&toml::Value>) -> Result<Settings, ConfigError> {
         let dm: DmFragment = match dm {
             Some(v) => parse("dm", v)?,
             None => DmFragment::default(),
@@ -113,10 +100,7 @@ impl Settings {
             Some(v) => parse("accounts", v)?,
             None => Vec::new(),
         };
-        let accounts = frags
-            .into_iter()
-            .map(account)
-            .collect::<Result<Vec<_>, _>>()?;
+        let accounts = frags.into_iter().map(account).collect::<Result<Vec<_>, _>>()?;
         settings(dm, accounts)
     }
 
@@ -125,15 +109,9 @@ impl Settings {
     pub fn from_toml_str(text: &str) -> Result<Settings, ConfigError> {
         let table: toml::Table = text
             .parse()
-            .map_err(|e: toml::de::Error| ConfigError::Parse {
-                section: "document",
-                message: e.to_string(),
-            })?;
+            .map_err(|e: toml::de::Error| ConfigError::Parse { section: "document", message: e.to_string() })?;
         if let Some(k) = table.keys().find(|k| *k != "dm" && *k != "accounts") {
-            return Err(ConfigError::Parse {
-                section: "document",
-                message: format!("unknown section {k:?}"),
-            });
+            return Err(ConfigError::Parse { section: "document", message: format!("unknown section {k:?}") });
         }
         Settings::from_sections(table.get("dm"), table.get("accounts"))
     }
@@ -143,55 +121,32 @@ impl Settings {
     }
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(
-    section: &'static str,
-    v: &toml::Value,
-) -> Result<T, ConfigError> {
-    v.clone()
-        .try_into()
-        .map_err(|e: toml::de::Error| ConfigError::Parse {
-            section,
-            message: e.to_string(),
-        })
+fn parse<T: for<'de> Deserialize<'de>>(section: &'static str, v: &toml::Value) -> Result<T, ConfigError> {
+    v.clone().try_into().map_err(|e: toml::de::Error| ConfigError::Parse { section, message: e.to_string() })
 }
 
 fn settings(dm: DmFragment, accounts: Vec<AccountSettings>) -> Result<Settings, ConfigError> {
     let codec = match dm.encoding.as_deref().unwrap_or("wbxml") {
         "wbxml" => Codec::Wbxml,
         "xml" => Codec::Xml,
-        other => {
-            return Err(invalid(
-                "dm",
-                "encoding",
-                format!("{other:?} is not \"xml\" or \"wbxml\""),
-            ))
-        }
+        other => return Err(invalid("dm", "encoding", format!("{other:?} is not \"xml\" or \"wbxml\""))),
     };
     let max_msg_size = dm.max_msg_size.unwrap_or(16 * 1024);
     if max_msg_size < 1024 {
-        return Err(invalid(
-            "dm",
-            "max_msg_size",
-            "must be at least 1024".into(),
-        ));
+        return Err(invalid("dm", "max_msg_size", "must be at least 1024".into()));
     }
     Ok(Settings {
         device_id: dm
             .device_id
             .filter(|s| !s.is_empty())
-            .ok_or(ConfigError::Missing {
-                section: "dm",
-                key: "device_id",
-            })?,
+            .ok_or(ConfigError::Missing { section: "dm", key: "device_id" })?,
         manufacturer: dm.manufacturer.unwrap_or_else(|| "fotad".into()),
         model: dm.model.unwrap_or_else(|| "generic".into()),
         language: dm.language.unwrap_or_else(|| "en-US".into()),
         device_type: dm.device_type.unwrap_or_else(|| "gateway".into()),
         oem: dm.oem.unwrap_or_default(),
         hardware_version: dm.hardware_version.unwrap_or_default(),
-        state_dir: dm
-            .state_dir
-            .unwrap_or_else(|| PathBuf::from("/var/lib/fotad")),
+        state_dir: dm.state_dir.unwrap_or_else(|| PathBuf::from("/var/lib/fotad")),
         codec,
         max_msg_size,
         max_obj_size: dm.max_obj_size.unwrap_or(100 * 1024 * 1024),
@@ -202,28 +157,16 @@ fn settings(dm: DmFragment, accounts: Vec<AccountSettings>) -> Result<Settings, 
 
 fn account(f: AccountFragment) -> Result<AccountSettings, ConfigError> {
     let req = |v: Option<String>, key: &'static str| {
-        v.filter(|s| !s.is_empty()).ok_or(ConfigError::Missing {
-            section: "accounts",
-            key,
-        })
+        v.filter(|s| !s.is_empty()).ok_or(ConfigError::Missing { section: "accounts", key })
     };
     let server_id = req(f.server_id, "server_id")?;
     let address = req(f.address, "address")?;
     if !(address.starts_with("https://") || address.starts_with("http://")) {
-        return Err(invalid(
-            "accounts",
-            "address",
-            format!("{address:?} is not an http:// or https:// URL"),
-        ));
+        return Err(invalid("accounts", "address", format!("{address:?} is not an http:// or https:// URL")));
     }
     let auth_name = f.auth.unwrap_or_else(|| "digest".into());
-    let auth = Scheme::from_dmacc(&auth_name).ok_or_else(|| {
-        invalid(
-            "accounts",
-            "auth",
-            format!("{auth_name:?} is not basic, digest or hmac"),
-        )
-    })?;
+    let auth = Scheme::from_dmacc(&auth_name)
+        .ok_or_else(|| invalid("accounts", "auth", format!("{auth_name:?} is not basic, digest or hmac")))?;
     Ok(AccountSettings {
         name: f.name.unwrap_or_else(|| server_id.clone()),
         server_id,
@@ -239,11 +182,7 @@ fn account(f: AccountFragment) -> Result<AccountSettings, ConfigError> {
 }
 
 fn invalid(section: &'static str, key: &'static str, message: String) -> ConfigError {
-    ConfigError::Invalid {
-        section,
-        key,
-        message,
-    }
+    ConfigError::Invalid { section, key, message }
 }
 
 #[cfg(test)]
@@ -279,10 +218,7 @@ ca_bundle = "/etc/fotad/ca.pem"
         let a = s.account("srv1").unwrap();
         assert_eq!(a.auth, Scheme::Hmac);
         assert_eq!(a.name, "srv1");
-        assert_eq!(
-            a.ca_bundle.as_deref(),
-            Some(std::path::Path::new("/etc/fotad/ca.pem"))
-        );
+        assert_eq!(a.ca_bundle.as_deref(), Some(std::path::Path::new("/etc/fotad/ca.pem")));
     }
 
     #[test]
@@ -300,21 +236,12 @@ ca_bundle = "/etc/fotad/ca.pem"
         assert!(e.to_string().contains("colour"), "{e}");
         assert!(matches!(
             Settings::from_toml_str("[dm]\n").unwrap_err(),
-            ConfigError::Missing {
-                key: "device_id",
-                ..
-            }
+            ConfigError::Missing { key: "device_id", .. }
         ));
         let bad = FULL.replace("https://dm.example.com/dm", "ftp://x");
-        assert!(matches!(
-            Settings::from_toml_str(&bad).unwrap_err(),
-            ConfigError::Invalid { key: "address", .. }
-        ));
+        assert!(matches!(Settings::from_toml_str(&bad).unwrap_err(), ConfigError::Invalid { key: "address", .. }));
         let bad = FULL.replace("\"hmac\"", "\"x509\"");
-        assert!(matches!(
-            Settings::from_toml_str(&bad).unwrap_err(),
-            ConfigError::Invalid { key: "auth", .. }
-        ));
+        assert!(matches!(Settings::from_toml_str(&bad).unwrap_err(), ConfigError::Invalid { key: "auth", .. }));
         assert!(Settings::from_toml_str("[slots]\n").is_err());
     }
 }

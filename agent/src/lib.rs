@@ -6,6 +6,9 @@
 
 pub mod auth;
 pub mod config;
+pub mod ctl;
+pub mod dbus;
+pub mod i18n;
 pub mod mo;
 pub mod notification;
 pub mod session;

@@ -90,9 +90,7 @@ impl Notification {
         let session_id = u16::from_be_bytes([trigger[5], trigger[6]]);
         let id_len = usize::from(trigger[7]);
         let id_end = FIXED_TRIGGER_LEN + id_len;
-        let id = trigger
-            .get(FIXED_TRIGGER_LEN..id_end)
-            .ok_or(NotificationError::ServerIdTruncated(id_len))?;
+        let id = trigger.get(FIXED_TRIGGER_LEN..id_end).ok_or(NotificationError::ServerIdTruncated(id_len))?;
         let mut d = [0u8; DIGEST_LEN];
         d.copy_from_slice(digest);
         Ok(Notification {
@@ -118,11 +116,7 @@ impl Notification {
     }
 
     /// Parses and verifies in one step.
-    pub fn parse_verified(
-        bytes: &[u8],
-        secret: &str,
-        nonce: &[u8],
-    ) -> Result<Self, NotificationError> {
+    pub fn parse_verified(bytes: &[u8], secret: &str, nonce: &[u8]) -> Result<Self, NotificationError> {
         let n = Self::parse(bytes)?;
         if n.verify(&n.server_id, secret, nonce) {
             Ok(n)
@@ -159,11 +153,7 @@ pub struct NotificationSpec<'a> {
 pub fn build(spec: &NotificationSpec<'_>, secret: &str, nonce: &[u8]) -> Vec<u8> {
     let version: u16 = 12;
     let mut t = vec![(version >> 2) as u8];
-    t.push(
-        (((version & 3) as u8) << 6)
-            | (spec.ui_mode.bits() << 4)
-            | (u8::from(spec.server_initiated) << 3),
-    );
+    t.push((((version & 3) as u8) << 6) | (spec.ui_mode.bits() << 4) | (u8::from(spec.server_initiated) << 3));
     t.extend_from_slice(&[0, 0, 0]);
     t.extend_from_slice(&spec.session_id.to_be_bytes());
     let id = spec.server_id.as_bytes();
@@ -222,19 +212,10 @@ mod tests {
     #[test]
     fn short_or_inconsistent_input_is_refused() {
         let bytes = build(&spec(), "secret", b"Nonce");
-        assert_eq!(
-            Notification::parse(&bytes[..20]),
-            Err(NotificationError::TooShort(20))
-        );
-        assert_eq!(
-            Notification::parse(&bytes[..26]),
-            Err(NotificationError::ServerIdTruncated(4))
-        );
+        assert_eq!(Notification::parse(&bytes[..20]), Err(NotificationError::TooShort(20)));
+        assert_eq!(Notification::parse(&bytes[..26]), Err(NotificationError::ServerIdTruncated(4)));
         let mut v = bytes;
         v[16] = 0xFF;
-        assert!(matches!(
-            Notification::parse(&v),
-            Err(NotificationError::Version(_))
-        ));
+        assert!(matches!(Notification::parse(&v), Err(NotificationError::Version(_))));
     }
 }

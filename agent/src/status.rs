@@ -52,9 +52,7 @@ impl From<&TreeError> for StatusCode {
             TreeError::NotFound(_) => StatusCode::NotFound,
             TreeError::AlreadyExists(_) => StatusCode::AlreadyExists,
             TreeError::AclDenied { .. } => StatusCode::PermissionDenied,
-            TreeError::NotAllowed { .. } | TreeError::ParentIsLeaf(_) => {
-                StatusCode::CommandNotAllowed
-            }
+            TreeError::NotAllowed { .. } | TreeError::ParentIsLeaf(_) => StatusCode::CommandNotAllowed,
             TreeError::BadUri(_) => StatusCode::NotFound,
             TreeError::UriTooLong(_) => StatusCode::UriTooLong,
             TreeError::UnsupportedProperty { .. } => StatusCode::OptionalFeatureNotSupported,

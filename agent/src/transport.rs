@@ -79,15 +79,10 @@ impl HttpTransport {
 /// Refuses non-HTTP URLs and a move from HTTPS to plain HTTP.
 pub fn check_url(current: &str, next: &str) -> Result<(), TransportError> {
     if !(next.starts_with("https://") || next.starts_with("http://")) {
-        return Err(TransportError::Scheme {
-            url: next.to_string(),
-        });
+        return Err(TransportError::Scheme { url: next.to_string() });
     }
     if current.starts_with("https://") && next.starts_with("http://") {
-        return Err(TransportError::Downgrade {
-            from: current.to_string(),
-            to: next.to_string(),
-        });
+        return Err(TransportError::Downgrade { from: current.to_string(), to: next.to_string() });
     }
     Ok(())
 }
@@ -95,22 +90,13 @@ pub fn check_url(current: &str, next: &str) -> Result<(), TransportError> {
 impl Transport for HttpTransport {
     fn exchange(&mut self, req: &Request) -> Result<Response, TransportError> {
         check_url(&req.url, &req.url)?;
-        let mut r = self
-            .agent
-            .post(&req.url)
-            .set("Content-Type", &req.content_type)
-            .set("Accept", &req.content_type);
+        let mut r = self.agent.post(&req.url).set("Content-Type", &req.content_type).set("Accept", &req.content_type);
         if let Some(h) = &req.hmac {
             r = r.set(crate::auth::HMAC_HEADER, h);
         }
         let resp = match r.send_bytes(&req.body) {
             Ok(resp) | Err(ureq::Error::Status(_, resp)) => resp,
-            Err(e) => {
-                return Err(TransportError::Http {
-                    url: req.url.clone(),
-                    message: e.to_string(),
-                })
-            }
+            Err(e) => return Err(TransportError::Http { url: req.url.clone(), message: e.to_string() }),
         };
         let status = resp.status();
         let content_type = resp.header("Content-Type").unwrap_or("").to_string();
@@ -119,22 +105,11 @@ impl Transport for HttpTransport {
         resp.into_reader()
             .take(self.max_reply as u64 + 1)
             .read_to_end(&mut body)
-            .map_err(|e| TransportError::Http {
-                url: req.url.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| TransportError::Http { url: req.url.clone(), message: e.to_string() })?;
         if body.len() > self.max_reply {
-            return Err(TransportError::TooLarge {
-                url: req.url.clone(),
-                limit: self.max_reply,
-            });
+            return Err(TransportError::TooLarge { url: req.url.clone(), limit: self.max_reply });
         }
-        Ok(Response {
-            status,
-            content_type,
-            body,
-            hmac,
-        })
+        Ok(Response { status, content_type, body, hmac })
     }
 }
 
@@ -156,29 +131,20 @@ fn client_config(tls: &TlsOptions) -> Result<rustls::ClientConfig, TransportErro
     match (&tls.client_cert, &tls.client_key) {
         (Some(cert), Some(key)) => {
             let chain = read_certs(cert)?;
-            let mut rd =
-                std::io::BufReader::new(std::fs::File::open(key).map_err(|e| tls_err(key, e))?);
+            let mut rd = std::io::BufReader::new(std::fs::File::open(key).map_err(|e| tls_err(key, e))?);
             let key_der = rustls_pemfile::private_key(&mut rd)
                 .map_err(|e| tls_err(key, e))?
                 .ok_or_else(|| tls_err(key, "no private key found"))?;
-            builder
-                .with_client_auth_cert(chain, key_der)
-                .map_err(|e| tls_err(cert, e))
+            builder.with_client_auth_cert(chain, key_der).map_err(|e| tls_err(cert, e))
         }
         (None, None) => Ok(builder.with_no_client_auth()),
-        (Some(p), None) | (None, Some(p)) => {
-            Err(tls_err(p, "client_cert and client_key go together"))
-        }
+        (Some(p), None) | (None, Some(p)) => Err(tls_err(p, "client_cert and client_key go together")),
     }
 }
 
-fn read_certs(
-    path: &Path,
-) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, TransportError> {
+fn read_certs(path: &Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, TransportError> {
     let mut rd = std::io::BufReader::new(std::fs::File::open(path).map_err(|e| tls_err(path, e))?);
-    let certs = rustls_pemfile::certs(&mut rd)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| tls_err(path, e))?;
+    let certs = rustls_pemfile::certs(&mut rd).collect::<Result<Vec<_>, _>>().map_err(|e| tls_err(path, e))?;
     if certs.is_empty() {
         return Err(tls_err(path, "no certificates found"));
     }
@@ -186,10 +152,7 @@ fn read_certs(
 }
 
 fn tls_err(path: &Path, e: impl std::fmt::Display) -> TransportError {
-    TransportError::Tls {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
+    TransportError::Tls { path: path.to_path_buf(), message: e.to_string() }
 }
 
 #[cfg(test)]
@@ -201,14 +164,8 @@ mod tests {
     fn urls_must_be_http_and_never_downgrade() {
         assert!(check_url("https://a/dm", "https://b/dm").is_ok());
         assert!(check_url("http://a/dm", "http://b/dm").is_ok());
-        assert!(matches!(
-            check_url("https://a/dm", "http://b/dm"),
-            Err(TransportError::Downgrade { .. })
-        ));
-        assert!(matches!(
-            check_url("https://a", "ftp://b"),
-            Err(TransportError::Scheme { .. })
-        ));
+        assert!(matches!(check_url("https://a/dm", "http://b/dm"), Err(TransportError::Downgrade { .. })));
+        assert!(matches!(check_url("https://a", "ftp://b"), Err(TransportError::Scheme { .. })));
     }
 
     #[test]
@@ -216,14 +173,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "").unwrap();
-        let e = HttpTransport::new(
-            &TlsOptions {
-                ca_bundle: Some(empty),
-                ..Default::default()
-            },
-            1 << 20,
-        )
-        .unwrap_err();
+        let e = HttpTransport::new(&TlsOptions { ca_bundle: Some(empty), ..Default::default() }, 1 << 20).unwrap_err();
         assert!(e.to_string().contains("no certificates"), "{e}");
         assert!(HttpTransport::new(&TlsOptions::default(), 1 << 20).is_ok());
     }

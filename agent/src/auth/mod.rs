@@ -97,21 +97,12 @@ fn md5_digest_raw(user: &str, secret: &str, nonce: &[u8]) -> [u8; 16] {
 /// `B64(MD5(B64(MD5(user:secret)) ":" nonce ":" B64(MD5(body))))`.
 pub fn hmac_mac(user: &str, secret: &str, nonce: &[u8], body: &[u8]) -> String {
     let body_hash = B64.encode(md5(&[body]));
-    B64.encode(md5(&[
-        user_hash(user, secret).as_bytes(),
-        b":",
-        nonce,
-        b":",
-        body_hash.as_bytes(),
-    ]))
+    B64.encode(md5(&[user_hash(user, secret).as_bytes(), b":", nonce, b":", body_hash.as_bytes()]))
 }
 
 /// The `x-syncml-hmac` header value for `body`.
 pub fn hmac_header(user: &str, secret: &str, nonce: &[u8], body: &[u8]) -> String {
-    format!(
-        "algorithm=MD5, username=\"{user}\", mac={}",
-        hmac_mac(user, secret, nonce, body)
-    )
+    format!("algorithm=MD5, username=\"{user}\", mac={}", hmac_mac(user, secret, nonce, body))
 }
 
 /// A parsed `x-syncml-hmac` header.
@@ -137,10 +128,7 @@ pub fn parse_hmac_header(value: &str) -> Option<HmacHeader> {
     if !algo_ok {
         return None;
     }
-    Some(HmacHeader {
-        username: user?,
-        mac: mac?,
-    })
+    Some(HmacHeader { username: user?, mac: mac? })
 }
 
 /// Verifies an `x-syncml-hmac` header against the body with the expected secret.
@@ -158,31 +146,18 @@ pub fn make_cred(scheme: Scheme, user: &str, secret: &str, nonce: &[u8]) -> Opti
         Scheme::Md5 => md5_digest(user, secret, nonce),
         Scheme::Hmac => return None,
     };
-    let meta = Meta {
-        format: Some("b64".into()),
-        type_: Some(scheme.meta_type().into()),
-        ..Meta::default()
-    };
-    Some(Cred {
-        meta,
-        data: data.into_bytes(),
-    })
+    let meta = Meta { format: Some("b64".into()), type_: Some(scheme.meta_type().into()), ..Meta::default() };
+    Some(Cred { meta, data: data.into_bytes() })
 }
 
 /// Checks a `Cred` received from a peer. Basic is matched on user and secret;
 /// MD5 accepts the digest as base64 text or as 16 raw bytes (WBXML opaque).
 pub fn verify_cred(cred: &Cred, user: &str, secret: &str, nonce: &[u8]) -> bool {
-    let scheme = cred
-        .meta
-        .type_
-        .as_deref()
-        .and_then(Scheme::from_meta_type)
-        .unwrap_or(Scheme::Basic);
+    let scheme = cred.meta.type_.as_deref().and_then(Scheme::from_meta_type).unwrap_or(Scheme::Basic);
     match scheme {
         Scheme::Basic => {
             let text = String::from_utf8_lossy(&cred.data);
-            B64.decode(text.trim())
-                .is_ok_and(|d| d == format!("{user}:{secret}").as_bytes())
+            B64.decode(text.trim()).is_ok_and(|d| d == format!("{user}:{secret}").as_bytes())
         }
         Scheme::Md5 => {
             let want = md5_digest_raw(user, secret, nonce);
@@ -208,52 +183,28 @@ mod tests {
 
     #[test]
     fn md5_digest_matches_the_spec_vector() {
-        assert_eq!(
-            md5_digest("Bruce2", "OhBehave", b"Nonce"),
-            "Zz6EivR3yeaaENcRN6lpAQ=="
-        );
+        assert_eq!(md5_digest("Bruce2", "OhBehave", b"Nonce"), "Zz6EivR3yeaaENcRN6lpAQ==");
     }
 
     #[test]
     fn verify_cred_accepts_right_and_refuses_wrong_credentials() {
         for scheme in [Scheme::Basic, Scheme::Md5] {
             let c = make_cred(scheme, "Bruce2", "OhBehave", b"Nonce").unwrap();
-            assert!(
-                verify_cred(&c, "Bruce2", "OhBehave", b"Nonce"),
-                "{scheme:?}"
-            );
+            assert!(verify_cred(&c, "Bruce2", "OhBehave", b"Nonce"), "{scheme:?}");
             assert!(!verify_cred(&c, "Bruce2", "wrong", b"Nonce"), "{scheme:?}");
         }
         let c = make_cred(Scheme::Md5, "Bruce2", "OhBehave", b"Nonce").unwrap();
         assert!(!verify_cred(&c, "Bruce2", "OhBehave", b"other"));
-        let raw = Cred {
-            data: B64.decode("Zz6EivR3yeaaENcRN6lpAQ==").unwrap(),
-            ..c
-        };
-        assert!(
-            verify_cred(&raw, "Bruce2", "OhBehave", b"Nonce"),
-            "raw 16-byte digest"
-        );
+        let raw = Cred { data: B64.decode("Zz6EivR3yeaaENcRN6lpAQ==").unwrap(), ..c };
+        assert!(verify_cred(&raw, "Bruce2", "OhBehave", b"Nonce"), "raw 16-byte digest");
     }
 
     #[test]
     fn hmac_header_round_trips_and_binds_the_body() {
         let h = hmac_header("Bruce2", "OhBehave", b"Nonce", b"<SyncML/>");
         assert!(h.starts_with("algorithm=MD5, username=\"Bruce2\", mac="));
-        assert!(verify_hmac(
-            &h,
-            "Bruce2",
-            "OhBehave",
-            b"Nonce",
-            b"<SyncML/>"
-        ));
-        assert!(!verify_hmac(
-            &h,
-            "Bruce2",
-            "OhBehave",
-            b"Nonce",
-            b"<SyncML />"
-        ));
+        assert!(verify_hmac(&h, "Bruce2", "OhBehave", b"Nonce", b"<SyncML/>"));
+        assert!(!verify_hmac(&h, "Bruce2", "OhBehave", b"Nonce", b"<SyncML />"));
         assert!(!verify_hmac(&h, "Bruce2", "x", b"Nonce", b"<SyncML/>"));
         let expected = {
             let inner = B64.encode(md5(&[b"Bruce2:OhBehave"]));
@@ -266,14 +217,8 @@ mod tests {
     #[test]
     fn schemes_parse_from_meta_types_and_dmacc_names() {
         assert_eq!(Scheme::from_meta_type("syncml:auth-md5"), Some(Scheme::Md5));
-        assert_eq!(
-            Scheme::from_meta_type("SYNCML:AUTH-BASIC"),
-            Some(Scheme::Basic)
-        );
-        assert_eq!(
-            Scheme::from_meta_type("syncml:auth-MAC"),
-            Some(Scheme::Hmac)
-        );
+        assert_eq!(Scheme::from_meta_type("SYNCML:AUTH-BASIC"), Some(Scheme::Basic));
+        assert_eq!(Scheme::from_meta_type("syncml:auth-MAC"), Some(Scheme::Hmac));
         assert_eq!(Scheme::from_dmacc("DIGEST"), Some(Scheme::Md5));
         assert_eq!(Scheme::from_dmacc("X509"), None);
     }

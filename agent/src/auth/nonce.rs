@@ -55,15 +55,8 @@ impl NonceStore {
         self.map.insert(server_id.to_string(), nonces);
         let mut out = String::new();
         for (id, n) in &self.map {
-            let id: String = id
-                .chars()
-                .map(|c| if c.is_whitespace() { '_' } else { c })
-                .collect();
-            out.push_str(&format!(
-                "{id} {} {}\n",
-                B64.encode(&n.client),
-                B64.encode(&n.server)
-            ));
+            let id: String = id.chars().map(|c| if c.is_whitespace() { '_' } else { c }).collect();
+            out.push_str(&format!("{id} {} {}\n", B64.encode(&n.client), B64.encode(&n.server)));
         }
         state::write_atomic(&self.path, out.as_bytes())
     }
@@ -73,9 +66,7 @@ impl NonceStore {
 pub fn fresh() -> Vec<u8> {
     let mut n = vec![0u8; 16];
     if getrandom::getrandom(&mut n).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         n = t.as_nanos().to_le_bytes().to_vec();
     }
     n
@@ -91,10 +82,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = NonceStore::load(dir.path()).unwrap();
         assert_eq!(s.get("srv1"), Nonces::default());
-        let n = Nonces {
-            client: b"Nonce".to_vec(),
-            server: vec![0, 0, 0, 0],
-        };
+        let n = Nonces { client: b"Nonce".to_vec(), server: vec![0, 0, 0, 0] };
         s.set("srv1", n.clone()).unwrap();
         let s2 = NonceStore::load(dir.path()).unwrap();
         assert_eq!(s2.get("srv1"), n);

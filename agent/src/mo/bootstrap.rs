@@ -22,11 +22,7 @@ pub enum BootstrapError {
 /// Applies a bootstrap message; returns the ServerIDs of the accounts now in
 /// the tree. The tree is unchanged on any error.
 pub fn apply_bootstrap(tree: &mut Tree, bytes: &[u8]) -> Result<Vec<String>, BootstrapError> {
-    let codec = if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<') {
-        Codec::Xml
-    } else {
-        Codec::Wbxml
-    };
+    let codec = if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<') { Codec::Xml } else { Codec::Wbxml };
     let msg = codec.decode(bytes)?;
     let snapshot = tree.snapshot();
     let result = apply_commands(tree, &msg.body.commands);
@@ -48,9 +44,7 @@ pub fn apply_bootstrap(tree: &mut Tree, bytes: &[u8]) -> Result<Vec<String>, Boo
 fn apply_commands(tree: &mut Tree, commands: &[Command]) -> Result<(), BootstrapError> {
     for c in commands {
         match c {
-            Command::Add(i) | Command::Replace(i) => {
-                apply_items(tree, i, matches!(c, Command::Add(_)))?
-            }
+            Command::Add(i) | Command::Replace(i) => apply_items(tree, i, matches!(c, Command::Add(_)))?,
             Command::Atomic(s) | Command::Sequence(s) => apply_commands(tree, &s.commands)?,
             Command::Status(_) | Command::Results(_) | Command::Alert(_) => {}
             other => return Err(BootstrapError::Command(other.name())),
@@ -112,18 +106,14 @@ mod tests {
         ]
         .concat();
         let xml = message(&cmds);
-        let wbxml = Codec::Wbxml
-            .encode(&Codec::Xml.decode(xml.as_bytes()).unwrap())
-            .unwrap();
+        let wbxml = Codec::Wbxml.encode(&Codec::Xml.decode(xml.as_bytes()).unwrap()).unwrap();
         for bytes in [xml.as_bytes(), &wbxml[..]] {
             let mut t = Tree::new(UriLimits::default());
             assert_eq!(apply_bootstrap(&mut t, bytes).unwrap(), ["opsrv"]);
             let a = super::super::find_account(&t, "opsrv").unwrap();
             assert_eq!(a.address, "https://op.example/dm");
             assert_eq!(a.client.secret, "s3");
-            assert!(t
-                .get(Who::Server("opsrv"), "./DMAcc/op/AppAuth/1/AAuthSecret")
-                .is_err());
+            assert!(t.get(Who::Server("opsrv"), "./DMAcc/op/AppAuth/1/AAuthSecret").is_err());
             assert!(t.get(Who::Server("other"), "./DMAcc/op/ServerID").is_err());
         }
     }
@@ -132,20 +122,12 @@ mod tests {
     fn a_failing_bootstrap_leaves_the_tree_unchanged() {
         let mut t = Tree::new(UriLimits::default());
         let before = t.snapshot();
-        let bad = message(
-            &[
-                add("./DMAcc/op/ServerID", Some("x")),
-                add("./DMAcc/op/ServerID/below", Some("y")),
-            ]
-            .concat(),
-        );
+        let bad =
+            message(&[add("./DMAcc/op/ServerID", Some("x")), add("./DMAcc/op/ServerID/below", Some("y"))].concat());
         assert!(apply_bootstrap(&mut t, bad.as_bytes()).is_err());
         assert_eq!(t.snapshot(), before);
         let none = message(&add("./Other/a", Some("1")));
-        assert!(matches!(
-            apply_bootstrap(&mut t, none.as_bytes()),
-            Err(BootstrapError::NoAccount)
-        ));
+        assert!(matches!(apply_bootstrap(&mut t, none.as_bytes()), Err(BootstrapError::NoAccount)));
         assert_eq!(t.snapshot(), before);
         assert!(apply_bootstrap(&mut t, b"<SyncML><Sync").is_err());
     }

@@ -12,10 +12,7 @@ pub struct Versions {
 
 impl std::fmt::Debug for Versions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Versions")
-            .field("firmware", &(self.firmware)())
-            .field("software", &(self.software)())
-            .finish()
+        f.debug_struct("Versions").field("firmware", &(self.firmware)()).field("software", &(self.software)()).finish()
     }
 }
 
@@ -63,11 +60,7 @@ pub fn install_devinfo(tree: &mut Tree, s: &Settings, versions: Versions) -> Res
             n.permanent = true;
         })?;
     }
-    tree.with_node("./DevInfo", |n| {
-        n.type_ = "urn:oma:mo:oma-dm-devinfo:1.0".into()
-    })?;
-    tree.with_node("./DevDetail", |n| {
-        n.type_ = "urn:oma:mo:oma-dm-devdetail:1.0".into()
-    })?;
+    tree.with_node("./DevInfo", |n| n.type_ = "urn:oma:mo:oma-dm-devinfo:1.0".into())?;
+    tree.with_node("./DevDetail", |n| n.type_ = "urn:oma:mo:oma-dm-devdetail:1.0".into())?;
     Ok(())
 }

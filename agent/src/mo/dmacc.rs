@@ -38,16 +38,7 @@ pub struct DmAccount {
 
 /// The DMAcc child name for a server id (`[A-Za-z0-9_-]`, others as `_`).
 pub fn account_node_name(server_id: &str) -> String {
-    server_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    server_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
 }
 
 /// Writes (or overwrites) an account from the configuration.
@@ -76,22 +67,14 @@ pub fn provision_account(tree: &mut Tree, a: &AccountSettings) -> Result<(), Tre
         tree.put_leaf(&format!("{base}/{name}"), value.as_bytes(), "chr")?;
     }
     if let Some(port) = port_of(&a.address) {
-        tree.put_leaf(
-            &format!("{base}/AppAddr/1/Port/1/PortNbr"),
-            port.to_string().as_bytes(),
-            "int",
-        )?;
+        tree.put_leaf(&format!("{base}/AppAddr/1/Port/1/PortNbr"), port.to_string().as_bytes(), "int")?;
     }
     tree.put_interior(&format!("{base}/Ext"))?;
     secure_account(tree, &base, &a.server_id)
 }
 
 /// Sets the account's ACL (its server may Get and Replace) and hides secrets.
-pub(crate) fn secure_account(
-    tree: &mut Tree,
-    base: &str,
-    server_id: &str,
-) -> Result<(), TreeError> {
+pub(crate) fn secure_account(tree: &mut Tree, base: &str, server_id: &str) -> Result<(), TreeError> {
     let acl = Acl::parse(&format!("Get={server_id}&Replace={server_id}")).unwrap_or_default();
     tree.with_node(base, |n| {
         n.acl = acl;
@@ -116,17 +99,12 @@ fn port_of(address: &str) -> Option<u16> {
 
 /// Every account in the tree.
 pub fn accounts(tree: &Tree) -> Vec<DmAccount> {
-    tree.child_names("./DMAcc")
-        .iter()
-        .filter_map(|x| read_account(tree, x))
-        .collect()
+    tree.child_names("./DMAcc").iter().filter_map(|x| read_account(tree, x)).collect()
 }
 
 /// The account of `server_id`.
 pub fn find_account(tree: &Tree, server_id: &str) -> Option<DmAccount> {
-    accounts(tree)
-        .into_iter()
-        .find(|a| a.server_id == server_id)
+    accounts(tree).into_iter().find(|a| a.server_id == server_id)
 }
 
 fn read_account(tree: &Tree, x: &str) -> Option<DmAccount> {
@@ -189,11 +167,7 @@ mod tests {
         let mut t = Tree::new(UriLimits::default());
         provision_account(&mut t, &settings()).unwrap();
         assert_eq!(t.leaf_text("./DMAcc/srv_one/AppID").as_deref(), Some("w7"));
-        assert_eq!(
-            t.leaf_text("./DMAcc/srv_one/AppAddr/1/Port/1/PortNbr")
-                .as_deref(),
-            Some("8443")
-        );
+        assert_eq!(t.leaf_text("./DMAcc/srv_one/AppAddr/1/Port/1/PortNbr").as_deref(), Some("8443"));
         let a = find_account(&t, "srv.one").unwrap();
         assert_eq!(a.address, "https://dm.example.com:8443/dm");
         assert_eq!(a.client.name, "dev1");

@@ -15,11 +15,7 @@ use crate::tree::{Tree, TreeError};
 /// Installs DevInfo, DevDetail and Inbox, and provisions every configured
 /// account that is not in the tree yet (first start). Existing accounts are
 /// left alone: the server or a bootstrap may have changed them.
-pub fn install_standard_objects(
-    tree: &mut Tree,
-    settings: &Settings,
-    versions: Versions,
-) -> Result<(), TreeError> {
+pub fn install_standard_objects(tree: &mut Tree, settings: &Settings, versions: Versions) -> Result<(), TreeError> {
     install_devinfo(tree, settings, versions)?;
     tree.put_interior("./Inbox")?;
     tree.with_node("./Inbox", |n| {

@@ -77,26 +77,18 @@ pub struct AlertQueue {
 impl AlertQueue {
     /// An in-memory queue (tests).
     pub fn in_memory() -> AlertQueue {
-        AlertQueue {
-            inner: Arc::default(),
-            path: None,
-        }
+        AlertQueue { inner: Arc::default(), path: None }
     }
 
     /// Opens `<state_dir>/pending-alerts.json`.
     pub fn open(state_dir: &Path) -> Result<AlertQueue, StateError> {
         let path = state_dir.join("pending-alerts.json");
         let stored = match state::read_optional(&path)? {
-            Some(b) => serde_json::from_slice(&b).map_err(|e| StateError {
-                path: path.clone(),
-                source: std::io::Error::other(e),
-            })?,
+            Some(b) => serde_json::from_slice(&b)
+                .map_err(|e| StateError { path: path.clone(), source: std::io::Error::other(e) })?,
             None => Stored::default(),
         };
-        Ok(AlertQueue {
-            inner: Arc::new(Mutex::new(stored)),
-            path: Some(path),
-        })
+        Ok(AlertQueue { inner: Arc::new(Mutex::new(stored)), path: Some(path) })
     }
 
     /// Queues an alert (its `id` is replaced); returns the id.
@@ -112,11 +104,7 @@ impl AlertQueue {
     /// Alerts waiting for `server_id` (including those for any server).
     pub fn pending(&self, server_id: &str) -> Vec<QueuedAlert> {
         let s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        s.alerts
-            .iter()
-            .filter(|a| a.server_id.as_deref().map_or(true, |id| id == server_id))
-            .cloned()
-            .collect()
+        s.alerts.iter().filter(|a| a.server_id.as_deref().map_or(true, |id| id == server_id)).cloned().collect()
     }
 
     /// Removes an acknowledged alert.
@@ -125,11 +113,7 @@ impl AlertQueue {
     }
 
     pub fn len(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .alerts
-            .len()
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).alerts.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -140,10 +124,8 @@ impl AlertQueue {
         let mut s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let r = f(&mut s);
         if let Some(path) = &self.path {
-            let bytes = serde_json::to_vec(&*s).map_err(|e| StateError {
-                path: path.clone(),
-                source: std::io::Error::other(e),
-            })?;
+            let bytes = serde_json::to_vec(&*s)
+                .map_err(|e| StateError { path: path.clone(), source: std::io::Error::other(e) })?;
             state::write_atomic(path, &bytes)?;
         }
         Ok(r)
@@ -181,10 +163,7 @@ mod tests {
         let q2 = AlertQueue::open(dir.path()).unwrap();
         assert_eq!(q2.len(), 3);
         q2.ack(a).unwrap();
-        assert_eq!(
-            AlertQueue::open(dir.path()).unwrap().pending("srv1").len(),
-            1
-        );
+        assert_eq!(AlertQueue::open(dir.path()).unwrap().pending("srv1").len(), 1);
     }
 
     #[test]

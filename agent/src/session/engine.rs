@@ -11,8 +11,7 @@ use super::execute::{Executor, ALERT_NEXT_MESSAGE};
 use super::large::LargeObjects;
 use super::outbox::{HeaderInfo, Outbox};
 use super::{
-    Phase, SessionContext, SessionError, SessionReport, Trigger, ALERT_CLIENT_INITIATED,
-    ALERT_SERVER_INITIATED,
+    Phase, SessionContext, SessionError, SessionReport, Trigger, ALERT_CLIENT_INITIATED, ALERT_SERVER_INITIATED,
 };
 use crate::auth::{self, fresh_nonce, Nonces, Scheme};
 use crate::status::StatusCode;
@@ -51,19 +50,14 @@ impl<'a> Engine<'a> {
     pub(super) fn new(ctx: SessionContext<'a>, trigger: &Trigger) -> Result<Self, SessionError> {
         let acc = &ctx.account;
         if acc.address.is_empty() || acc.client.name.is_empty() {
-            return Err(SessionError::Account {
-                server_id: acc.server_id.clone(),
-            });
+            return Err(SessionError::Account { server_id: acc.server_id.clone() });
         }
         check_url(&acc.address, &acc.address)?;
         let (session_id, alert) = match trigger {
             Trigger::Server { session_id } => (session_id.clone(), ALERT_SERVER_INITIATED),
             Trigger::Client => {
                 let n = fresh_nonce();
-                (
-                    format!("{:X}", u16::from_be_bytes([n[0], n[1]]).max(1)),
-                    ALERT_CLIENT_INITIATED,
-                )
+                (format!("{:X}", u16::from_be_bytes([n[0], n[1]]).max(1)), ALERT_CLIENT_INITIATED)
             }
         };
         let mut nonces = ctx.nonces.get(&acc.server_id);
@@ -97,10 +91,7 @@ impl<'a> Engine<'a> {
             server_limit: ctx.options.max_msg_size as usize,
             initial_alert: alert,
             lo: LargeObjects::new(&ctx.options.objects_dir, ctx.options.max_obj_size),
-            report: SessionReport {
-                session_id: hdr.session_id.clone(),
-                ..SessionReport::default()
-            },
+            report: SessionReport { session_id: hdr.session_id.clone(), ..SessionReport::default() },
             hdr,
             ctx,
         };
@@ -111,35 +102,20 @@ impl<'a> Engine<'a> {
     /// Package 1: the session alert, DevInfo, and the queued alerts.
     fn queue_package1(&mut self, alert: u32) {
         self.outbox = Outbox::default();
-        self.outbox.push(Command::Alert(Alert {
-            data: alert,
-            ..Alert::default()
-        }));
+        self.outbox.push(Command::Alert(Alert { data: alert, ..Alert::default() }));
         let items = ["DevId", "Man", "Mod", "DmV", "Lang"]
             .iter()
             .map(|n| {
                 let uri = format!("./DevInfo/{n}");
                 Item {
                     source: Some(Loc::uri(uri.clone())),
-                    meta: Some(Meta {
-                        format: Some("chr".into()),
-                        ..Meta::default()
-                    }),
-                    data: Some(
-                        self.ctx
-                            .tree
-                            .leaf_text(&uri)
-                            .unwrap_or_default()
-                            .into_bytes(),
-                    ),
+                    meta: Some(Meta { format: Some("chr".into()), ..Meta::default() }),
+                    data: Some(self.ctx.tree.leaf_text(&uri).unwrap_or_default().into_bytes()),
                     ..Item::default()
                 }
             })
             .collect();
-        self.outbox.push(Command::Replace(ItemCmd {
-            items,
-            ..ItemCmd::default()
-        }));
+        self.outbox.push(Command::Replace(ItemCmd { items, ..ItemCmd::default() }));
         self.alert_ids.clear();
         for a in self.ctx.alerts.pending(&self.ctx.account.server_id) {
             self.alert_ids.push_back(a.id);
@@ -176,27 +152,15 @@ impl<'a> Engine<'a> {
         self.msg_id += 1;
         let acc = &self.ctx.account;
         let cred = match self.client_scheme {
-            Scheme::Basic | Scheme::Md5 if !self.client_accepted => auth::make_cred(
-                self.client_scheme,
-                &acc.client.name,
-                &acc.client.secret,
-                &self.nonces.client,
-            ),
+            Scheme::Basic | Scheme::Md5 if !self.client_accepted => {
+                auth::make_cred(self.client_scheme, &acc.client.name, &acc.client.secret, &self.nonces.client)
+            }
             _ => None,
         };
-        let limit = self
-            .server_limit
-            .min(self.ctx.options.max_msg_size as usize);
+        let limit = self.server_limit.min(self.ctx.options.max_msg_size as usize);
         let (msg, sent) = self
             .outbox
-            .build(
-                self.codec,
-                &self.hdr,
-                self.msg_id,
-                cred,
-                self.hdr_status.take(),
-                limit,
-            )
+            .build(self.codec, &self.hdr, self.msg_id, cred, self.hdr_status.take(), limit)
             .map_err(SessionError::Encode)?;
         for (cmd_id, c) in sent {
             if let Command::Alert(a) = c {
@@ -208,20 +172,9 @@ impl<'a> Engine<'a> {
             }
         }
         let body = self.codec.encode(&msg).map_err(SessionError::Encode)?;
-        let hmac = (self.client_scheme == Scheme::Hmac).then(|| {
-            auth::hmac_header(
-                &acc.client.name,
-                &acc.client.secret,
-                &self.nonces.client,
-                &body,
-            )
-        });
-        let req = Request {
-            url: self.hdr.server_url.clone(),
-            content_type: self.codec.mime().to_string(),
-            body,
-            hmac,
-        };
+        let hmac = (self.client_scheme == Scheme::Hmac)
+            .then(|| auth::hmac_header(&acc.client.name, &acc.client.secret, &self.nonces.client, &body));
+        let req = Request { url: self.hdr.server_url.clone(), content_type: self.codec.mime().to_string(), body, hmac };
         let resp = self.ctx.transport.exchange(&req)?;
         self.report.messages_sent += 1;
         Ok(resp)
@@ -230,15 +183,9 @@ impl<'a> Engine<'a> {
     fn handle(&mut self, resp: &Response) -> Result<Next, SessionError> {
         let url = self.hdr.server_url.clone();
         if resp.status != 200 {
-            return Err(SessionError::HttpStatus {
-                url,
-                status: resp.status,
-            });
+            return Err(SessionError::HttpStatus { url, status: resp.status });
         }
-        let malformed = |source| SessionError::Malformed {
-            url: url.clone(),
-            source,
-        };
+        let malformed = |source| SessionError::Malformed { url: url.clone(), source };
         let codec = Codec::from_content_type(&resp.content_type).map_err(malformed)?;
         let msg = codec.decode(&resp.body).map_err(malformed)?;
         self.codec = codec;
@@ -269,11 +216,7 @@ impl<'a> Engine<'a> {
         if secret.is_empty() {
             return Ok(StatusCode::Ok);
         }
-        let name = if acc.server.name.is_empty() {
-            &acc.server_id
-        } else {
-            &acc.server.name
-        };
+        let name = if acc.server.name.is_empty() { &acc.server_id } else { &acc.server.name };
         if acc.server.scheme == Some(Scheme::Hmac) {
             let header = resp.hmac.as_deref().ok_or(StatusCode::MissingCredentials)?;
             return if auth::verify_hmac(header, name, secret, &self.nonces.server, &resp.body) {
@@ -285,11 +228,7 @@ impl<'a> Engine<'a> {
         if self.server_authenticated {
             return Ok(StatusCode::Ok);
         }
-        let cred = msg
-            .hdr
-            .cred
-            .as_ref()
-            .ok_or(StatusCode::MissingCredentials)?;
+        let cred = msg.hdr.cred.as_ref().ok_or(StatusCode::MissingCredentials)?;
         if auth::verify_cred(cred, name, secret, &self.nonces.server) {
             Ok(self.first_auth())
         } else {
@@ -312,9 +251,7 @@ impl<'a> Engine<'a> {
         self.hdr_status = Some(self.hdr_status_for(msg, code, Some(chal)));
         self.outbox = Outbox::default();
         let _ = self.send();
-        Err(SessionError::ServerAuthFailed {
-            server_id: self.ctx.account.server_id.clone(),
-        })
+        Err(SessionError::ServerAuthFailed { server_id: self.ctx.account.server_id.clone() })
     }
 
     /// A fresh nonce for the server's next credentials, persisted, as a Chal.
@@ -370,12 +307,7 @@ impl<'a> Engine<'a> {
             if let Some(scheme) = chal.meta.type_.as_deref().and_then(Scheme::from_meta_type) {
                 self.client_scheme = scheme;
             }
-            if let Some(n) = chal
-                .meta
-                .next_nonce
-                .as_deref()
-                .and_then(|n| B64.decode(n.trim()).ok())
-            {
+            if let Some(n) = chal.meta.next_nonce.as_deref().and_then(|n| B64.decode(n.trim()).ok()) {
                 self.nonces.client = n;
                 let mut stored = self.ctx.nonces.get(&self.ctx.account.server_id);
                 stored.client = self.nonces.client.clone();
@@ -386,9 +318,7 @@ impl<'a> Engine<'a> {
             401 | 407 if !self.client_accepted => {
                 self.auth_attempts += 1;
                 if self.auth_attempts > 2 || s.chal.is_none() && self.auth_attempts > 1 {
-                    return Err(SessionError::ClientAuthFailed {
-                        server_id: self.ctx.account.server_id.clone(),
-                    });
+                    return Err(SessionError::ClientAuthFailed { server_id: self.ctx.account.server_id.clone() });
                 }
                 Ok(true)
             }
@@ -404,15 +334,9 @@ impl<'a> Engine<'a> {
     /// Executes the server's commands, queues our replies and decides
     /// whether the session continues.
     fn execute(&mut self, msg: &Message, hdr_code: StatusCode) -> Result<Next, SessionError> {
-        let chal = if hdr_code == StatusCode::Authenticated {
-            Some(self.new_server_challenge()?)
-        } else {
-            None
-        };
+        let chal = if hdr_code == StatusCode::Authenticated { Some(self.new_server_challenge()?) } else { None };
         self.hdr_status = Some(self.hdr_status_for(msg, hdr_code, chal));
-        let limit = self
-            .server_limit
-            .min(self.ctx.options.max_msg_size as usize);
+        let limit = self.server_limit.min(self.ctx.options.max_msg_size as usize);
         let mut x = Executor {
             tree: self.ctx.tree,
             server_id: &self.ctx.account.server_id,
@@ -432,11 +356,7 @@ impl<'a> Engine<'a> {
                 x.run(c);
             }
         }
-        let (out, next_requested, abort) = (
-            std::mem::take(&mut x.out),
-            x.next_message_requested,
-            x.abort_requested,
-        );
+        let (out, next_requested, abort) = (std::mem::take(&mut x.out), x.next_message_requested, x.abort_requested);
         self.ctx.tree.save()?;
         if abort {
             self.report.aborted_by_server = true;
@@ -448,10 +368,7 @@ impl<'a> Engine<'a> {
             self.outbox.queue.push_front(o);
         }
         if !msg.body.final_flag && !next_requested {
-            self.outbox.push(Command::Alert(Alert {
-                data: ALERT_NEXT_MESSAGE,
-                ..Alert::default()
-            }));
+            self.outbox.push(Command::Alert(Alert { data: ALERT_NEXT_MESSAGE, ..Alert::default() }));
         }
         if msg.body.final_flag && !operations && self.outbox.is_empty() {
             self.hdr_status = None;

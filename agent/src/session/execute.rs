@@ -72,9 +72,7 @@ impl Executor<'_> {
         }
         match c {
             Command::Add(i) => self.items(c.name(), i, |x, it| x.add_or_replace("Add", i, it)),
-            Command::Replace(i) => {
-                self.items(c.name(), i, |x, it| x.add_or_replace("Replace", i, it))
-            }
+            Command::Replace(i) => self.items(c.name(), i, |x, it| x.add_or_replace("Replace", i, it)),
             Command::Delete(i) => self.items(c.name(), i, |x, it| x.delete(it)),
             Command::Copy(i) => self.items(c.name(), i, |x, it| x.copy(it)),
             Command::Exec(i) => self.items(c.name(), i, |x, it| x.exec(i, it)),
@@ -86,34 +84,15 @@ impl Executor<'_> {
         }
     }
 
-    fn items(
-        &mut self,
-        name: &str,
-        cmd: &ItemCmd,
-        mut f: impl FnMut(&mut Self, &Item) -> StatusCode,
-    ) -> StatusCode {
+    fn items(&mut self, name: &str, cmd: &ItemCmd, mut f: impl FnMut(&mut Self, &Item) -> StatusCode) -> StatusCode {
         if cmd.items.is_empty() {
-            return self.status(
-                name,
-                cmd.cmd_id,
-                cmd.no_resp,
-                StatusCode::IncompleteCommand,
-                None,
-                None,
-            );
+            return self.status(name, cmd.cmd_id, cmd.no_resp, StatusCode::IncompleteCommand, None, None);
         }
         let mut worst = StatusCode::Ok;
         for item in &cmd.items {
             let code = f(self, item);
             worst = worse(worst, code);
-            self.status(
-                name,
-                cmd.cmd_id,
-                cmd.no_resp,
-                code,
-                item.target_uri(),
-                item.source_uri(),
-            );
+            self.status(name, cmd.cmd_id, cmd.no_resp, code, item.target_uri(), item.source_uri());
         }
         worst
     }
@@ -146,48 +125,21 @@ impl Executor<'_> {
             return StatusCode::IncompleteCommand;
         };
         let meta = item.meta.as_ref().or(c.meta.as_ref());
-        let (format, type_) = (
-            meta.and_then(|m| m.format.clone()),
-            meta.and_then(|m| m.type_.clone()),
-        );
+        let (format, type_) = (meta.and_then(|m| m.format.clone()), meta.and_then(|m| m.type_.clone()));
         let data = item.data.as_deref().unwrap_or_default();
         let chunked = item.more_data || self.lo.pending_uri() == Some(uri);
         let value = if chunked {
             let size = meta.and_then(|m| m.size);
-            match self.lo.chunk(&ChunkIn {
-                cmd,
-                uri,
-                size,
-                data,
-                more: item.more_data,
-                format,
-                type_,
-            }) {
+            match self.lo.chunk(&ChunkIn { cmd, uri, size, data, more: item.more_data, format, type_ }) {
                 Chunk::More => return StatusCode::ChunkAccepted,
                 Chunk::Failed(code) => return code,
-                Chunk::Complete {
-                    value,
-                    format,
-                    type_,
-                } => NewValue {
-                    format,
-                    type_,
-                    value,
-                },
+                Chunk::Complete { value, format, type_ } => NewValue { format, type_, value },
             }
         } else {
-            NewValue {
-                format,
-                type_,
-                value: Value::Inline(data.to_vec()),
-            }
+            NewValue { format, type_, value: Value::Inline(data.to_vec()) }
         };
         let who = Who::Server(self.server_id);
-        let r = if cmd == "Add" {
-            self.tree.add(who, uri, value)
-        } else {
-            self.tree.replace(who, uri, value)
-        };
+        let r = if cmd == "Add" { self.tree.add(who, uri, value) } else { self.tree.replace(who, uri, value) };
         code_of(r)
     }
 
@@ -306,10 +258,7 @@ impl Executor<'_> {
 
     fn prompt(&mut self, kind: PromptKind, a: &Alert) -> StatusCode {
         let text = |i: usize| {
-            a.items
-                .get(i)
-                .and_then(|it| it.data.as_deref())
-                .map(|d| String::from_utf8_lossy(d).into_owned())
+            a.items.get(i).and_then(|it| it.data.as_deref()).map(|d| String::from_utf8_lossy(d).into_owned())
         };
         let prompt = Prompt {
             kind,
@@ -318,19 +267,10 @@ impl Executor<'_> {
             choices: (2..a.items.len()).filter_map(text).collect(),
             server_id: self.server_id.to_string(),
         };
-        let answer = self
-            .ui
-            .prompt(&prompt)
-            .unwrap_or_else(|| default_answer(&prompt));
+        let answer = self.ui.prompt(&prompt).unwrap_or_else(|| default_answer(&prompt));
         let (code, replies) = answer_status(kind, &answer);
         if !a.no_resp {
-            let items = replies
-                .into_iter()
-                .map(|r| Item {
-                    data: Some(r.into_bytes()),
-                    ..Item::default()
-                })
-                .collect();
+            let items = replies.into_iter().map(|r| Item { data: Some(r.into_bytes()), ..Item::default() }).collect();
             self.out.push(Outgoing::Cmd(Command::Status(Status {
                 msg_ref: self.msg_ref,
                 cmd_ref: a.cmd_id,
@@ -349,25 +289,13 @@ impl Executor<'_> {
         let mut failed = false;
         for c in &a.commands {
             if failed {
-                self.status(
-                    c.name(),
-                    c.cmd_id(),
-                    c.no_resp(),
-                    StatusCode::NotExecuted,
-                    None,
-                    None,
-                );
+                self.status(c.name(), c.cmd_id(), c.no_resp(), StatusCode::NotExecuted, None, None);
                 continue;
             }
             let code = match c {
-                Command::Atomic(_) | Command::Get(_) => self.status(
-                    c.name(),
-                    c.cmd_id(),
-                    c.no_resp(),
-                    StatusCode::CommandFailed,
-                    None,
-                    None,
-                ),
+                Command::Atomic(_) | Command::Get(_) => {
+                    self.status(c.name(), c.cmd_id(), c.no_resp(), StatusCode::CommandFailed, None, None)
+                }
                 _ => self.run(c),
             };
             failed = !code.is_success() || code == StatusCode::ChunkAccepted;
@@ -383,14 +311,7 @@ impl Executor<'_> {
                 }
             }
         }
-        self.status(
-            "Atomic",
-            a.cmd_id,
-            a.no_resp,
-            StatusCode::AtomicFailed,
-            None,
-            None,
-        )
+        self.status("Atomic", a.cmd_id, a.no_resp, StatusCode::AtomicFailed, None, None)
     }
 
     fn sequence(&mut self, s: &Container) -> StatusCode {
@@ -405,10 +326,7 @@ impl Executor<'_> {
     fn alert_no_end_of_data(&mut self, uri: &str) {
         self.out.push(Outgoing::Cmd(Command::Alert(Alert {
             data: ALERT_NO_END_OF_DATA,
-            items: vec![Item {
-                target: Some(Loc::uri(uri)),
-                ..Item::default()
-            }],
+            items: vec![Item { target: Some(Loc::uri(uri)), ..Item::default() }],
             ..Alert::default()
         })));
     }
@@ -417,9 +335,7 @@ impl Executor<'_> {
 /// True when `c` carries the next chunk of the object at `uri`.
 fn continues_object(c: &Command, uri: &str) -> bool {
     match c {
-        Command::Add(i) | Command::Replace(i) => {
-            i.items.first().and_then(Item::target_uri) == Some(uri)
-        }
+        Command::Add(i) | Command::Replace(i) => i.items.first().and_then(Item::target_uri) == Some(uri),
         Command::Status(_) | Command::Results(_) => true,
         Command::Alert(a) => a.data == ALERT_NEXT_MESSAGE,
         _ => false,
@@ -427,9 +343,7 @@ fn continues_object(c: &Command, uri: &str) -> bool {
 }
 
 fn result_item(gi: GetItem) -> Item {
-    let data = gi
-        .data
-        .map(|v| read_range(&v, 0, v.size() as usize).unwrap_or_default());
+    let data = gi.data.map(|v| read_range(&v, 0, v.size() as usize).unwrap_or_default());
     Item {
         source: Some(Loc::uri(gi.uri)),
         meta: Some(Meta {

@@ -26,11 +26,7 @@ pub enum Chunk {
     /// Stored; more expected (reply 213).
     More,
     /// The last chunk arrived and the sizes match: the assembled value.
-    Complete {
-        value: Value,
-        format: Option<String>,
-        type_: Option<String>,
-    },
+    Complete { value: Value, format: Option<String>, type_: Option<String> },
     /// The object is refused (424 size mismatch, 413 too large, 420 full...).
     Failed(StatusCode),
 }
@@ -58,12 +54,7 @@ pub struct LargeObjects {
 
 impl LargeObjects {
     pub fn new(dir: &Path, max_obj_size: u64) -> Self {
-        LargeObjects {
-            dir: dir.to_path_buf(),
-            max_obj_size,
-            pending: None,
-            counter: 0,
-        }
+        LargeObjects { dir: dir.to_path_buf(), max_obj_size, pending: None, counter: 0 }
     }
 
     /// The URI of the object in progress.
@@ -81,11 +72,7 @@ impl LargeObjects {
 
     /// Takes one chunk of `uri` (the first one carries the size).
     pub fn chunk(&mut self, c: &ChunkIn<'_>) -> Chunk {
-        if self
-            .pending
-            .as_ref()
-            .is_some_and(|p| p.uri != c.uri || p.cmd != c.cmd)
-        {
+        if self.pending.as_ref().is_some_and(|p| p.uri != c.uri || p.cmd != c.cmd) {
             self.abandon();
         }
         if self.pending.is_none() {
@@ -114,10 +101,7 @@ impl LargeObjects {
         }
         fs::create_dir_all(&self.dir).map_err(|e| io_code(&e))?;
         self.counter += 1;
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
         let file = self.dir.join(format!("lo-{stamp}-{}", self.counter));
         File::create(&file).map_err(|e| io_code(&e))?;
         Ok(Incoming {
@@ -137,10 +121,7 @@ impl LargeObjects {
         if p.written > p.declared {
             return Err(StatusCode::SizeMismatch);
         }
-        let mut f = OpenOptions::new()
-            .append(true)
-            .open(&p.file)
-            .map_err(|e| io_code(&e))?;
+        let mut f = OpenOptions::new().append(true).open(&p.file).map_err(|e| io_code(&e))?;
         f.write_all(data).map_err(|e| io_code(&e))
     }
 
@@ -155,14 +136,7 @@ impl LargeObjects {
         if let Err(e) = File::open(&p.file).and_then(|f| f.sync_all()) {
             return Chunk::Failed(io_code(&e));
         }
-        Chunk::Complete {
-            value: Value::File {
-                path: p.file,
-                size: p.written,
-            },
-            format: p.format,
-            type_: p.type_,
-        }
+        Chunk::Complete { value: Value::File { path: p.file, size: p.written }, format: p.format, type_: p.type_ }
     }
 }
 
@@ -197,15 +171,7 @@ mod tests {
     use super::*;
 
     fn chunk<'a>(uri: &'a str, size: Option<u64>, data: &'a [u8], more: bool) -> ChunkIn<'a> {
-        ChunkIn {
-            cmd: "Replace",
-            uri,
-            size,
-            data,
-            more,
-            format: Some("bin".into()),
-            type_: None,
-        }
+        ChunkIn { cmd: "Replace", uri, size, data, more, format: Some("bin".into()), type_: None }
     }
 
     #[test]
@@ -214,9 +180,7 @@ mod tests {
         let mut lo = LargeObjects::new(dir.path(), 100);
         assert_eq!(lo.chunk(&chunk("./A", Some(6), b"abc", true)), Chunk::More);
         assert_eq!(lo.pending_uri(), Some("./A"));
-        let Chunk::Complete { value, .. } = lo.chunk(&chunk("./A", None, b"def", false)) else {
-            panic!()
-        };
+        let Chunk::Complete { value, .. } = lo.chunk(&chunk("./A", None, b"def", false)) else { panic!() };
         assert_eq!(read_range(&value, 0, 100).unwrap(), b"abcdef");
         assert_eq!(read_range(&value, 2, 3).unwrap(), b"cde");
     }
@@ -226,28 +190,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut lo = LargeObjects::new(dir.path(), 100);
         lo.chunk(&chunk("./A", Some(6), b"abc", true));
-        assert_eq!(
-            lo.chunk(&chunk("./A", None, b"d", false)),
-            Chunk::Failed(StatusCode::SizeMismatch)
-        );
+        assert_eq!(lo.chunk(&chunk("./A", None, b"d", false)), Chunk::Failed(StatusCode::SizeMismatch));
         lo.chunk(&chunk("./A", Some(2), b"a", true));
-        assert_eq!(
-            lo.chunk(&chunk("./A", None, b"bc", false)),
-            Chunk::Failed(StatusCode::SizeMismatch)
-        );
-        assert_eq!(
-            lo.chunk(&chunk("./A", Some(101), b"a", true)),
-            Chunk::Failed(StatusCode::RequestEntityTooLarge)
-        );
-        assert_eq!(
-            lo.chunk(&chunk("./A", None, b"a", true)),
-            Chunk::Failed(StatusCode::IncompleteCommand)
-        );
-        assert_eq!(
-            fs::read_dir(dir.path()).unwrap().count(),
-            0,
-            "partial files left behind"
-        );
+        assert_eq!(lo.chunk(&chunk("./A", None, b"bc", false)), Chunk::Failed(StatusCode::SizeMismatch));
+        assert_eq!(lo.chunk(&chunk("./A", Some(101), b"a", true)), Chunk::Failed(StatusCode::RequestEntityTooLarge));
+        assert_eq!(lo.chunk(&chunk("./A", None, b"a", true)), Chunk::Failed(StatusCode::IncompleteCommand));
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "partial files left behind");
     }
 
     #[test]

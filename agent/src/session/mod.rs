@@ -115,9 +115,6 @@ pub enum SessionError {
 }
 
 /// Runs one DM session to its end.
-pub fn run_session(
-    ctx: SessionContext<'_>,
-    trigger: &Trigger,
-) -> Result<SessionReport, SessionError> {
+pub fn run_session(ctx: SessionContext<'_>, trigger: &Trigger) -> Result<SessionReport, SessionError> {
     engine::Engine::new(ctx, trigger)?.run()
 }

@@ -7,8 +7,7 @@ use std::collections::VecDeque;
 use super::execute::{OutChunk, Outgoing};
 use super::large::read_range;
 use crate::syncml::{
-    Codec, Command, Cred, Item, Loc, Message, MessageBudget, Meta, Results, Status, SyncBody,
-    SyncHdr, SyncmlError,
+    Codec, Command, Cred, Item, Loc, Message, MessageBudget, Meta, Results, Status, SyncBody, SyncHdr, SyncmlError,
 };
 
 /// Room kept for the Results/Item wrapping of a chunk.
@@ -65,10 +64,7 @@ impl Outbox {
             session_id: h.session_id.clone(),
             msg_id,
             target: Loc::uri(h.server_url.clone()),
-            source: Loc {
-                uri: h.device_id.clone(),
-                name: Some(h.client_name.clone()).filter(|n| !n.is_empty()),
-            },
+            source: Loc { uri: h.device_id.clone(), name: Some(h.client_name.clone()).filter(|n| !n.is_empty()) },
             cred,
             meta: Some(Meta {
                 max_msg_size: Some(h.max_msg_size),
@@ -77,10 +73,7 @@ impl Outbox {
             }),
             ..SyncHdr::default()
         };
-        let mut msg = Message {
-            hdr,
-            body: SyncBody::default(),
-        };
+        let mut msg = Message { hdr, body: SyncBody::default() };
         let mut budget = MessageBudget::new(codec, limit, &msg)?;
         let mut sent = Vec::new();
         if let Some(mut s) = hdr_status {
@@ -126,16 +119,14 @@ impl Outbox {
         only: bool,
     ) -> Result<(), SyncmlError> {
         let total = ch.value.size();
-        let room = budget
-            .remaining()
-            .saturating_sub(CHUNK_OVERHEAD + ch.uri.len());
+        let room = budget.remaining().saturating_sub(CHUNK_OVERHEAD + ch.uri.len());
         if room < MIN_CHUNK && !only {
             self.queue.push_front(Outgoing::LargeResult(ch));
             return Ok(());
         }
         let len = room.max(MIN_CHUNK).min((total - ch.offset) as usize);
-        let data = read_range(&ch.value, ch.offset, len)
-            .map_err(|e| SyncmlError::Xml(format!("reading {}: {e}", ch.uri)))?;
+        let data =
+            read_range(&ch.value, ch.offset, len).map_err(|e| SyncmlError::Xml(format!("reading {}: {e}", ch.uri)))?;
         let more = ch.offset + (len as u64) < total;
         let meta = Meta {
             format: Some(ch.format.clone()),

@@ -29,11 +29,7 @@ impl Phase {
         use Phase::*;
         let ok = matches!(
             (*self, to),
-            (Idle, Setup)
-                | (Setup, Setup)
-                | (Setup, Management)
-                | (Management, Management)
-                | (Management, Finished)
+            (Idle, Setup) | (Setup, Setup) | (Setup, Management) | (Management, Management) | (Management, Finished)
         ) || (to == Aborted && !matches!(*self, Finished | Aborted));
         if ok {
             *self = to;
@@ -61,13 +57,7 @@ mod tests {
         p.go(Phase::Setup).unwrap();
         p.go(Phase::Management).unwrap();
         p.go(Phase::Finished).unwrap();
-        assert_eq!(
-            p.go(Phase::Aborted),
-            Err(PhaseError {
-                from: Phase::Finished,
-                to: Phase::Aborted
-            })
-        );
+        assert_eq!(p.go(Phase::Aborted), Err(PhaseError { from: Phase::Finished, to: Phase::Aborted }));
         let mut q = Phase::Setup;
         q.go(Phase::Aborted).unwrap();
         assert!(q.is_over());

@@ -12,11 +12,7 @@ use crate::tree::Tree;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotificationDecision {
     /// Start a server-initiated session with this account.
-    Start {
-        account: Box<DmAccount>,
-        trigger: Trigger,
-        notification: Notification,
-    },
+    Start { account: Box<DmAccount>, trigger: Trigger, notification: Notification },
     /// The user declined (ui-mode 3).
     Declined { server_id: String },
 }
@@ -39,17 +35,12 @@ pub fn accept_notification(
     ui: &dyn UserInteraction,
 ) -> Result<NotificationDecision, NotifyError> {
     let n = Notification::parse(bytes)?;
-    let account = find_account(tree, &n.server_id)
-        .ok_or_else(|| NotifyError::UnknownServer(n.server_id.clone()))?;
+    let account = find_account(tree, &n.server_id).ok_or_else(|| NotifyError::UnknownServer(n.server_id.clone()))?;
     let mut nonce = nonces.get(&account.server_id).server;
     if nonce.is_empty() {
         nonce.clone_from(&account.server.nonce);
     }
-    let name = if account.server.name.is_empty() {
-        &account.server_id
-    } else {
-        &account.server.name
-    };
+    let name = if account.server.name.is_empty() { &account.server_id } else { &account.server.name };
     if !n.verify(name, &account.server.secret, &nonce) {
         return Err(NotificationError::BadDigest(n.server_id).into());
     }
@@ -70,15 +61,11 @@ pub fn accept_notification(
         // own alerts will ask again, with their defaults).
         let answer = ui.prompt(&prompt).unwrap_or(UiAnswer::Accepted);
         if kind == PromptKind::Confirm && answer != UiAnswer::Accepted {
-            return Ok(NotificationDecision::Declined {
-                server_id: account.server_id,
-            });
+            return Ok(NotificationDecision::Declined { server_id: account.server_id });
         }
     }
     Ok(NotificationDecision::Start {
-        trigger: Trigger::Server {
-            session_id: n.session_id_hex(),
-        },
+        trigger: Trigger::Server { session_id: n.session_id_hex() },
         account: Box::new(account),
         notification: n,
     })

@@ -154,13 +154,10 @@ pub fn answer_status(kind: PromptKind, answer: &UiAnswer) -> (StatusCode, Vec<St
         (_, UiAnswer::TimedOut) => (StatusCode::RequestTimeout, vec![]),
         (PromptKind::Confirm, UiAnswer::Rejected) => (StatusCode::NotModified, vec![]),
         (PromptKind::TextInput, UiAnswer::Text(t)) => (StatusCode::Ok, vec![t.clone()]),
-        (PromptKind::SingleChoice, UiAnswer::Choices(c)) => (
-            StatusCode::Ok,
-            c.first().map(|x| x.to_string()).into_iter().collect(),
-        ),
-        (PromptKind::MultiChoice, UiAnswer::Choices(c)) => {
-            (StatusCode::Ok, c.iter().map(u32::to_string).collect())
+        (PromptKind::SingleChoice, UiAnswer::Choices(c)) => {
+            (StatusCode::Ok, c.first().map(|x| x.to_string()).into_iter().collect())
         }
+        (PromptKind::MultiChoice, UiAnswer::Choices(c)) => (StatusCode::Ok, c.iter().map(u32::to_string).collect()),
         (PromptKind::Display | PromptKind::Confirm, UiAnswer::Accepted) => (StatusCode::Ok, vec![]),
         _ => (StatusCode::OptionalFeatureNotSupported, vec![]),
     }
@@ -189,22 +186,13 @@ mod tests {
         assert_eq!(o.default_response.as_deref(), Some("1"));
         assert_eq!(
             UiOptions::parse("DR=2-3&MINDT=x"),
-            UiOptions {
-                default_response: Some("2-3".into()),
-                ..UiOptions::default()
-            }
+            UiOptions { default_response: Some("2-3".into()), ..UiOptions::default() }
         );
         assert_eq!(UiOptions::parse(""), UiOptions::default());
     }
 
     fn prompt(kind: PromptKind, opts: &str) -> Prompt {
-        Prompt {
-            kind,
-            options: UiOptions::parse(opts),
-            text: "t".into(),
-            choices: vec![],
-            server_id: "s".into(),
-        }
+        Prompt { kind, options: UiOptions::parse(opts), text: "t".into(), choices: vec![], server_id: "s".into() }
     }
 
     #[test]
@@ -212,29 +200,11 @@ mod tests {
         let c = |k, o| answer_status(k, &default_answer(&prompt(k, o)));
         assert_eq!(c(PromptKind::Display, ""), (StatusCode::Ok, vec![]));
         assert_eq!(c(PromptKind::Confirm, "DR=1"), (StatusCode::Ok, vec![]));
-        assert_eq!(
-            c(PromptKind::Confirm, "DR=0"),
-            (StatusCode::NotModified, vec![])
-        );
-        assert_eq!(
-            c(PromptKind::Confirm, "MAXDT=5"),
-            (StatusCode::RequestTimeout, vec![])
-        );
-        assert_eq!(
-            c(PromptKind::TextInput, "DR=abc"),
-            (StatusCode::Ok, vec!["abc".to_string()])
-        );
-        assert_eq!(
-            c(PromptKind::SingleChoice, "DR=2"),
-            (StatusCode::Ok, vec!["2".to_string()])
-        );
-        assert_eq!(
-            c(PromptKind::MultiChoice, "DR=1-3"),
-            (StatusCode::Ok, vec!["1".to_string(), "3".to_string()])
-        );
-        assert_eq!(
-            answer_status(PromptKind::Confirm, &UiAnswer::Cancelled).0,
-            StatusCode::OperationCancelled
-        );
+        assert_eq!(c(PromptKind::Confirm, "DR=0"), (StatusCode::NotModified, vec![]));
+        assert_eq!(c(PromptKind::Confirm, "MAXDT=5"), (StatusCode::RequestTimeout, vec![]));
+        assert_eq!(c(PromptKind::TextInput, "DR=abc"), (StatusCode::Ok, vec!["abc".to_string()]));
+        assert_eq!(c(PromptKind::SingleChoice, "DR=2"), (StatusCode::Ok, vec!["2".to_string()]));
+        assert_eq!(c(PromptKind::MultiChoice, "DR=1-3"), (StatusCode::Ok, vec!["1".to_string(), "3".to_string()]));
+        assert_eq!(answer_status(PromptKind::Confirm, &UiAnswer::Cancelled).0, StatusCode::OperationCancelled);
     }
 }

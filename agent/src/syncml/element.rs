@@ -21,10 +21,7 @@ pub enum Node {
 
 impl Element {
     pub fn new(name: &str) -> Self {
-        Element {
-            name: name.to_string(),
-            children: Vec::new(),
-        }
+        Element { name: name.to_string(), children: Vec::new() }
     }
 
     /// Appends an empty child element (`<Final/>`, `<NoResp/>`, ...).
@@ -45,10 +42,7 @@ impl Element {
     pub fn push_bytes(&mut self, name: &str, bytes: &[u8]) {
         let mut e = Element::new(name);
         let opaque = std::str::from_utf8(bytes).is_err() || bytes.contains(&0);
-        e.children.push(Node::Data {
-            bytes: bytes.to_vec(),
-            opaque,
-        });
+        e.children.push(Node::Data { bytes: bytes.to_vec(), opaque });
         self.push(e);
     }
 
@@ -84,9 +78,7 @@ impl Element {
 
     /// True when any direct character data was opaque.
     pub fn data_is_opaque(&self) -> bool {
-        self.children
-            .iter()
-            .any(|c| matches!(c, Node::Data { opaque: true, .. }))
+        self.children.iter().any(|c| matches!(c, Node::Data { opaque: true, .. }))
     }
 
     /// The character data as trimmed text (lossy on invalid UTF-8).

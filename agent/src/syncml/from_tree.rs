@@ -11,23 +11,11 @@ type Result<T> = std::result::Result<T, SyncmlError>;
 
 pub fn message(root: &Element) -> Result<Message> {
     if root.name != "SyncML" {
-        return Err(SyncmlError::Missing {
-            element: "SyncML",
-            parent: "document",
-        });
+        return Err(SyncmlError::Missing { element: "SyncML", parent: "document" });
     }
-    let h = root.child("SyncHdr").ok_or(SyncmlError::Missing {
-        element: "SyncHdr",
-        parent: "SyncML",
-    })?;
-    let b = root.child("SyncBody").ok_or(SyncmlError::Missing {
-        element: "SyncBody",
-        parent: "SyncML",
-    })?;
-    Ok(Message {
-        hdr: hdr(h)?,
-        body: body(b)?,
-    })
+    let h = root.child("SyncHdr").ok_or(SyncmlError::Missing { element: "SyncHdr", parent: "SyncML" })?;
+    let b = root.child("SyncBody").ok_or(SyncmlError::Missing { element: "SyncBody", parent: "SyncML" })?;
+    Ok(Message { hdr: hdr(h)?, body: body(b)? })
 }
 
 fn hdr(e: &Element) -> Result<SyncHdr> {
@@ -52,10 +40,7 @@ fn body(e: &Element) -> Result<SyncBody> {
             commands.push(cmd);
         }
     }
-    Ok(SyncBody {
-        commands,
-        final_flag: e.has("Final"),
-    })
+    Ok(SyncBody { commands, final_flag: e.has("Final") })
 }
 
 /// Parses one command element; `None` for elements that are not commands
@@ -130,9 +115,7 @@ fn status(e: &Element) -> Result<Status> {
         source_ref: e.children_named("SourceRef").map(Element::text).collect(),
         cred: e.child("Cred").map(cred).transpose()?,
         chal: match e.child("Chal") {
-            Some(c) => Some(Chal {
-                meta: c.child("Meta").map(meta).transpose()?.unwrap_or_default(),
-            }),
+            Some(c) => Some(Chal { meta: c.child("Meta").map(meta).transpose()?.unwrap_or_default() }),
             None => None,
         },
         code: u16::try_from(code).map_err(|_| bad_number("Data", code.to_string()))?,
@@ -167,10 +150,7 @@ fn item(e: &Element) -> Result<Item> {
 }
 
 fn loc(e: &Element) -> Loc {
-    Loc {
-        uri: e.child_text("LocURI").unwrap_or_default(),
-        name: e.child_text("LocName"),
-    }
+    Loc { uri: e.child_text("LocURI").unwrap_or_default(), name: e.child_text("LocName") }
 }
 
 fn cred(e: &Element) -> Result<Cred> {
@@ -215,21 +195,14 @@ fn trimmed_data(e: &Element) -> Vec<u8> {
 }
 
 fn required<'a>(e: &'a Element, name: &'static str, parent: &'static str) -> Result<&'a Element> {
-    e.child(name).ok_or(SyncmlError::Missing {
-        element: name,
-        parent,
-    })
+    e.child(name).ok_or(SyncmlError::Missing { element: name, parent })
 }
 
 fn required_text(e: &Element, name: &'static str, parent: &'static str) -> Result<String> {
     required(e, name, parent).map(Element::text)
 }
 
-fn number<T: std::str::FromStr>(
-    e: &Element,
-    name: &'static str,
-    parent: &'static str,
-) -> Result<T> {
+fn number<T: std::str::FromStr>(e: &Element, name: &'static str, parent: &'static str) -> Result<T> {
     let text = required_text(e, name, parent)?;
     text.parse().map_err(|_| bad_number(name, text))
 }

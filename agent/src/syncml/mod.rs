@@ -35,15 +35,9 @@ pub enum SyncmlError {
     #[error("elements nested too deeply")]
     TooDeep,
     #[error("<{element}> missing in <{parent}>")]
-    Missing {
-        element: &'static str,
-        parent: &'static str,
-    },
+    Missing { element: &'static str, parent: &'static str },
     #[error("<{element}> is not a number: {value:?}")]
-    BadNumber {
-        element: &'static str,
-        value: String,
-    },
+    BadNumber { element: &'static str, value: String },
     #[error("unknown command <{0}>")]
     UnknownCommand(String),
     #[error("binary data in <{0}> cannot be written as XML")]
@@ -69,12 +63,7 @@ impl Codec {
 
     /// The codec for a Content-Type header value (parameters ignored).
     pub fn from_content_type(ct: &str) -> Result<Codec, SyncmlError> {
-        let base = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let base = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         match base.as_str() {
             MIME_XML | "application/vnd.syncml+xml" => Ok(Codec::Xml),
             MIME_WBXML | "application/vnd.syncml+wbxml" => Ok(Codec::Wbxml),

@@ -40,10 +40,7 @@ pub struct Loc {
 
 impl Loc {
     pub fn uri(uri: impl Into<String>) -> Self {
-        Loc {
-            uri: uri.into(),
-            name: None,
-        }
+        Loc { uri: uri.into(), name: None }
     }
 }
 

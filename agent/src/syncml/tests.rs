@@ -15,24 +15,13 @@ fn parses_a_server_package_with_every_part() {
     assert!(m.body.final_flag);
     let names: Vec<_> = m.body.commands.iter().map(Command::name).collect();
     assert_eq!(names, ["Status", "Get", "Atomic", "Exec", "Alert"]);
-    let Command::Status(s) = &m.body.commands[0] else {
-        panic!()
-    };
+    let Command::Status(s) = &m.body.commands[0] else { panic!() };
     assert_eq!(s.code, 212);
-    assert_eq!(
-        s.chal.as_ref().unwrap().meta.next_nonce.as_deref(),
-        Some("Tm9uY2U=")
-    );
-    let Command::Atomic(a) = &m.body.commands[2] else {
-        panic!()
-    };
-    let Command::Add(add) = &a.commands[0] else {
-        panic!()
-    };
+    assert_eq!(s.chal.as_ref().unwrap().meta.next_nonce.as_deref(), Some("Tm9uY2U="));
+    let Command::Atomic(a) = &m.body.commands[2] else { panic!() };
+    let Command::Add(add) = &a.commands[0] else { panic!() };
     assert_eq!(add.items[0].data.as_deref(), Some(&b"x & y"[..]));
-    let Command::Exec(e) = &m.body.commands[3] else {
-        panic!()
-    };
+    let Command::Exec(e) = &m.body.commands[3] else { panic!() };
     assert_eq!(e.correlator.as_deref(), Some("abc"));
 }
 
@@ -48,27 +37,18 @@ fn xml_and_wbxml_round_trip_the_model() {
 #[test]
 fn wbxml_carries_binary_data_as_opaque() {
     let mut m = Codec::Xml.decode(PKG2.as_bytes()).unwrap();
-    let Command::Atomic(a) = &mut m.body.commands[2] else {
-        panic!()
-    };
-    let Command::Add(add) = &mut a.commands[0] else {
-        panic!()
-    };
+    let Command::Atomic(a) = &mut m.body.commands[2] else { panic!() };
+    let Command::Add(add) = &mut a.commands[0] else { panic!() };
     add.items[0].data = Some(vec![0, 0xff, 0x10, 0x80]);
     let bytes = Codec::Wbxml.encode(&m).unwrap();
     assert!(bytes.windows(2).any(|w| w == [0xC3, 4]), "no OPAQUE token");
     assert_eq!(Codec::Wbxml.decode(&bytes).unwrap(), m);
-    assert!(matches!(
-        Codec::Xml.encode(&m),
-        Err(SyncmlError::BinaryInXml(_))
-    ));
+    assert!(matches!(Codec::Xml.encode(&m), Err(SyncmlError::BinaryInXml(_))));
 }
 
 #[test]
 fn truncated_and_malformed_messages_are_errors() {
-    let wb = Codec::Wbxml
-        .encode(&Codec::Xml.decode(PKG2.as_bytes()).unwrap())
-        .unwrap();
+    let wb = Codec::Wbxml.encode(&Codec::Xml.decode(PKG2.as_bytes()).unwrap()).unwrap();
     for n in [0, 1, 5, wb.len() / 2, wb.len() - 1] {
         assert!(Codec::Wbxml.decode(&wb[..n]).is_err(), "wbxml prefix {n}");
     }
@@ -79,28 +59,16 @@ fn truncated_and_malformed_messages_are_errors() {
     let bad = PKG2.replace("<MsgID>1</MsgID>", "<MsgID>one</MsgID>");
     assert_eq!(
         Codec::Xml.decode(bad.as_bytes()),
-        Err(SyncmlError::BadNumber {
-            element: "MsgID",
-            value: "one".into()
-        })
+        Err(SyncmlError::BadNumber { element: "MsgID", value: "one".into() })
     );
     let deep = format!("{}{}", "<a>".repeat(100), "</a>".repeat(100));
-    assert_eq!(
-        Codec::Xml.decode(deep.as_bytes()),
-        Err(SyncmlError::TooDeep)
-    );
+    assert_eq!(Codec::Xml.decode(deep.as_bytes()), Err(SyncmlError::TooDeep));
 }
 
 #[test]
 fn content_types_select_the_codec() {
-    assert_eq!(
-        Codec::from_content_type("application/vnd.syncml.dm+wbxml").unwrap(),
-        Codec::Wbxml
-    );
-    assert_eq!(
-        Codec::from_content_type("application/vnd.syncml.dm+xml; charset=UTF-8").unwrap(),
-        Codec::Xml
-    );
+    assert_eq!(Codec::from_content_type("application/vnd.syncml.dm+wbxml").unwrap(), Codec::Wbxml);
+    assert_eq!(Codec::from_content_type("application/vnd.syncml.dm+xml; charset=UTF-8").unwrap(), Codec::Xml);
     assert!(Codec::from_content_type("text/html").is_err());
 }
 
@@ -109,12 +77,7 @@ fn budget_refuses_commands_past_max_msg_size() {
     let m = Codec::Xml.decode(PKG2.as_bytes()).unwrap();
     for codec in [Codec::Xml, Codec::Wbxml] {
         let base = MessageBudget::new(codec, usize::MAX, &m).unwrap().used();
-        let total: usize = m
-            .body
-            .commands
-            .iter()
-            .map(|c| codec.command_size(c).unwrap())
-            .sum();
+        let total: usize = m.body.commands.iter().map(|c| codec.command_size(c).unwrap()).sum();
         let max = base + total / 2;
         let mut budget = MessageBudget::new(codec, max, &m).unwrap();
         let mut out = m.clone();
@@ -124,16 +87,9 @@ fn budget_refuses_commands_past_max_msg_size() {
                 out.body.commands.push(c.clone());
             }
         }
-        assert!(
-            out.body.commands.len() < m.body.commands.len(),
-            "{codec:?}: nothing refused"
-        );
+        assert!(out.body.commands.len() < m.body.commands.len(), "{codec:?}: nothing refused");
         let real = codec.encode(&out).unwrap().len();
         assert!(real <= max, "{codec:?}: {real} bytes");
-        assert!(
-            real <= budget.used(),
-            "{codec:?}: estimate {} < real {real}",
-            budget.used()
-        );
+        assert!(real <= budget.used(), "{codec:?}: estimate {} < real {real}", budget.used());
     }
 }

@@ -192,11 +192,7 @@ fn push_meta(parent: &mut Element, m: Option<&Meta>) {
         return;
     }
     let mut e = Element::new("Meta");
-    let texts = [
-        ("Format", m.format.as_deref()),
-        ("Type", m.type_.as_deref()),
-        ("Mark", m.mark.as_deref()),
-    ];
+    let texts = [("Format", m.format.as_deref()), ("Type", m.type_.as_deref()), ("Mark", m.mark.as_deref())];
     for (name, v) in texts {
         if let Some(v) = v {
             e.push_text(name, v);

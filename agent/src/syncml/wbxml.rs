@@ -34,8 +34,7 @@ pub fn write(root: &Element) -> Result<Vec<u8>, SyncmlError> {
 
 /// Encodes one element (page state carried by the caller).
 pub fn write_element(out: &mut Vec<u8>, e: &Element, page: &mut u8) -> Result<(), SyncmlError> {
-    let (p, tok) =
-        tokens::token(&e.name).ok_or_else(|| SyncmlError::UnknownElement(e.name.clone()))?;
+    let (p, tok) = tokens::token(&e.name).ok_or_else(|| SyncmlError::UnknownElement(e.name.clone()))?;
     if p != *page {
         out.extend_from_slice(&[SWITCH_PAGE, p]);
         *page = p;
@@ -83,12 +82,7 @@ fn put_mb(out: &mut Vec<u8>, mut v: u32) {
 
 /// Decodes WBXML into a tree.
 pub fn read(bytes: &[u8]) -> Result<Element, SyncmlError> {
-    let mut d = Decoder {
-        bytes,
-        pos: 0,
-        page: 0,
-        strtbl: &[],
-    };
+    let mut d = Decoder { bytes, pos: 0, page: 0, strtbl: &[] };
     d.header()?;
     let tok = d.byte()?;
     d.element(tok, 0)
@@ -175,10 +169,7 @@ impl<'a> Decoder<'a> {
 
     fn take(&mut self, len: usize) -> Result<&'a [u8], SyncmlError> {
         let end = self.pos.checked_add(len).ok_or(SyncmlError::Truncated)?;
-        let s = self
-            .bytes
-            .get(self.pos..end)
-            .ok_or(SyncmlError::Truncated)?;
+        let s = self.bytes.get(self.pos..end).ok_or(SyncmlError::Truncated)?;
         self.pos = end;
         Ok(s)
     }
@@ -197,44 +188,28 @@ impl<'a> Decoder<'a> {
 
     fn cstr(&mut self) -> Result<&'a [u8], SyncmlError> {
         let rest = &self.bytes[self.pos..];
-        let n = rest
-            .iter()
-            .position(|&b| b == 0)
-            .ok_or(SyncmlError::Truncated)?;
+        let n = rest.iter().position(|&b| b == 0).ok_or(SyncmlError::Truncated)?;
         self.pos += n + 1;
         Ok(&rest[..n])
     }
 
     fn table_str(&self, off: usize) -> Result<&'a [u8], SyncmlError> {
-        let rest = self
-            .strtbl
-            .get(off..)
-            .ok_or_else(|| self.err("string table offset out of range"))?;
+        let rest = self.strtbl.get(off..).ok_or_else(|| self.err("string table offset out of range"))?;
         let n = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
         Ok(&rest[..n])
     }
 
     fn err(&self, reason: &str) -> SyncmlError {
-        SyncmlError::Wbxml {
-            offset: self.pos,
-            reason: reason.to_string(),
-        }
+        SyncmlError::Wbxml { offset: self.pos, reason: reason.to_string() }
     }
 }
 
 fn push_data(e: &mut Element, bytes: &[u8], opaque: bool) {
-    if let Some(Node::Data {
-        bytes: prev,
-        opaque: o,
-    }) = e.children.last_mut()
-    {
+    if let Some(Node::Data { bytes: prev, opaque: o }) = e.children.last_mut() {
         prev.extend_from_slice(bytes);
         *o |= opaque;
     } else {
-        e.children.push(Node::Data {
-            bytes: bytes.to_vec(),
-            opaque,
-        });
+        e.children.push(Node::Data { bytes: bytes.to_vec(), opaque });
     }
 }
 
@@ -248,12 +223,7 @@ mod tests {
         for v in [0u32, 1, 127, 128, 0x1201, 300_000, u32::MAX] {
             let mut out = Vec::new();
             put_mb(&mut out, v);
-            let mut d = Decoder {
-                bytes: &out,
-                pos: 0,
-                page: 0,
-                strtbl: &[],
-            };
+            let mut d = Decoder { bytes: &out, pos: 0, page: 0, strtbl: &[] };
             assert_eq!(d.mb().unwrap(), v);
             assert_eq!(d.pos, out.len());
         }

@@ -19,11 +19,7 @@ pub fn write(root: &Element) -> Result<Vec<u8>, SyncmlError> {
 }
 
 /// Writes one element without declaration (used for size estimates too).
-pub fn write_element(
-    out: &mut String,
-    e: &Element,
-    parent_page: Option<u8>,
-) -> Result<(), SyncmlError> {
+pub fn write_element(out: &mut String, e: &Element, parent_page: Option<u8>) -> Result<(), SyncmlError> {
     let page = tokens::page_of(&e.name);
     out.push('<');
     out.push_str(&e.name);
@@ -41,8 +37,7 @@ pub fn write_element(
         match c {
             Node::Elem(child) => write_element(out, child, page.or(parent_page))?,
             Node::Data { bytes, .. } => {
-                let text = std::str::from_utf8(bytes)
-                    .map_err(|_| SyncmlError::BinaryInXml(e.name.clone()))?;
+                let text = std::str::from_utf8(bytes).map_err(|_| SyncmlError::BinaryInXml(e.name.clone()))?;
                 out.push_str(&quick_xml::escape::escape(text));
             }
         }
@@ -66,9 +61,7 @@ pub fn read(bytes: &[u8]) -> Result<Element, SyncmlError> {
     let mut stack: Vec<Element> = Vec::new();
     let mut buf = Vec::new();
     loop {
-        let event = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| xml_err(&reader, e))?;
+        let event = reader.read_event_into(&mut buf).map_err(|e| xml_err(&reader, e))?;
         match event {
             Event::Start(s) => {
                 if stack.len() >= MAX_DEPTH {
@@ -83,9 +76,7 @@ pub fn read(bytes: &[u8]) -> Result<Element, SyncmlError> {
                 }
             }
             Event::End(_) => {
-                let e = stack
-                    .pop()
-                    .ok_or_else(|| SyncmlError::Xml("unbalanced end tag".into()))?;
+                let e = stack.pop().ok_or_else(|| SyncmlError::Xml("unbalanced end tag".into()))?;
                 if let Some(done) = attach(&mut stack, e) {
                     return Ok(done);
                 }
@@ -118,10 +109,7 @@ fn push_text(stack: &mut [Element], bytes: &[u8]) {
         if let Some(Node::Data { bytes: prev, .. }) = top.children.last_mut() {
             prev.extend_from_slice(bytes);
         } else {
-            top.children.push(Node::Data {
-                bytes: bytes.to_vec(),
-                opaque: false,
-            });
+            top.children.push(Node::Data { bytes: bytes.to_vec(), opaque: false });
         }
     }
 }

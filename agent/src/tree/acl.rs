@@ -3,9 +3,7 @@
 use std::fmt;
 
 /// The commands an ACL names.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum AclCmd {
     Add,
     Delete,
@@ -46,11 +44,7 @@ impl Acl {
         for part in s.split('&').filter(|p| !p.is_empty()) {
             let (cmd, ids) = part.split_once('=')?;
             let cmd = AclCmd::parse(cmd)?;
-            let ids: Vec<String> = ids
-                .split('+')
-                .filter(|i| !i.is_empty())
-                .map(str::to_string)
-                .collect();
+            let ids: Vec<String> = ids.split('+').filter(|i| !i.is_empty()).map(str::to_string).collect();
             match entries.iter_mut().find(|(c, _)| *c == cmd) {
                 Some((_, list)) => list.extend(ids),
                 None => entries.push((cmd, ids)),
@@ -66,19 +60,13 @@ impl Acl {
 
     /// True when `server_id` (or `*`) is listed for `cmd`.
     pub fn allows(&self, cmd: AclCmd, server_id: &str) -> bool {
-        self.entries
-            .iter()
-            .any(|(c, ids)| *c == cmd && ids.iter().any(|i| i == "*" || i == server_id))
+        self.entries.iter().any(|(c, ids)| *c == cmd && ids.iter().any(|i| i == "*" || i == server_id))
     }
 }
 
 impl fmt::Display for Acl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self
-            .entries
-            .iter()
-            .map(|(c, ids)| format!("{c}={}", ids.join("+")))
-            .collect();
+        let parts: Vec<String> = self.entries.iter().map(|(c, ids)| format!("{c}={}", ids.join("+"))).collect();
         f.write_str(&parts.join("&"))
     }
 }

@@ -8,13 +8,7 @@ use crate::tree::AclCmd;
 pub const TNDS_XML: &str = "application/vnd.syncml.dmtnds+xml";
 
 impl Tree {
-    pub(crate) fn list(
-        &self,
-        who: Who<'_>,
-        uri: &Uri,
-        node: &Node,
-        kind: ListKind,
-    ) -> Result<Vec<GetItem>, TreeError> {
+    pub(crate) fn list(&self, who: Who<'_>, uri: &Uri, node: &Node, kind: ListKind) -> Result<Vec<GetItem>, TreeError> {
         match kind {
             ListKind::Struct | ListKind::StructData => {
                 let mut out = Vec::new();
@@ -22,8 +16,7 @@ impl Tree {
                 Ok(out)
             }
             ListKind::Tnds => {
-                let mut xml =
-                    String::from("<MgmtTree xmlns=\"syncml:dmddf1.2\"><VerDTD>1.2</VerDTD>");
+                let mut xml = String::from("<MgmtTree xmlns=\"syncml:dmddf1.2\"><VerDTD>1.2</VerDTD>");
                 self.tnds_node(who, uri, node, &mut xml)?;
                 xml.push_str("</MgmtTree>");
                 Ok(vec![GetItem {
@@ -37,14 +30,7 @@ impl Tree {
     }
 
     /// Depth-first listing of the nodes `who` may Get.
-    fn walk(
-        &self,
-        who: Who<'_>,
-        uri: &Uri,
-        node: &Node,
-        data: bool,
-        out: &mut Vec<GetItem>,
-    ) -> Result<(), TreeError> {
+    fn walk(&self, who: Who<'_>, uri: &Uri, node: &Node, data: bool, out: &mut Vec<GetItem>) -> Result<(), TreeError> {
         if self.check(who, AclCmd::Get, &uri.segments).is_err() {
             return Ok(());
         }
@@ -56,13 +42,7 @@ impl Tree {
         Ok(())
     }
 
-    fn tnds_node(
-        &self,
-        who: Who<'_>,
-        uri: &Uri,
-        node: &Node,
-        xml: &mut String,
-    ) -> Result<(), TreeError> {
+    fn tnds_node(&self, who: Who<'_>, uri: &Uri, node: &Node, xml: &mut String) -> Result<(), TreeError> {
         if self.check(who, AclCmd::Get, &uri.segments).is_err() {
             return Ok(());
         }
@@ -83,10 +63,7 @@ impl Tree {
         xml.push_str("</RTProperties>");
         if node.is_leaf() && !node.secret {
             if let Some(Value::Inline(b)) = self.item(uri, node, true)?.data {
-                xml.push_str(&format!(
-                    "<Value>{}</Value>",
-                    esc(&String::from_utf8_lossy(&b))
-                ));
+                xml.push_str(&format!("<Value>{}</Value>", esc(&String::from_utf8_lossy(&b))));
             }
         }
         for (n, child) in node.children().into_iter().flatten() {

@@ -41,11 +41,7 @@ pub enum TreeError {
     #[error("node {0} already exists")]
     AlreadyExists(String),
     #[error("server {server} may not {cmd} {uri} (ACL)")]
-    AclDenied {
-        uri: String,
-        cmd: AclCmd,
-        server: String,
-    },
+    AclDenied { uri: String, cmd: AclCmd, server: String },
     #[error("{what} is not allowed on {uri}")]
     NotAllowed { uri: String, what: &'static str },
     #[error("malformed URI {0:?}")]
@@ -84,10 +80,7 @@ pub struct Tree {
 
 impl std::fmt::Debug for Tree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tree")
-            .field("root", &self.root)
-            .field("file", &self.file)
-            .finish_non_exhaustive()
+        f.debug_struct("Tree").field("root", &self.root).field("file", &self.file).finish_non_exhaustive()
     }
 }
 
@@ -100,12 +93,7 @@ impl Tree {
         let mut root = Node::interior();
         root.acl = Acl::parse("Add=*&Get=*").unwrap_or_default();
         root.permanent = true;
-        Tree {
-            root,
-            limits,
-            file: None,
-            dynamic: HashMap::new(),
-        }
+        Tree { root, limits, file: None, dynamic: HashMap::new() }
     }
 
     /// Opens the tree persisted in `state_dir` (empty when there is none yet).
@@ -113,12 +101,8 @@ impl Tree {
         let file = state_dir.join(TREE_FILE);
         let mut tree = Tree::new(limits);
         if let Some(bytes) = state::read_optional(&file)? {
-            tree.root = serde_json::from_slice(&bytes).map_err(|e| {
-                TreeError::State(StateError {
-                    path: file.clone(),
-                    source: std::io::Error::other(e),
-                })
-            })?;
+            tree.root = serde_json::from_slice(&bytes)
+                .map_err(|e| TreeError::State(StateError { path: file.clone(), source: std::io::Error::other(e) }))?;
         }
         tree.file = Some(file);
         Ok(tree)
@@ -129,10 +113,8 @@ impl Tree {
         let Some(file) = &self.file else {
             return Ok(());
         };
-        let bytes = serde_json::to_vec(&self.root).map_err(|e| StateError {
-            path: file.clone(),
-            source: std::io::Error::other(e),
-        })?;
+        let bytes = serde_json::to_vec(&self.root)
+            .map_err(|e| StateError { path: file.clone(), source: std::io::Error::other(e) })?;
         Ok(state::write_atomic(file, &bytes)?)
     }
 
@@ -181,10 +163,7 @@ impl Tree {
 
     /// True when a node exists at `uri`.
     pub fn exists(&self, uri: &str) -> bool {
-        self.parse_uri(uri)
-            .ok()
-            .and_then(|u| self.node(&u.segments).map(|_| ()))
-            .is_some()
+        self.parse_uri(uri).ok().and_then(|u| self.node(&u.segments).map(|_| ())).is_some()
     }
 
     /// The inline value of a leaf (dynamic leaves computed), for local readers.
@@ -204,10 +183,7 @@ impl Tree {
         let Ok(u) = self.parse_uri(uri) else {
             return Vec::new();
         };
-        self.node(&u.segments)
-            .and_then(Node::children)
-            .map(|c| c.keys().cloned().collect())
-            .unwrap_or_default()
+        self.node(&u.segments).and_then(Node::children).map(|c| c.keys().cloned().collect()).unwrap_or_default()
     }
 
     /// The ACL that applies to a node: its own, else the nearest ancestor's.
@@ -228,23 +204,14 @@ impl Tree {
         acl
     }
 
-    pub(crate) fn check(
-        &self,
-        who: Who<'_>,
-        cmd: AclCmd,
-        segments: &[String],
-    ) -> Result<(), TreeError> {
+    pub(crate) fn check(&self, who: Who<'_>, cmd: AclCmd, segments: &[String]) -> Result<(), TreeError> {
         let Who::Server(server) = who else {
             return Ok(());
         };
         if self.effective_acl(segments).allows(cmd, server) {
             Ok(())
         } else {
-            Err(TreeError::AclDenied {
-                uri: join(segments),
-                cmd,
-                server: server.to_string(),
-            })
+            Err(TreeError::AclDenied { uri: join(segments), cmd, server: server.to_string() })
         }
     }
 }

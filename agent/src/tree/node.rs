@@ -63,12 +63,7 @@ impl Node {
     }
 
     pub fn leaf(value: Vec<u8>, format: &str, type_: &str) -> Node {
-        Node {
-            kind: Kind::Leaf(Value::Inline(value)),
-            format: format.into(),
-            type_: type_.into(),
-            ..Node::interior()
-        }
+        Node { kind: Kind::Leaf(Value::Inline(value)), format: format.into(), type_: type_.into(), ..Node::interior() }
     }
 
     pub fn is_leaf(&self) -> bool {
@@ -105,19 +100,11 @@ impl Node {
 
 /// UTC time as `YYYYMMDDTHHMMSSZ` (ISO 8601 basic, as used by TStamp).
 pub fn now_stamp() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.

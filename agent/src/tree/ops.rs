@@ -19,9 +19,7 @@ impl Tree {
     /// Get: a leaf's value, an interior node's child list, a property or a list.
     pub fn get(&self, who: Who<'_>, raw: &str) -> Result<Vec<GetItem>, TreeError> {
         let uri = self.parse_uri(raw)?;
-        let node = self
-            .node(&uri.segments)
-            .ok_or_else(|| TreeError::NotFound(uri.path()))?;
+        let node = self.node(&uri.segments).ok_or_else(|| TreeError::NotFound(uri.path()))?;
         self.check(who, AclCmd::Get, &uri.segments)?;
         match &uri.query {
             Query::None => Ok(vec![self.item(&uri, node, true)?]),
@@ -31,35 +29,18 @@ impl Tree {
     }
 
     /// The Get item of one node; `with_data` false for Struct lists.
-    pub(crate) fn item(
-        &self,
-        uri: &Uri,
-        node: &Node,
-        with_data: bool,
-    ) -> Result<GetItem, TreeError> {
+    pub(crate) fn item(&self, uri: &Uri, node: &Node, with_data: bool) -> Result<GetItem, TreeError> {
         let path = uri.path();
         let data = match &node.kind {
             _ if !with_data => None,
-            Kind::Interior(c) => Some(Value::Inline(
-                c.keys().cloned().collect::<Vec<_>>().join("/").into_bytes(),
-            )),
-            Kind::Leaf(_) if node.secret => {
-                return Err(TreeError::NotAllowed {
-                    uri: path,
-                    what: "Get",
-                })
-            }
+            Kind::Interior(c) => Some(Value::Inline(c.keys().cloned().collect::<Vec<_>>().join("/").into_bytes())),
+            Kind::Leaf(_) if node.secret => return Err(TreeError::NotAllowed { uri: path, what: "Get" }),
             Kind::Leaf(v) => Some(match self.dynamic.get(&path) {
                 Some(f) => Value::Inline(f().into_bytes()),
                 None => v.clone(),
             }),
         };
-        Ok(GetItem {
-            uri: path,
-            format: node.format.clone(),
-            type_: node.type_.clone(),
-            data,
-        })
+        Ok(GetItem { uri: path, format: node.format.clone(), type_: node.type_.clone(), data })
     }
 
     fn prop(&self, uri: &Uri, node: &Node, prop: &str) -> Result<GetItem, TreeError> {
@@ -68,21 +49,11 @@ impl Tree {
             "Format" => node.format.clone(),
             "Type" => node.type_.clone(),
             "Name" => uri.segments.last().cloned().unwrap_or_else(|| ".".into()),
-            "Size" if node.is_leaf() => self
-                .item(uri, node, true)?
-                .data
-                .map(|v| v.size())
-                .unwrap_or(0)
-                .to_string(),
+            "Size" if node.is_leaf() => self.item(uri, node, true)?.data.map(|v| v.size()).unwrap_or(0).to_string(),
             "Title" => node.title.clone().unwrap_or_default(),
             "TStamp" => node.tstamp.clone().unwrap_or_default(),
             "VerNo" => node.verno.to_string(),
-            _ => {
-                return Err(TreeError::UnsupportedProperty {
-                    uri: uri.path(),
-                    prop: prop.into(),
-                })
-            }
+            _ => return Err(TreeError::UnsupportedProperty { uri: uri.path(), prop: prop.into() }),
         };
         Ok(GetItem {
             uri: format!("{}?prop={prop}", uri.path()),
@@ -97,15 +68,9 @@ impl Tree {
     pub fn add(&mut self, who: Who<'_>, raw: &str, v: NewValue) -> Result<(), TreeError> {
         let uri = self.parse_uri(raw)?;
         if uri.query != Query::None {
-            return Err(TreeError::NotAllowed {
-                uri: raw.into(),
-                what: "Add with a query",
-            });
+            return Err(TreeError::NotAllowed { uri: raw.into(), what: "Add with a query" });
         }
-        let (name, parent) = uri
-            .segments
-            .split_last()
-            .ok_or_else(|| TreeError::AlreadyExists(".".into()))?;
+        let (name, parent) = uri.segments.split_last().ok_or_else(|| TreeError::AlreadyExists(".".into()))?;
         if self.node(&uri.segments).is_some() {
             return Err(TreeError::AlreadyExists(uri.path()));
         }
@@ -113,11 +78,7 @@ impl Tree {
         validate_format(&uri, &v)?;
         let node = match v.format.as_deref() {
             Some("node") => Node::interior(),
-            f => Node::leaf(
-                Vec::new(),
-                f.unwrap_or("chr"),
-                v.type_.as_deref().unwrap_or("text/plain"),
-            ),
+            f => Node::leaf(Vec::new(), f.unwrap_or("chr"), v.type_.as_deref().unwrap_or("text/plain")),
         };
         let mut node = node;
         if let Kind::Leaf(val) = &mut node.kind {
@@ -131,47 +92,31 @@ impl Tree {
     }
 
     /// The children map of `segments`, creating missing interior nodes.
-    fn ensure_parents(
-        &mut self,
-        segments: &[String],
-    ) -> Result<&mut BTreeMap<String, Node>, TreeError> {
+    fn ensure_parents(&mut self, segments: &[String]) -> Result<&mut BTreeMap<String, Node>, TreeError> {
         let mut n = &mut self.root;
         for (i, s) in segments.iter().enumerate() {
-            let children = n
-                .children_mut()
-                .ok_or_else(|| TreeError::ParentIsLeaf(super::join(&segments[..i])))?;
+            let children = n.children_mut().ok_or_else(|| TreeError::ParentIsLeaf(super::join(&segments[..i])))?;
             n = children.entry(s.clone()).or_insert_with(Node::interior);
         }
-        n.children_mut()
-            .ok_or_else(|| TreeError::ParentIsLeaf(super::join(segments)))
+        n.children_mut().ok_or_else(|| TreeError::ParentIsLeaf(super::join(segments)))
     }
 
     /// Replace: a leaf's value, or the ACL/Name/Title property of any node.
     pub fn replace(&mut self, who: Who<'_>, raw: &str, v: NewValue) -> Result<(), TreeError> {
         let uri = self.parse_uri(raw)?;
-        let node = self
-            .node(&uri.segments)
-            .ok_or_else(|| TreeError::NotFound(uri.path()))?;
+        let node = self.node(&uri.segments).ok_or_else(|| TreeError::NotFound(uri.path()))?;
         self.check(who, AclCmd::Replace, &uri.segments)?;
         if let Query::Prop(p) = &uri.query {
             return self.replace_prop(&uri, p, &v.value);
         }
         if !node.is_leaf() {
-            return Err(TreeError::NotAllowed {
-                uri: uri.path(),
-                what: "Replace of an interior node's value",
-            });
+            return Err(TreeError::NotAllowed { uri: uri.path(), what: "Replace of an interior node's value" });
         }
         if self.dynamic.contains_key(&uri.path()) {
-            return Err(TreeError::NotAllowed {
-                uri: uri.path(),
-                what: "Replace of a value computed by the device",
-            });
+            return Err(TreeError::NotAllowed { uri: uri.path(), what: "Replace of a value computed by the device" });
         }
         validate_format(&uri, &v)?;
-        let node = self
-            .node_mut(&uri.segments)
-            .ok_or_else(|| TreeError::NotFound(uri.path()))?;
+        let node = self.node_mut(&uri.segments).ok_or_else(|| TreeError::NotFound(uri.path()))?;
         if let Some(f) = v.format {
             node.format = f;
         }
@@ -185,40 +130,23 @@ impl Tree {
 
     fn replace_prop(&mut self, uri: &Uri, prop: &str, value: &Value) -> Result<(), TreeError> {
         let Value::Inline(bytes) = value else {
-            return Err(TreeError::NotAllowed {
-                uri: uri.path(),
-                what: "large object as a property",
-            });
+            return Err(TreeError::NotAllowed { uri: uri.path(), what: "large object as a property" });
         };
         let text = String::from_utf8_lossy(bytes).trim().to_string();
         match prop {
             "ACL" => {
-                let acl = Acl::parse(&text).ok_or_else(|| TreeError::BadFormat {
-                    uri: uri.path(),
-                    format: "ACL".into(),
-                })?;
-                self.node_mut(&uri.segments)
-                    .ok_or_else(|| TreeError::NotFound(uri.path()))?
-                    .acl = acl;
+                let acl =
+                    Acl::parse(&text).ok_or_else(|| TreeError::BadFormat { uri: uri.path(), format: "ACL".into() })?;
+                self.node_mut(&uri.segments).ok_or_else(|| TreeError::NotFound(uri.path()))?.acl = acl;
             }
             "Title" => {
-                self.node_mut(&uri.segments)
-                    .ok_or_else(|| TreeError::NotFound(uri.path()))?
-                    .title = Some(text);
+                self.node_mut(&uri.segments).ok_or_else(|| TreeError::NotFound(uri.path()))?.title = Some(text);
             }
             "Name" => self.rename(uri, &text)?,
             "Format" | "Type" | "Size" | "TStamp" | "VerNo" => {
-                return Err(TreeError::NotAllowed {
-                    uri: uri.path(),
-                    what: "Replace of a read-only property",
-                })
+                return Err(TreeError::NotAllowed { uri: uri.path(), what: "Replace of a read-only property" })
             }
-            _ => {
-                return Err(TreeError::UnsupportedProperty {
-                    uri: uri.path(),
-                    prop: prop.into(),
-                })
-            }
+            _ => return Err(TreeError::UnsupportedProperty { uri: uri.path(), prop: prop.into() }),
         }
         Ok(())
     }
@@ -231,26 +159,16 @@ impl Tree {
         let (old, parent) = uri
             .segments
             .split_last()
-            .ok_or_else(|| TreeError::NotAllowed {
-                uri: ".".into(),
-                what: "renaming the root",
-            })?;
-        let children = self
-            .node_mut(parent)
-            .and_then(Node::children_mut)
-            .ok_or_else(|| TreeError::NotFound(uri.path()))?;
+            .ok_or_else(|| TreeError::NotAllowed { uri: ".".into(), what: "renaming the root" })?;
+        let children =
+            self.node_mut(parent).and_then(Node::children_mut).ok_or_else(|| TreeError::NotFound(uri.path()))?;
         if children.get(old).is_some_and(|n| n.permanent) {
-            return Err(TreeError::NotAllowed {
-                uri: uri.path(),
-                what: "renaming a permanent node",
-            });
+            return Err(TreeError::NotAllowed { uri: uri.path(), what: "renaming a permanent node" });
         }
         if children.contains_key(new_name) {
             return Err(TreeError::AlreadyExists(new_name.to_string()));
         }
-        let node = children
-            .remove(old)
-            .ok_or_else(|| TreeError::NotFound(uri.path()))?;
+        let node = children.remove(old).ok_or_else(|| TreeError::NotFound(uri.path()))?;
         children.insert(new_name.to_string(), node);
         Ok(())
     }
@@ -258,46 +176,28 @@ impl Tree {
     /// Delete: a node and its subtree; the root and permanent nodes refuse.
     pub fn delete(&mut self, who: Who<'_>, raw: &str) -> Result<(), TreeError> {
         let uri = self.parse_uri(raw)?;
-        let node = self
-            .node(&uri.segments)
-            .ok_or_else(|| TreeError::NotFound(uri.path()))?;
+        let node = self.node(&uri.segments).ok_or_else(|| TreeError::NotFound(uri.path()))?;
         if node.permanent || uri.segments.is_empty() || uri.query != Query::None {
-            return Err(TreeError::NotAllowed {
-                uri: uri.path(),
-                what: "Delete",
-            });
+            return Err(TreeError::NotAllowed { uri: uri.path(), what: "Delete" });
         }
         self.check(who, AclCmd::Delete, &uri.segments)?;
-        let (name, parent) = uri
-            .segments
-            .split_last()
-            .ok_or_else(|| TreeError::NotFound(uri.path()))?;
+        let (name, parent) = uri.segments.split_last().ok_or_else(|| TreeError::NotFound(uri.path()))?;
         if let Some(c) = self.node_mut(parent).and_then(Node::children_mut) {
             c.remove(name);
         }
         let prefix = format!("{}/", uri.path());
-        self.dynamic
-            .retain(|k, _| *k != uri.path() && !k.starts_with(&prefix));
+        self.dynamic.retain(|k, _| *k != uri.path() && !k.starts_with(&prefix));
         Ok(())
     }
 
     /// Copy: the source leaf's value to the target (Add, or Replace when it exists).
     pub fn copy(&mut self, who: Who<'_>, source: &str, target: &str) -> Result<(), TreeError> {
         let src = self.parse_uri(source)?;
-        let node = self
-            .node(&src.segments)
-            .ok_or_else(|| TreeError::NotFound(src.path()))?;
+        let node = self.node(&src.segments).ok_or_else(|| TreeError::NotFound(src.path()))?;
         if !node.is_leaf() {
-            return Err(TreeError::NotAllowed {
-                uri: src.path(),
-                what: "Copy of an interior node",
-            });
+            return Err(TreeError::NotAllowed { uri: src.path(), what: "Copy of an interior node" });
         }
-        let item = self
-            .get(who, source)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| TreeError::NotFound(src.path()))?;
+        let item = self.get(who, source)?.into_iter().next().ok_or_else(|| TreeError::NotFound(src.path()))?;
         let v = NewValue {
             format: Some(item.format),
             type_: Some(item.type_),
@@ -313,8 +213,7 @@ impl Tree {
     /// Checks that `who` may Exec the node at `raw` (the work is done elsewhere).
     pub fn check_exec(&self, who: Who<'_>, raw: &str) -> Result<Uri, TreeError> {
         let uri = self.parse_uri(raw)?;
-        self.node(&uri.segments)
-            .ok_or_else(|| TreeError::NotFound(uri.path()))?;
+        self.node(&uri.segments).ok_or_else(|| TreeError::NotFound(uri.path()))?;
         self.check(who, AclCmd::Exec, &uri.segments)?;
         Ok(uri)
     }
@@ -325,10 +224,7 @@ impl Tree {
         let (name, parent) = uri
             .segments
             .split_last()
-            .ok_or_else(|| TreeError::NotAllowed {
-                uri: ".".into(),
-                what: "a value on the root",
-            })?;
+            .ok_or_else(|| TreeError::NotAllowed { uri: ".".into(), what: "a value on the root" })?;
         let children = self.ensure_parents(parent)?;
         match children.get_mut(name) {
             Some(n) if n.is_leaf() => {
@@ -336,17 +232,9 @@ impl Tree {
                 n.format = format.into();
                 n.touch();
             }
-            Some(_) => {
-                return Err(TreeError::NotAllowed {
-                    uri: uri.path(),
-                    what: "a value on an interior node",
-                })
-            }
+            Some(_) => return Err(TreeError::NotAllowed { uri: uri.path(), what: "a value on an interior node" }),
             None => {
-                children.insert(
-                    name.clone(),
-                    Node::leaf(value.to_vec(), format, "text/plain"),
-                );
+                children.insert(name.clone(), Node::leaf(value.to_vec(), format, "text/plain"));
             }
         }
         Ok(())
@@ -359,15 +247,9 @@ impl Tree {
     }
 
     /// Local: edits a node's properties in place.
-    pub fn with_node<R>(
-        &mut self,
-        raw: &str,
-        f: impl FnOnce(&mut Node) -> R,
-    ) -> Result<R, TreeError> {
+    pub fn with_node<R>(&mut self, raw: &str, f: impl FnOnce(&mut Node) -> R) -> Result<R, TreeError> {
         let uri = self.parse_uri(raw)?;
-        self.node_mut(&uri.segments)
-            .map(f)
-            .ok_or_else(|| TreeError::NotFound(uri.path()))
+        self.node_mut(&uri.segments).map(f).ok_or_else(|| TreeError::NotFound(uri.path()))
     }
 }
 
@@ -386,9 +268,6 @@ fn validate_format(uri: &Uri, v: &NewValue) -> Result<(), TreeError> {
     if ok {
         Ok(())
     } else {
-        Err(TreeError::BadFormat {
-            uri: uri.path(),
-            format: v.format.clone().unwrap_or_default(),
-        })
+        Err(TreeError::BadFormat { uri: uri.path(), format: v.format.clone().unwrap_or_default() })
     }
 }

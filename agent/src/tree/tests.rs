@@ -6,19 +6,11 @@ use super::*;
 use crate::status::StatusCode;
 
 fn chr(s: &str) -> NewValue {
-    NewValue {
-        format: Some("chr".into()),
-        type_: None,
-        value: Value::Inline(s.as_bytes().to_vec()),
-    }
+    NewValue { format: Some("chr".into()), type_: None, value: Value::Inline(s.as_bytes().to_vec()) }
 }
 
 fn node() -> NewValue {
-    NewValue {
-        format: Some("node".into()),
-        type_: None,
-        value: Value::Inline(Vec::new()),
-    }
+    NewValue { format: Some("node".into()), type_: None, value: Value::Inline(Vec::new()) }
 }
 
 #[allow(clippy::needless_pass_by_value)]
@@ -43,10 +35,7 @@ fn add_get_replace_delete_a_leaf() {
     assert_eq!(code(t.add(s, "./Vendor/a", chr("2")).unwrap_err()), 418);
     // A node added by a server inherits the root ACL (Add, Get only).
     assert_eq!(code(t.replace(s, "./Vendor/a", chr("2")).unwrap_err()), 425);
-    t.with_node("./Vendor", |n| {
-        n.acl = Acl::parse("Get=*&Replace=srv1&Delete=srv1&Add=srv1").unwrap()
-    })
-    .unwrap();
+    t.with_node("./Vendor", |n| n.acl = Acl::parse("Get=*&Replace=srv1&Delete=srv1&Add=srv1").unwrap()).unwrap();
     t.replace(s, "./Vendor/a", chr("2")).unwrap();
     assert_eq!(data(&t.get(s, "./Vendor/a").unwrap()), "2");
     assert_eq!(data(&t.get(s, "./Vendor/a?prop=VerNo").unwrap()), "2");
@@ -59,19 +48,12 @@ fn add_get_replace_delete_a_leaf() {
 fn acl_denials_name_the_server_and_return_425() {
     let mut t = Tree::new(UriLimits::default());
     t.put_leaf("./Secret/v", b"x", "chr").unwrap();
-    t.with_node("./Secret", |n| n.acl = Acl::parse("Get=srv2").unwrap())
-        .unwrap();
+    t.with_node("./Secret", |n| n.acl = Acl::parse("Get=srv2").unwrap()).unwrap();
     let e = t.get(Who::Server("srv1"), "./Secret/v").unwrap_err();
     assert!(e.to_string().contains("srv1"));
     assert_eq!(code(e), 425);
-    assert_eq!(
-        data(&t.get(Who::Server("srv2"), "./Secret/v").unwrap()),
-        "x"
-    );
-    assert_eq!(
-        code(t.delete(Who::Server("srv2"), "./Secret/v").unwrap_err()),
-        425
-    );
+    assert_eq!(data(&t.get(Who::Server("srv2"), "./Secret/v").unwrap()), "x");
+    assert_eq!(code(t.delete(Who::Server("srv2"), "./Secret/v").unwrap_err()), 425);
     assert_eq!(data(&t.get(Who::Local, "./Secret/v").unwrap()), "x");
 }
 
@@ -81,24 +63,16 @@ fn properties_read_and_only_acl_name_title_replace() {
     let s = Who::Server("srv1");
     t.add(s, "./N", node()).unwrap();
     t.add(s, "./N/leaf", chr("hello")).unwrap();
-    t.with_node("./N", |n| n.acl = Acl::parse("Get=*&Replace=*").unwrap())
-        .unwrap();
+    t.with_node("./N", |n| n.acl = Acl::parse("Get=*&Replace=*").unwrap()).unwrap();
     assert_eq!(data(&t.get(s, "./N/leaf?prop=Size").unwrap()), "5");
     assert_eq!(data(&t.get(s, "./N/leaf?prop=Format").unwrap()), "chr");
     assert_eq!(data(&t.get(s, "./N/leaf?prop=Name").unwrap()), "leaf");
     assert!(data(&t.get(s, "./N/leaf?prop=TStamp").unwrap()).ends_with('Z'));
-    t.replace(s, "./N/leaf?prop=Title", chr("greeting"))
-        .unwrap();
+    t.replace(s, "./N/leaf?prop=Title", chr("greeting")).unwrap();
     assert_eq!(data(&t.get(s, "./N/leaf?prop=Title").unwrap()), "greeting");
     t.replace(s, "./N/leaf?prop=Name", chr("renamed")).unwrap();
     assert!(t.exists("./N/renamed") && !t.exists("./N/leaf"));
-    assert_eq!(
-        code(
-            t.replace(s, "./N/renamed?prop=Format", chr("int"))
-                .unwrap_err()
-        ),
-        405
-    );
+    assert_eq!(code(t.replace(s, "./N/renamed?prop=Format", chr("int")).unwrap_err()), 405);
     assert_eq!(code(t.get(s, "./N/renamed?prop=Colour").unwrap_err()), 406);
     t.replace(s, "./N?prop=ACL", chr("Get=srv9")).unwrap();
     assert_eq!(code(t.get(s, "./N/renamed").unwrap_err()), 425);
@@ -117,14 +91,8 @@ fn lists_struct_structdata_and_tnds() {
     let sd = t.get(s, "./A?list=StructData").unwrap();
     assert_eq!(sd[2].data, Some(Value::Inline(b"two".to_vec())));
     let tnds = data(&t.get(s, "./A?list=TNDS").unwrap());
-    assert!(
-        tnds.contains("<NodeName>y</NodeName><Path>./A/B</Path>"),
-        "{tnds}"
-    );
-    assert!(
-        tnds.contains("<Format><int/></Format>") && tnds.contains("<Value>two</Value>"),
-        "{tnds}"
-    );
+    assert!(tnds.contains("<NodeName>y</NodeName><Path>./A/B</Path>"), "{tnds}");
+    assert!(tnds.contains("<Format><int/></Format>") && tnds.contains("<Value>two</Value>"), "{tnds}");
 }
 
 #[test]
@@ -132,31 +100,12 @@ fn dynamic_leaves_are_read_live_and_not_replaceable() {
     let mut t = Tree::new(UriLimits::default());
     let v = Arc::new(std::sync::Mutex::new("1.0".to_string()));
     let v2 = v.clone();
-    t.set_dynamic(
-        "./DevDetail/FwV",
-        Arc::new(move || v2.lock().unwrap().clone()),
-    )
-    .unwrap();
-    t.with_node("./DevDetail", |n| {
-        n.acl = Acl::parse("Get=*&Replace=*").unwrap()
-    })
-    .unwrap();
-    assert_eq!(
-        data(&t.get(Who::Server("s"), "./DevDetail/FwV").unwrap()),
-        "1.0"
-    );
+    t.set_dynamic("./DevDetail/FwV", Arc::new(move || v2.lock().unwrap().clone())).unwrap();
+    t.with_node("./DevDetail", |n| n.acl = Acl::parse("Get=*&Replace=*").unwrap()).unwrap();
+    assert_eq!(data(&t.get(Who::Server("s"), "./DevDetail/FwV").unwrap()), "1.0");
     *v.lock().unwrap() = "2.0".into();
-    assert_eq!(
-        data(&t.get(Who::Server("s"), "./DevDetail/FwV").unwrap()),
-        "2.0"
-    );
-    assert_eq!(
-        code(
-            t.replace(Who::Server("s"), "./DevDetail/FwV", chr("x"))
-                .unwrap_err()
-        ),
-        405
-    );
+    assert_eq!(data(&t.get(Who::Server("s"), "./DevDetail/FwV").unwrap()), "2.0");
+    assert_eq!(code(t.replace(Who::Server("s"), "./DevDetail/FwV", chr("x")).unwrap_err()), 405);
 }
 
 #[test]
@@ -164,23 +113,10 @@ fn secret_leaves_refuse_get_and_formats_are_checked() {
     let mut t = Tree::new(UriLimits::default());
     t.put_leaf("./Acc/Secret", b"pw", "chr").unwrap();
     t.with_node("./Acc/Secret", |n| n.secret = true).unwrap();
-    assert_eq!(
-        code(t.get(Who::Server("s"), "./Acc/Secret").unwrap_err()),
-        405
-    );
-    let bad = NewValue {
-        format: Some("int".into()),
-        type_: None,
-        value: Value::Inline(b"abc".to_vec()),
-    };
-    assert_eq!(
-        code(t.add(Who::Server("s"), "./Acc/n", bad).unwrap_err()),
-        415
-    );
-    assert_eq!(
-        code(t.get(Who::Server("s"), "./Acc/../x").unwrap_err()),
-        404
-    );
+    assert_eq!(code(t.get(Who::Server("s"), "./Acc/Secret").unwrap_err()), 405);
+    let bad = NewValue { format: Some("int".into()), type_: None, value: Value::Inline(b"abc".to_vec()) };
+    assert_eq!(code(t.add(Who::Server("s"), "./Acc/n", bad).unwrap_err()), 415);
+    assert_eq!(code(t.get(Who::Server("s"), "./Acc/../x").unwrap_err()), 404);
 }
 
 #[test]

@@ -12,11 +12,7 @@ pub struct UriLimits {
 
 impl Default for UriLimits {
     fn default() -> Self {
-        UriLimits {
-            max_depth: 16,
-            max_tot_len: 512,
-            max_seg_len: 64,
-        }
+        UriLimits { max_depth: 16, max_tot_len: 512, max_seg_len: 64 }
     }
 }
 
@@ -55,10 +51,7 @@ impl Uri {
         if limits.max_tot_len > 0 && path.len() > limits.max_tot_len {
             return Err(TreeError::UriTooLong(raw.to_string()));
         }
-        let rel = path
-            .strip_prefix("./")
-            .or_else(|| (path == "." || path.is_empty()).then_some(""))
-            .unwrap_or(path);
+        let rel = path.strip_prefix("./").or_else(|| (path == "." || path.is_empty()).then_some("")).unwrap_or(path);
         let rel = rel.strip_suffix('/').unwrap_or(rel);
         let mut segments = Vec::new();
         if !rel.is_empty() {
@@ -85,19 +78,13 @@ impl Uri {
 
     pub fn parent(&self) -> Option<Uri> {
         let (_, head) = self.segments.split_last()?;
-        Some(Uri {
-            segments: head.to_vec(),
-            query: Query::None,
-        })
+        Some(Uri { segments: head.to_vec(), query: Query::None })
     }
 
     pub fn child(&self, name: &str) -> Uri {
         let mut segments = self.segments.clone();
         segments.push(name.to_string());
-        Uri {
-            segments,
-            query: Query::None,
-        }
+        Uri { segments, query: Query::None }
     }
 }
 
@@ -136,34 +123,18 @@ mod tests {
         assert_eq!(Uri::parse("A/B/", &l).unwrap().path(), "./A/B");
         assert_eq!(Uri::parse(".", &l).unwrap().segments.len(), 0);
         assert_eq!(Uri::parse("./", &l).unwrap().path(), ".");
-        assert_eq!(
-            Uri::parse("./A?prop=ACL", &l).unwrap().query,
-            Query::Prop("ACL".into())
-        );
-        assert_eq!(
-            Uri::parse("./A?list=TNDS", &l).unwrap().query,
-            Query::List(ListKind::Tnds)
-        );
+        assert_eq!(Uri::parse("./A?prop=ACL", &l).unwrap().query, Query::Prop("ACL".into()));
+        assert_eq!(Uri::parse("./A?list=TNDS", &l).unwrap().query, Query::List(ListKind::Tnds));
     }
 
     #[test]
     fn refuses_dot_segments_empty_segments_and_oversize() {
-        let l = UriLimits {
-            max_depth: 3,
-            max_tot_len: 30,
-            max_seg_len: 5,
-        };
+        let l = UriLimits { max_depth: 3, max_tot_len: 30, max_seg_len: 5 };
         for bad in ["./A/../B", "./A//B", "./A/./B", "./A?list=Foo", "./A?x=y"] {
-            assert!(
-                matches!(Uri::parse(bad, &l), Err(TreeError::BadUri(_))),
-                "{bad}"
-            );
+            assert!(matches!(Uri::parse(bad, &l), Err(TreeError::BadUri(_))), "{bad}");
         }
         for long in ["./A/B/C/D", "./ABCDEF", "./A/B/C/DDDDD/EEEEE/FFFFF/GGGGG"] {
-            assert!(
-                matches!(Uri::parse(long, &l), Err(TreeError::UriTooLong(_))),
-                "{long}"
-            );
+            assert!(matches!(Uri::parse(long, &l), Err(TreeError::UriTooLong(_))), "{long}");
         }
     }
 }

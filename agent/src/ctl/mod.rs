@@ -1,0 +1,1 @@
+//! fotactl library (filled in below).
