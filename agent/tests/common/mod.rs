@@ -69,7 +69,10 @@ impl Bus {
         let (calls, include) = if with_policy {
             ("<deny send_type=\"method_call\"/>", format!("<include>{}</include>", policy.display()))
         } else {
-            ("<allow send_type=\"method_call\"/><allow own=\"org.fotad.Agent1\" user=\"root\"/>", String::new())
+            (
+                "<allow send_type=\"method_call\"/>",
+                "<policy user=\"root\"><allow own=\"org.fotad.Agent1\"/></policy>".to_string(),
+            )
         };
         let conf = format!(
             "<busconfig><type>system</type><listen>unix:path={}</listen><auth>EXTERNAL</auth>\
