@@ -6,18 +6,13 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
 use fotad::dbus::settings::ConsentPolicy;
-use fotad::dbus::{DmPort, Outcome, ServiceParts, SimPort, SimSnapshot};
+use fotad::dbus::{DmPort, Outcome, SimPort, SimSnapshot};
 use fotad::session::{Prompt, PromptKind, UiOptions, UserInteraction};
-use fotad_updater::delta::{pack, ImageInput, PackSpec, PlanSettings};
-use fotad_updater::install::{ImageTarget, InstallOptions};
-use fotad_updater::package::{load_secret_key, write_keypair};
 
 /// A DM client that asks the scripted prompts and reports the answers.
 struct ScriptedDm(Vec<Prompt>);
@@ -181,60 +176,6 @@ fn a_prompt_times_out_to_its_default_or_408() {
     assert!(done.contains("answers=Some(Accepted);Some(TimedOut)"), "{done}");
     let closed = m.all().iter().filter(|l| l.contains("PromptClosed") && l.contains("'timed-out'")).count();
     assert_eq!(closed, 2, "{:?}", m.all());
-}
-
-/// A signed package that writes `image` into class rootfs, with descriptions.
-fn package(dir: &Path, image: &[u8]) -> (std::path::PathBuf, std::path::PathBuf) {
-    let keys = dir.join("keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    write_keypair(&keys.join("test")).unwrap();
-    let new = dir.join("new.img");
-    std::fs::write(&new, image).unwrap();
-    let description = BTreeMap::from([
-        ("en".to_string(), "Security fixes".to_string()),
-        ("de".to_string(), "Sicherheitskorrekturen".to_string()),
-    ]);
-    let spec = PackSpec {
-        compatible: "test-board".into(),
-        version: "2.0".into(),
-        security_version: 1,
-        operator_tag: None,
-        description,
-        images: vec![("rootfs".into(), ImageInput::Full { target: new })],
-        op_size: 64 << 10,
-        threads: 1,
-        settings: PlanSettings::default(),
-    };
-    let out = dir.join("update.fota");
-    pack(&spec, &[load_secret_key(&keys.join("test.key")).unwrap()], &out).unwrap();
-    (out, keys)
-}
-
-fn noise(n: usize) -> Vec<u8> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 32) as u8
-        })
-        .collect()
-}
-
-fn with_slots(mut p: ServiceParts, dir: &Path, keys: &Path) -> ServiceParts {
-    let (state, target) = (dir.join("state"), dir.join("slot-b.img"));
-    let keys = keys.to_path_buf();
-    p.install = Box::new(move || {
-        Ok(InstallOptions {
-            keys_dir: keys.clone(),
-            state_dir: state.clone(),
-            compatible: "test-board".into(),
-            installed_security_version: 0,
-            images: BTreeMap::from([("rootfs".into(), ImageTarget { target: target.clone(), source: None })]),
-        })
-    });
-    p
 }
 
 #[test]

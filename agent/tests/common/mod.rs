@@ -3,6 +3,7 @@
 //! `gdbus` calls (optionally as another user) and a `gdbus monitor` recorder.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -11,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use fotad::dbus::settings::{BusChoice, ConsentPolicy, UiSettings};
 use fotad::dbus::{AccessPolicy, NoDm, NoSim, Service, ServiceParts};
+use fotad_updater::delta::{pack, ImageInput, PackSpec, PlanSettings};
+use fotad_updater::install::{ImageTarget, InstallOptions};
+use fotad_updater::package::{load_secret_key, write_keypair};
 
 pub const UI_USER: &str = "fotadtestui";
 
@@ -280,4 +284,58 @@ impl Drop for Monitor {
 pub fn prompt_id(line: &str) -> u32 {
     let rest = &line[line.find("(uint32 ").unwrap() + 8..];
     rest[..rest.find(',').unwrap()].parse().unwrap()
+}
+
+/// A signed package that writes `image` into class rootfs, with descriptions.
+pub fn package(dir: &Path, image: &[u8]) -> (PathBuf, PathBuf) {
+    let keys = dir.join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    write_keypair(&keys.join("test")).unwrap();
+    let new = dir.join("new.img");
+    std::fs::write(&new, image).unwrap();
+    let description = BTreeMap::from([
+        ("en".to_string(), "Security fixes".to_string()),
+        ("de".to_string(), "Sicherheitskorrekturen".to_string()),
+    ]);
+    let spec = PackSpec {
+        compatible: "test-board".into(),
+        version: "2.0".into(),
+        security_version: 1,
+        operator_tag: None,
+        description,
+        images: vec![("rootfs".into(), ImageInput::Full { target: new })],
+        op_size: 64 << 10,
+        threads: 1,
+        settings: PlanSettings::default(),
+    };
+    let out = dir.join("update.fota");
+    pack(&spec, &[load_secret_key(&keys.join("test.key")).unwrap()], &out).unwrap();
+    (out, keys)
+}
+
+pub fn noise(n: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect()
+}
+
+pub fn with_slots(mut p: ServiceParts, dir: &Path, keys: &Path) -> ServiceParts {
+    let (state, target) = (dir.join("state"), dir.join("slot-b.img"));
+    let keys = keys.to_path_buf();
+    p.install = Box::new(move || {
+        Ok(InstallOptions {
+            keys_dir: keys.clone(),
+            state_dir: state.clone(),
+            compatible: "test-board".into(),
+            installed_security_version: 0,
+            images: BTreeMap::from([("rootfs".into(), ImageTarget { target: target.clone(), source: None })]),
+        })
+    });
+    p
 }
