@@ -239,3 +239,20 @@ fn cancel_during_consent_ends_the_job_cancelled() {
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(get_property(&bus, As::Root, "State"), "(<'idle'>,)");
 }
+
+#[test]
+fn stopping_the_service_during_an_install_stops_at_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pkg, keys) = package(dir.path(), &noise(32 << 20));
+    let bus = Bus::start(true);
+    let d = Daemon::start(&bus, with_slots(parts(), dir.path(), &keys));
+    let m = Monitor::start(&bus);
+    ok(&gdbus_call(&bus, As::Root, "InstallFile", &[pkg.to_str().unwrap()]));
+    m.wait_for("write progress", |l| l.contains("'Progress': <(uint32 ") && !l.contains("uint64 0, uint64 0"));
+    // The same path SIGTERM takes in the daemon: cancel flag, then wait for the job.
+    d.stop();
+    let records = fotad_updater::install::Records::new(&dir.path().join("state"));
+    let cp = records.checkpoint().unwrap().expect("the install stopped at a checkpoint");
+    let ops = (32 << 20) / (64 << 10);
+    assert!(cp.next_op > 0 && cp.next_op < ops, "stopped after {} of {ops} operations", cp.next_op);
+}

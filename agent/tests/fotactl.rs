@@ -48,17 +48,19 @@ fn install_shows_progress_and_consent_is_given_with_accept() {
     let mut p = with_slots(parts(), dir.path(), &keys);
     p.ui.consent = ConsentPolicy::Ask;
     let _d = Daemon::start(&bus, p);
-    let mut install = command(As::Root, env!("CARGO_BIN_EXE_fotactl"))
-        .args(["--address", &bus.address, "install", pkg.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(install.stdout.take().unwrap()).lines();
+    let mut install = KillOnDrop(
+        command(As::Root, env!("CARGO_BIN_EXE_fotactl"))
+            .args(["--address", &bus.address, "install", pkg.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(install.0.stdout.take().unwrap()).lines();
     let prompt = lines.by_ref().map(|l| l.unwrap()).find(|l| l.contains("(consent)")).expect("a consent prompt");
     assert!(prompt.contains("Install update 2.0? Security fixes"), "{prompt}");
     stdout(&fotactl(&bus, As::UiUser, &["accept"]));
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
-    assert!(install.wait().unwrap().success(), "{rest:?}");
+    assert!(install.0.wait().unwrap().success(), "{rest:?}");
     let all = rest.join("\n");
     assert!(all.contains("100% Writing the update") || all.contains("] 100%"), "{all}");
     assert!(all.contains("install: 200 Update 2.0 installed"), "{all}");
@@ -88,17 +90,20 @@ fn check_waits_and_a_prompt_is_answered_with_respond() {
     let mut p = parts();
     p.dm = Arc::new(OneConfirm);
     let _d = Daemon::start(&bus, p);
-    let mut check = command(As::UiUser, env!("CARGO_BIN_EXE_fotactl"))
-        .args(["--address", &bus.address, "check"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(check.stdout.take().unwrap()).lines();
+    let mut check = KillOnDrop(
+        command(As::UiUser, env!("CARGO_BIN_EXE_fotactl"))
+            .args(["--address", &bus.address, "check"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(check.0.stdout.take().unwrap()).lines();
     let prompt = lines.by_ref().map(|l| l.unwrap()).find(|l| l.contains("(confirm)")).expect("a prompt");
     assert!(prompt.contains("Reboot now?"), "{prompt}");
-    let id = prompt.split_whitespace().nth(1).unwrap().to_string();
+    // The line may start with the progress bar the prompt line overwrites.
+    let id = prompt.rsplit('\r').next().unwrap().split_whitespace().nth(1).unwrap().to_string();
     stdout(&fotactl(&bus, As::UiUser, &["respond", &id, "reject"]));
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
-    assert!(check.wait().unwrap().success());
+    assert!(check.0.wait().unwrap().success());
     assert!(rest.iter().any(|l| l.contains("check: 200 Some(Rejected)")), "{rest:?}");
 }

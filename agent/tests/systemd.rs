@@ -36,15 +36,17 @@ fn daemon_speaks_the_notify_protocol_in_order() {
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
     std::fs::write(dir.path().join("fotad.toml"), "[ui]\nlanguage = \"fr\"\n").unwrap();
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_fotad"))
-        .args(["--address", &bus.address, "--config"])
-        .arg(dir.path().join("fotad.toml"))
-        .env("NOTIFY_SOCKET", &sock_path)
-        .env("WATCHDOG_USEC", "200000")
-        .env_remove("WATCHDOG_PID")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_fotad"))
+            .args(["--address", &bus.address, "--config"])
+            .arg(dir.path().join("fotad.toml"))
+            .env("NOTIFY_SOCKET", &sock_path)
+            .env("WATCHDOG_USEC", "200000")
+            .env_remove("WATCHDOG_PID")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut got = Vec::new();
     receive_until(&sock, &mut got, |g| g.iter().any(|m| m == "READY=1"));
     // The name is owned when READY=1 arrives, and the settings were applied.
@@ -54,9 +56,9 @@ fn daemon_speaks_the_notify_protocol_in_order() {
     ok(&gdbus_call(&bus, As::Root, "CheckForUpdate", &[]));
     receive_until(&sock, &mut got, |g| g.iter().any(|m| m.starts_with("STATUS=checking")));
     receive_until(&sock, &mut got, |g| g.iter().filter(|m| m.starts_with("STATUS=idle")).count() >= 2);
-    assert!(Command::new("kill").args(["-TERM", &daemon.id().to_string()]).status().unwrap().success());
+    assert!(Command::new("kill").args(["-TERM", &daemon.0.id().to_string()]).status().unwrap().success());
     receive_until(&sock, &mut got, |g| g.iter().any(|m| m == "STOPPING=1"));
-    assert!(daemon.wait().unwrap().success(), "fotad did not exit cleanly on SIGTERM");
+    assert!(daemon.0.wait().unwrap().success(), "fotad did not exit cleanly on SIGTERM");
     let (status, ready) = (position(&got, "STATUS=idle: Ready"), position(&got, "READY=1"));
     let (watchdog, stopping) = (position(&got, "WATCHDOG=1"), position(&got, "STOPPING=1"));
     assert!(status < watchdog && ready < watchdog && watchdog < stopping, "{got:?}");
@@ -107,16 +109,23 @@ fn tmpfiles_and_sysusers_snippets_apply() {
     std::fs::create_dir_all(root.path().join("var/lib")).unwrap();
     std::fs::create_dir_all(root.path().join("run")).unwrap();
     let tmpfiles = repo_root().join("systemd/fotad.tmpfiles.conf");
-    let out = Command::new("systemd-tmpfiles").arg("--create").arg(format!("--root={}", root.path().display()))
-        .arg(&tmpfiles).output().unwrap();
+    let out = Command::new("systemd-tmpfiles")
+        .arg("--create")
+        .arg(format!("--root={}", root.path().display()))
+        .arg(&tmpfiles)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "systemd-tmpfiles: {}", String::from_utf8_lossy(&out.stderr));
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(root.path().join("var/lib/fotad")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700);
     assert!(root.path().join("run/fotad").is_dir());
     let sysusers = repo_root().join("systemd/fotad.sysusers.conf");
-    let out = Command::new("systemd-sysusers").arg(format!("--root={}", root.path().display()))
-        .arg(&sysusers).output().unwrap();
+    let out = Command::new("systemd-sysusers")
+        .arg(format!("--root={}", root.path().display()))
+        .arg(&sysusers)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "systemd-sysusers: {}", String::from_utf8_lossy(&out.stderr));
     let group = std::fs::read_to_string(root.path().join("etc/group")).unwrap();
     assert!(group.lines().any(|l| l.starts_with("fotad-ui:x:")), "{group}");

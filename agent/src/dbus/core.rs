@@ -127,6 +127,7 @@ impl Core {
         drop(m);
         if changed {
             self.emit(Event::Changed(&["State"]));
+            self.emit(Event::Status(next));
         }
         Ok(next)
     }
@@ -164,6 +165,7 @@ impl Core {
         m.state = AgentState::Idle;
         drop(m);
         self.emit(Event::Changed(&["LastResult", "State"]));
+        self.emit(Event::Status(AgentState::Idle));
         self.emit(Event::Completed { job: job.to_string(), code, message });
     }
 

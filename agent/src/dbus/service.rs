@@ -43,7 +43,7 @@ impl Service {
         };
         let conn = builder.serve_at(OBJECT_PATH, agent)?.name(BUS_NAME)?.build().await?;
         let iface = conn.object_server().interface::<_, Agent>(OBJECT_PATH).await?;
-        let pump = tokio::spawn(pump(iface, Arc::clone(&core), rx, status));
+        let pump = tokio::spawn(pump(iface, rx, status));
         Ok(Service { core, conn, pump })
     }
 
@@ -71,26 +71,22 @@ impl Service {
     }
 }
 
-async fn pump(iface: InterfaceRef<Agent>, core: Arc<Core>, mut rx: UnboundedReceiver<Event>, status: StatusHook) {
+async fn pump(iface: InterfaceRef<Agent>, mut rx: UnboundedReceiver<Event>, status: StatusHook) {
     while let Some(event) = rx.recv().await {
-        if let Err(e) = forward(&iface, &core, event, &status).await {
+        if let Err(e) = forward(&iface, event, &status).await {
             eprintln!("fotad: sending a D-Bus signal failed: {e}");
         }
     }
 }
 
-async fn forward(iface: &InterfaceRef<Agent>, core: &Core, event: Event, status: &StatusHook) -> zbus::Result<()> {
+async fn forward(iface: &InterfaceRef<Agent>, event: Event, status: &StatusHook) -> zbus::Result<()> {
     let em = iface.signal_emitter();
     match event {
         Event::Changed(names) => {
             let agent = iface.get().await;
             for name in names {
                 match *name {
-                    "State" => {
-                        let m = core.model();
-                        status(&format!("{}: {}", m.state, crate::i18n::text("en", m.state.message(), &[])));
-                        agent.state_changed(em).await?
-                    }
+                    "State" => agent.state_changed(em).await?,
                     "FumoState" => agent.fumo_state_changed(em).await?,
                     "Progress" => agent.progress_changed(em).await?,
                     "CurrentVersion" => agent.current_version_changed(em).await?,
@@ -114,6 +110,7 @@ async fn forward(iface: &InterfaceRef<Agent>, core: &Core, event: Event, status:
             options.insert("echo", Value::from(if spec.echo_password { "password" } else { "text" }));
             Agent::prompt(em, id, spec.kind.as_str(), &spec.text, spec.choices.clone(), options).await?
         }
+        Event::Status(state) => status(&format!("{state}: {}", crate::i18n::text("en", state.message(), &[]))),
         Event::PromptClosed { id, outcome } => Agent::prompt_closed(em, id, &outcome).await?,
         Event::Completed { job, code, message } => Agent::completed(em, &job, code, &message).await?,
     }

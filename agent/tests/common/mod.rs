@@ -170,6 +170,17 @@ impl Drop for Daemon {
     }
 }
 
+/// A child process killed when the test ends, passed or not (runuser forwards
+/// the signal to its child).
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Who runs a client command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum As {
