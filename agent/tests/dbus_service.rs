@@ -256,3 +256,37 @@ fn stopping_the_service_during_an_install_stops_at_a_checkpoint() {
     let ops = (32 << 20) / (64 << 10);
     assert!(cp.next_op > 0 && cp.next_op < ops, "stopped after {} of {ops} operations", cp.next_op);
 }
+
+/// A daily window in UTC starting `from` minutes from now and `len` minutes long.
+fn window_from_now(from: i64, len: i64) -> fotad::dbus::settings::Window {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let minute = |m: i64| ((now / 60 + m).rem_euclid(24 * 60)) as u16;
+    fotad::dbus::settings::Window { start: minute(from), end: minute(from + len) }
+}
+
+#[test]
+fn maintenance_window_waits_outside_and_proceeds_inside() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pkg, keys) = package(dir.path(), &noise(100 << 10));
+    let bus = Bus::start(true);
+    let mut p = with_slots(parts(), dir.path(), &keys);
+    p.ui.consent = ConsentPolicy::MaintenanceWindow(window_from_now(120, 60));
+    let d = Daemon::start(&bus, p);
+    let m = Monitor::start(&bus);
+    ok(&gdbus_call(&bus, As::Root, "InstallFile", &[pkg.to_str().unwrap()]));
+    m.wait_for("deferred to the window", |l| l.contains("'State': <'deferred'>"));
+    let line = m.wait_for("window message", |l| l.contains("maintenance window (in "));
+    assert!(line.contains("in 120 minutes") || line.contains("in 119 minutes"), "{line}");
+    ok(&gdbus_call(&bus, As::Root, "Cancel", &[]));
+    assert!(completed(&m).contains("'install', uint32 401"), "{:?}", m.all());
+    d.stop();
+
+    let bus = Bus::start(true);
+    let mut p = with_slots(parts(), dir.path(), &keys);
+    p.ui.consent = ConsentPolicy::MaintenanceWindow(window_from_now(-1, 5));
+    let _d = Daemon::start(&bus, p);
+    let m = Monitor::start(&bus);
+    ok(&gdbus_call(&bus, As::Root, "InstallFile", &[pkg.to_str().unwrap()]));
+    assert!(completed(&m).contains("'install', uint32 200"), "{:?}", m.all());
+    assert!(!m.all().iter().any(|l| l.contains("'deferred'")), "{:?}", m.all());
+}
