@@ -14,6 +14,7 @@ use zbus::{interface, Connection};
 use super::access::Level;
 use super::core::Core;
 use super::error::AgentError;
+use super::events::Event;
 use super::jobs;
 use super::prompts::{PromptRefusal, Reply};
 use super::state::{IllegalTransition, Transition};
@@ -169,7 +170,7 @@ impl Agent {
         let result = tokio::task::spawn_blocking(move || sim.enter_pin(&pin))
             .await
             .map_err(|e| AgentError::Failed(format!("the SIM worker stopped: {e}")))?;
-        let _ = Agent::sim_changed_now(self).await;
+        self.core.emit(Event::Changed(&["Sim"]));
         result.map_err(AgentError::Failed)
     }
 
@@ -251,10 +252,5 @@ impl Agent {
 impl Agent {
     fn consent_id(&self) -> Result<u32, AgentError> {
         self.core.broker.consent_id().ok_or_else(|| AgentError::NotPending("no update is waiting for consent".into()))
-    }
-
-    async fn sim_changed_now(&self) -> zbus::Result<()> {
-        self.core.emit(super::events::Event::Changed(&["Sim"]));
-        Ok(())
     }
 }

@@ -170,13 +170,17 @@ impl Drop for Daemon {
     }
 }
 
-/// A child process killed when the test ends, passed or not (runuser forwards
-/// the signal to its child).
+/// A child process stopped when the test ends, passed or not: SIGTERM, which
+/// runuser and setpriv pass on to the command (SIGKILL would orphan it).
 pub struct KillOnDrop(pub Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        if let Ok(None) = self.0.try_wait() {
+            let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+            std::thread::sleep(Duration::from_millis(100));
+            let _ = self.0.kill();
+        }
         let _ = self.0.wait();
     }
 }
