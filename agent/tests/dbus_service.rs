@@ -180,13 +180,10 @@ fn a_prompt_times_out_to_its_default_or_408() {
 
 #[test]
 fn install_file_runs_as_a_job_with_progress_on_the_bus() {
-    let dir = tempfile::tempdir().unwrap();
     let image = noise(1 << 20);
-    let (pkg, keys) = package(dir.path(), &image);
-    let bus = Bus::start(true);
-    let _d = Daemon::start(&bus, with_slots(parts(), dir.path(), &keys));
-    let m = Monitor::start(&bus);
-    let reply = ok(&gdbus_call(&bus, As::Root, "InstallFile", &[pkg.to_str().unwrap()]));
+    let rig = install_rig(&image, |_| {});
+    let m = Monitor::start(&rig.bus);
+    let reply = ok(&gdbus_call(&rig.bus, As::Root, "InstallFile", &[&rig.pkg]));
     assert_eq!(reply.trim(), "()");
     let done = completed(&m);
     assert!(done.contains("'install', uint32 200, 'Update 2.0 installed"), "{done}");
@@ -196,62 +193,51 @@ fn install_file_runs_as_a_job_with_progress_on_the_bus() {
     assert!(changed("'Progress': <(uint32 ") >= 8, "expected per-operation progress: {lines:#?}");
     assert!(changed("'Writing the update'") >= 8, "{lines:#?}");
     assert!(changed("'State': <'idle'>") >= 1, "{lines:#?}");
-    assert_eq!(std::fs::read(dir.path().join("slot-b.img")).unwrap()[..image.len()], image[..]);
+    assert_eq!(std::fs::read(rig.dir.path().join("slot-b.img")).unwrap()[..image.len()], image[..]);
 }
 
 #[test]
 fn consent_is_asked_in_the_device_language_and_accept_proceeds() {
-    let dir = tempfile::tempdir().unwrap();
-    let (pkg, keys) = package(dir.path(), &noise(200 << 10));
-    let bus = Bus::start(true);
-    let mut p = with_slots(parts(), dir.path(), &keys);
-    p.ui.consent = ConsentPolicy::Ask;
-    p.language = "de-AT".into();
-    let _d = Daemon::start(&bus, p);
-    let m = Monitor::start(&bus);
-    ok(&gdbus_call(&bus, As::Root, "InstallFile", &[pkg.to_str().unwrap()]));
+    let rig = install_rig(&noise(200 << 10), |p| {
+        p.ui.consent = ConsentPolicy::Ask;
+        p.language = "de-AT".into();
+    });
+    let (bus, m) = (&rig.bus, Monitor::start(&rig.bus));
+    ok(&gdbus_call(bus, As::Root, "InstallFile", &[&rig.pkg]));
     let line = m.wait_for("consent prompt", |l| l.contains("'consent'"));
     assert!(line.contains("'Update 2.0 installieren? Sicherheitskorrekturen'"), "{line}");
-    assert_eq!(get_property(&bus, As::Nobody, "State"), "(<'awaiting-consent'>,)");
-    ok(&gdbus_call(&bus, As::UiUser, "Defer", &["1"]));
+    assert_eq!(get_property(bus, As::Nobody, "State"), "(<'awaiting-consent'>,)");
+    ok(&gdbus_call(bus, As::UiUser, "Defer", &["1"]));
     m.wait_for("deferred", |l| l.contains("'State': <'deferred'>"));
     let again = m.wait_for("second consent prompt", |l| l.contains("'consent'") && prompt_id(l) != prompt_id(&line));
     assert!(again.contains("installieren"), "{again}");
-    ok(&gdbus_call(&bus, As::UiUser, "Accept", &[]));
+    ok(&gdbus_call(bus, As::UiUser, "Accept", &[]));
     assert!(completed(&m).contains("'install', uint32 200, 'Update 2.0 installiert"), "{:?}", m.all());
 }
 
 #[test]
 fn cancel_during_consent_ends_the_job_cancelled() {
-    let dir = tempfile::tempdir().unwrap();
-    let (pkg, keys) = package(dir.path(), &noise(100 << 10));
-    let bus = Bus::start(true);
-    let mut p = with_slots(parts(), dir.path(), &keys);
-    p.ui.consent = ConsentPolicy::Ask;
-    let _d = Daemon::start(&bus, p);
-    let m = Monitor::start(&bus);
-    ok(&gdbus_call(&bus, As::Root, "InstallFile", &[pkg.to_str().unwrap()]));
+    let rig = install_rig(&noise(100 << 10), |p| p.ui.consent = ConsentPolicy::Ask);
+    let (bus, m) = (&rig.bus, Monitor::start(&rig.bus));
+    ok(&gdbus_call(bus, As::Root, "InstallFile", &[&rig.pkg]));
     m.wait_for("consent prompt", |l| l.contains("'consent'"));
-    let busy = gdbus_call(&bus, As::Root, "CheckForUpdate", &[]);
+    let busy = gdbus_call(bus, As::Root, "CheckForUpdate", &[]);
     fails_with(&busy, "org.fotad.Agent1.Error.Busy");
-    ok(&gdbus_call(&bus, As::UiUser, "Cancel", &[]));
+    ok(&gdbus_call(bus, As::UiUser, "Cancel", &[]));
     assert!(completed(&m).contains("'install', uint32 401"), "{:?}", m.all());
     std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(get_property(&bus, As::Root, "State"), "(<'idle'>,)");
+    assert_eq!(get_property(bus, As::Root, "State"), "(<'idle'>,)");
 }
 
 #[test]
 fn stopping_the_service_during_an_install_stops_at_a_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let (pkg, keys) = package(dir.path(), &noise(32 << 20));
-    let bus = Bus::start(true);
-    let d = Daemon::start(&bus, with_slots(parts(), dir.path(), &keys));
-    let m = Monitor::start(&bus);
-    ok(&gdbus_call(&bus, As::Root, "InstallFile", &[pkg.to_str().unwrap()]));
+    let rig = install_rig(&noise(32 << 20), |_| {});
+    let m = Monitor::start(&rig.bus);
+    ok(&gdbus_call(&rig.bus, As::Root, "InstallFile", &[&rig.pkg]));
     m.wait_for("write progress", |l| l.contains("'Progress': <(uint32 ") && !l.contains("uint64 0, uint64 0"));
     // The same path SIGTERM takes in the daemon: cancel flag, then wait for the job.
-    d.stop();
-    let records = fotad_updater::install::Records::new(&dir.path().join("state"));
+    rig.daemon.stop();
+    let records = fotad_updater::install::Records::new(&rig.dir.path().join("state"));
     let cp = records.checkpoint().unwrap().expect("the install stopped at a checkpoint");
     let ops = (32 << 20) / (64 << 10);
     assert!(cp.next_op > 0 && cp.next_op < ops, "stopped after {} of {ops} operations", cp.next_op);
@@ -266,27 +252,20 @@ fn window_from_now(from: i64, len: i64) -> fotad::dbus::settings::Window {
 
 #[test]
 fn maintenance_window_waits_outside_and_proceeds_inside() {
-    let dir = tempfile::tempdir().unwrap();
-    let (pkg, keys) = package(dir.path(), &noise(100 << 10));
-    let bus = Bus::start(true);
-    let mut p = with_slots(parts(), dir.path(), &keys);
-    p.ui.consent = ConsentPolicy::MaintenanceWindow(window_from_now(120, 60));
-    let d = Daemon::start(&bus, p);
-    let m = Monitor::start(&bus);
-    ok(&gdbus_call(&bus, As::Root, "InstallFile", &[pkg.to_str().unwrap()]));
+    let outside = ConsentPolicy::MaintenanceWindow(window_from_now(120, 60));
+    let rig = install_rig(&noise(100 << 10), |p| p.ui.consent = outside);
+    let m = Monitor::start(&rig.bus);
+    ok(&gdbus_call(&rig.bus, As::Root, "InstallFile", &[&rig.pkg]));
     m.wait_for("deferred to the window", |l| l.contains("'State': <'deferred'>"));
     let line = m.wait_for("window message", |l| l.contains("maintenance window (in "));
     assert!(line.contains("in 120 minutes") || line.contains("in 119 minutes"), "{line}");
-    ok(&gdbus_call(&bus, As::Root, "Cancel", &[]));
+    ok(&gdbus_call(&rig.bus, As::Root, "Cancel", &[]));
     assert!(completed(&m).contains("'install', uint32 401"), "{:?}", m.all());
-    d.stop();
 
-    let bus = Bus::start(true);
-    let mut p = with_slots(parts(), dir.path(), &keys);
-    p.ui.consent = ConsentPolicy::MaintenanceWindow(window_from_now(-1, 5));
-    let _d = Daemon::start(&bus, p);
-    let m = Monitor::start(&bus);
-    ok(&gdbus_call(&bus, As::Root, "InstallFile", &[pkg.to_str().unwrap()]));
+    let inside = ConsentPolicy::MaintenanceWindow(window_from_now(-1, 5));
+    let rig = install_rig(&noise(100 << 10), |p| p.ui.consent = inside);
+    let m = Monitor::start(&rig.bus);
+    ok(&gdbus_call(&rig.bus, As::Root, "InstallFile", &[&rig.pkg]));
     assert!(completed(&m).contains("'install', uint32 200"), "{:?}", m.all());
     assert!(!m.all().iter().any(|l| l.contains("'deferred'")), "{:?}", m.all());
 }

@@ -42,15 +42,11 @@ fn status_text_and_json_and_set_language() {
 
 #[test]
 fn install_shows_progress_and_consent_is_given_with_accept() {
-    let dir = tempfile::tempdir().unwrap();
-    let (pkg, keys) = package(dir.path(), &noise(512 << 10));
-    let bus = Bus::start(true);
-    let mut p = with_slots(parts(), dir.path(), &keys);
-    p.ui.consent = ConsentPolicy::Ask;
-    let _d = Daemon::start(&bus, p);
+    let rig = install_rig(&noise(512 << 10), |p| p.ui.consent = ConsentPolicy::Ask);
+    let bus = &rig.bus;
     let mut install = KillOnDrop(
         command(As::Root, env!("CARGO_BIN_EXE_fotactl"))
-            .args(["--address", &bus.address, "install", pkg.to_str().unwrap()])
+            .args(["--address", &bus.address, "install", &rig.pkg])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),
@@ -58,7 +54,7 @@ fn install_shows_progress_and_consent_is_given_with_accept() {
     let mut lines = BufReader::new(install.0.stdout.take().unwrap()).lines();
     let prompt = lines.by_ref().map(|l| l.unwrap()).find(|l| l.contains("(consent)")).expect("a consent prompt");
     assert!(prompt.contains("Install update 2.0? Security fixes"), "{prompt}");
-    stdout(&fotactl(&bus, As::UiUser, &["accept"]));
+    stdout(&fotactl(bus, As::UiUser, &["accept"]));
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     assert!(install.0.wait().unwrap().success(), "{rest:?}");
     let all = rest.join("\n");

@@ -354,3 +354,22 @@ pub fn with_slots(mut p: ServiceParts, dir: &Path, keys: &Path) -> ServiceParts 
     });
     p
 }
+
+/// A signed package of `image`, a private bus, and the service installing it
+/// into file slots (fields drop in order: the service before its bus).
+pub struct InstallRig {
+    pub daemon: Daemon,
+    pub bus: Bus,
+    pub pkg: String,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn install_rig(image: &[u8], tweak: impl FnOnce(&mut ServiceParts)) -> InstallRig {
+    let dir = tempfile::tempdir().unwrap();
+    let (pkg, keys) = package(dir.path(), image);
+    let bus = Bus::start(true);
+    let mut p = with_slots(parts(), dir.path(), &keys);
+    tweak(&mut p);
+    let daemon = Daemon::start(&bus, p);
+    InstallRig { daemon, bus, pkg: pkg.to_str().unwrap().to_string(), dir }
+}
