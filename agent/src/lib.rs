@@ -7,8 +7,11 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod ctl;
+pub mod dbus;
 pub mod download;
 pub mod fumo;
+pub mod i18n;
 pub mod mo;
 pub mod notification;
 pub mod session;

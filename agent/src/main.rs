@@ -1,6 +1,11 @@
-//! `fotad`: the device update agent daemon.
+//! `fotad`: the device update agent daemon (see `fotad::dbus::daemon`).
 
 fn main() -> std::process::ExitCode {
-    eprintln!("fotad: the agent daemon is not built yet; use fotad-update for local installs");
-    std::process::ExitCode::from(2)
+    match fotad::dbus::daemon::main(std::env::args_os().skip(1)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fotad: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

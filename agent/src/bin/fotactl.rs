@@ -1,6 +1,11 @@
-//! `fotactl`: the reference D-Bus client of fotad.
+//! `fotactl`: the reference D-Bus client of fotad (see `fotad::ctl`).
 
 fn main() -> std::process::ExitCode {
-    eprintln!("fotactl: the D-Bus interface is not built yet");
-    std::process::ExitCode::from(2)
+    match fotad::ctl::main(std::env::args_os().skip(1)) {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(e) => {
+            eprintln!("fotactl: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
 }

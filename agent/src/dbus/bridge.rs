@@ -1,0 +1,72 @@
+//! [`UserInteraction`] over D-Bus: the DM session's user-interaction alerts go
+//! out as `Prompt` signals and come back through `RespondToPrompt`; time-outs
+//! (MAXDT, else the configured prompt time-out) apply the default response.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::core::Core;
+use super::prompts::{PromptSpec, PromptType, Reply};
+use crate::session::{default_answer, Prompt, PromptKind, UiAnswer, UserInteraction};
+
+/// The bridge handed to the DM session.
+#[derive(Debug, Clone)]
+pub struct DbusUi {
+    core: Arc<Core>,
+}
+
+impl DbusUi {
+    pub fn new(core: Arc<Core>) -> Self {
+        DbusUi { core }
+    }
+}
+
+/// The bus form of a DM prompt.
+pub fn spec_of(p: &Prompt) -> PromptSpec {
+    let kind = match p.kind {
+        PromptKind::Display => PromptType::Display,
+        PromptKind::Confirm => PromptType::Confirm,
+        PromptKind::TextInput => PromptType::Text,
+        PromptKind::SingleChoice => PromptType::SingleChoice,
+        PromptKind::MultiChoice => PromptType::MultiChoice,
+    };
+    let o = &p.options;
+    PromptSpec {
+        kind,
+        text: p.text.clone(),
+        choices: p.choices.clone(),
+        min_display_secs: o.min_dt,
+        max_display_secs: o.max_dt,
+        default_response: o.default_response.clone(),
+        max_length: o.max_len,
+        input_type: o.input_type,
+        echo_password: o.echo_type == Some('P'),
+    }
+}
+
+/// The session's answer for a UI reply.
+pub fn answer_of(reply: Reply) -> UiAnswer {
+    match reply {
+        Reply::Accept => UiAnswer::Accepted,
+        Reply::Reject => UiAnswer::Rejected,
+        Reply::Cancel | Reply::Defer(_) => UiAnswer::Cancelled,
+        Reply::Text(t) => UiAnswer::Text(t),
+        Reply::Choices(c) => UiAnswer::Choices(c),
+    }
+}
+
+impl UserInteraction for DbusUi {
+    fn prompt(&self, p: &Prompt) -> Option<UiAnswer> {
+        let spec = spec_of(p);
+        // A display alert is shown for MINDT at most; it needs no answer.
+        let timeout = match (p.kind, p.options.max_dt) {
+            (PromptKind::Display, _) => Duration::from_secs(u64::from(p.options.min_dt.unwrap_or(0))),
+            (_, Some(max)) => Duration::from_secs(u64::from(max)),
+            (_, None) => self.core.ui.prompt_timeout,
+        };
+        match self.core.broker.ask(spec, timeout) {
+            Some(reply) => Some(answer_of(reply)),
+            None => Some(default_answer(p)),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The seams the lead glues other parts of the agent into: where an install
+//! writes (slot resolution), the SIM, and the DM client.
+
+use fotad_updater::install::InstallOptions;
+
+use crate::session::UserInteraction;
+
+/// Builds the installer's options (targets = the inactive slot) for each
+/// `InstallFile`; an error says why no target is available.
+pub type InstallProvider = Box<dyn Fn() -> Result<InstallOptions, String> + Send + Sync>;
+
+/// What the UI sees of the SIM (the `Sim` property).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimSnapshot {
+    /// `absent`, `pin-required`, `puk-required`, `ready`, `blocked` or `unknown`.
+    pub state: String,
+    /// The ICCID, empty when unknown.
+    pub iccid: String,
+    /// MCC+MNC of the home network, empty when unknown.
+    pub operator: String,
+    /// PIN tries left, 0 when unknown.
+    pub pin_tries_left: u32,
+}
+
+/// The SIM as the D-Bus service needs it. Blocking; called from a worker thread.
+pub trait SimPort: Send + Sync {
+    fn snapshot(&self) -> SimSnapshot;
+    /// Verifies the PIN; `Ok(tries left)` after a correct PIN, `Err(reason)`
+    /// otherwise (the reason must not contain the PIN).
+    fn enter_pin(&self, pin: &str) -> Result<u32, String>;
+}
+
+/// No SIM reader on this device.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoSim;
+
+impl SimPort for NoSim {
+    fn snapshot(&self) -> SimSnapshot {
+        SimSnapshot { state: "absent".into(), iccid: String::new(), operator: String::new(), pin_tries_left: 0 }
+    }
+    fn enter_pin(&self, _: &str) -> Result<u32, String> {
+        Err("this device has no SIM reader".into())
+    }
+}
+
+/// How a DM job ended: a FUMO/DM result code and a message for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub code: u32,
+    pub message: String,
+}
+
+/// The DM client as the D-Bus service drives it. Blocking; run in a worker
+/// thread. `ui` turns the server's user-interaction alerts into `Prompt`
+/// signals; `lang` is the device language (DevInfo/Lang).
+pub trait DmPort: Send + Sync {
+    /// A client-initiated session (`CheckForUpdate`).
+    fn check(&self, ui: &dyn UserInteraction, lang: &str) -> Result<Outcome, String>;
+    /// A server-initiated session from a package #0 (`Notify`).
+    fn notify(&self, package0: &[u8], ui: &dyn UserInteraction, lang: &str) -> Result<Outcome, String>;
+}
+
+/// No DM server configured: checks fail with an explanation.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoDm;
+
+impl DmPort for NoDm {
+    fn check(&self, _: &dyn UserInteraction, _: &str) -> Result<Outcome, String> {
+        Err("no DM account is configured; add [[accounts]] to /etc/fotad/fotad.toml".into())
+    }
+    fn notify(&self, _: &[u8], _: &dyn UserInteraction, _: &str) -> Result<Outcome, String> {
+        Err("no DM account is configured; add [[accounts]] to /etc/fotad/fotad.toml".into())
+    }
+}
