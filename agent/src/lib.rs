@@ -9,6 +9,7 @@ pub mod client;
 pub mod config;
 pub mod ctl;
 pub mod dbus;
+pub mod device;
 pub mod download;
 pub mod fumo;
 pub mod i18n;

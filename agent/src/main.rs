@@ -2,7 +2,7 @@
 
 fn main() -> std::process::ExitCode {
     match fotad::dbus::daemon::main(std::env::args_os().skip(1)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
             eprintln!("fotad: {e:#}");
             std::process::ExitCode::FAILURE

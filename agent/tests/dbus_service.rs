@@ -12,17 +12,19 @@ use std::time::Duration;
 use common::*;
 use fotad::dbus::settings::ConsentPolicy;
 use fotad::dbus::{DmPort, Outcome, SimPort, SimSnapshot};
+use fotad::device::Observer;
 use fotad::session::{Prompt, PromptKind, UiOptions, UserInteraction};
 
 /// A DM client that asks the scripted prompts and reports the answers.
 struct ScriptedDm(Vec<Prompt>);
 
 impl DmPort for ScriptedDm {
-    fn check(&self, ui: &dyn UserInteraction, lang: &str) -> Result<Outcome, String> {
+    fn check(&self, ui: &dyn UserInteraction, obs: &dyn Observer) -> Result<Outcome, String> {
+        let lang = obs.language();
         let answers: Vec<String> = self.0.iter().map(|p| format!("{:?}", ui.prompt(p))).collect();
         Ok(Outcome { code: 200, message: format!("lang={lang} answers={}", answers.join(";")) })
     }
-    fn notify(&self, package0: &[u8], _: &dyn UserInteraction, _: &str) -> Result<Outcome, String> {
+    fn notify(&self, package0: &[u8], _: &dyn UserInteraction, _: &dyn Observer) -> Result<Outcome, String> {
         Ok(Outcome { code: 200, message: format!("package0 of {} bytes", package0.len()) })
     }
 }

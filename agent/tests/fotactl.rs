@@ -12,6 +12,7 @@ use std::sync::Arc;
 use common::*;
 use fotad::dbus::settings::ConsentPolicy;
 use fotad::dbus::{DmPort, Outcome};
+use fotad::device::Observer;
 use fotad::session::{Prompt, PromptKind, UiOptions, UserInteraction};
 
 fn fotactl(bus: &Bus, who: As, args: &[&str]) -> Output {
@@ -65,7 +66,7 @@ fn install_shows_progress_and_consent_is_given_with_accept() {
 struct OneConfirm;
 
 impl DmPort for OneConfirm {
-    fn check(&self, ui: &dyn UserInteraction, _: &str) -> Result<Outcome, String> {
+    fn check(&self, ui: &dyn UserInteraction, _: &dyn Observer) -> Result<Outcome, String> {
         let p = Prompt {
             kind: PromptKind::Confirm,
             options: UiOptions::parse("MAXDT=30"),
@@ -75,7 +76,7 @@ impl DmPort for OneConfirm {
         };
         Ok(Outcome { code: 200, message: format!("{:?}", ui.prompt(&p)) })
     }
-    fn notify(&self, _: &[u8], _: &dyn UserInteraction, _: &str) -> Result<Outcome, String> {
+    fn notify(&self, _: &[u8], _: &dyn UserInteraction, _: &dyn Observer) -> Result<Outcome, String> {
         Err("unused".into())
     }
 }

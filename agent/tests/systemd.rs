@@ -28,6 +28,17 @@ fn position(got: &[String], what: &str) -> usize {
     got.iter().position(|m| m == what).unwrap_or_else(|| panic!("no {what} in {got:?}"))
 }
 
+/// A device on file slots below `dir` with no DM account, plus `extra`.
+fn device_config(dir: &std::path::Path, extra: &str) -> String {
+    std::fs::write(dir.join("cmdline"), "fotad.slot=A\n").unwrap();
+    let d = dir.display();
+    format!(
+        "[updater]\ncompatible = \"acme,gw-1\"\nstate_dir = \"{d}/state\"\nkeys_dir = \"{d}/keys\"\n\
+         cmdline = \"{d}/cmdline\"\n[bootloader]\nbackend = \"file\"\n[slots.A]\nrootfs = \"{d}/a.img\"\n\
+         [slots.B]\nrootfs = \"{d}/b.img\"\n[dm]\ndevice_id = \"IMEI:490154203237518\"\n{extra}"
+    )
+}
+
 #[test]
 fn daemon_speaks_the_notify_protocol_in_order() {
     let bus = Bus::start(true);
@@ -35,7 +46,7 @@ fn daemon_speaks_the_notify_protocol_in_order() {
     let sock_path = dir.path().join("notify");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    std::fs::write(dir.path().join("fotad.toml"), "[ui]\nlanguage = \"fr\"\n").unwrap();
+    std::fs::write(dir.path().join("fotad.toml"), device_config(dir.path(), "[ui]\nlanguage = \"fr\"\n")).unwrap();
     let mut daemon = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_fotad"))
             .args(["--address", &bus.address, "--config"])
@@ -69,7 +80,7 @@ fn daemon_speaks_the_notify_protocol_in_order() {
 #[test]
 fn the_daemon_refuses_to_start_on_bad_settings() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("bad.toml"), "[ui]\nconsent = \"sometimes\"\n").unwrap();
+    std::fs::write(dir.path().join("bad.toml"), device_config(dir.path(), "[ui]\nconsent = \"sometimes\"\n")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_fotad"))
         .args(["--address", "unix:path=/nonexistent", "--config"])
         .arg(dir.path().join("bad.toml"))

@@ -81,6 +81,8 @@ fn rig_with(codec: Codec) -> Rig {
         downloader: Downloader::new(DownloadSettings::default()).unwrap(),
         state_dir: d("state"),
         language: "en".into(),
+        policy: None,
+        cancel: None,
     };
     let nginx = Nginx::start(&d("www"), None).unwrap();
     Rig { dir, s, store, runner, nginx, images: vec![v1, v2, v3] }

@@ -39,7 +39,8 @@ pub struct Fragment {
     pub bootloader: Option<BootloaderFragment>,
     pub slots: Option<SlotsFragment>,
     pub dm: Option<toml::Table>,
-    pub accounts: Option<toml::Table>,
+    /// `[[accounts]]`: one table per DM server.
+    pub accounts: Option<Vec<toml::Table>>,
     pub fumo: Option<toml::Table>,
     pub download: Option<toml::Table>,
     pub dbus: Option<toml::Table>,
@@ -192,6 +193,18 @@ fn merge_table(into: &mut Option<toml::Table>, from: Option<toml::Table>) {
     }
 }
 
+/// A later layer's account replaces the one with the same `server_id`;
+/// other accounts are added.
+fn merge_accounts(into: &mut Vec<toml::Table>, from: Vec<toml::Table>) {
+    for account in from {
+        let id = account.get("server_id").cloned();
+        match into.iter_mut().find(|a| id.is_some() && a.get("server_id") == id.as_ref()) {
+            Some(existing) => *existing = account,
+            None => into.push(account),
+        }
+    }
+}
+
 impl Fragment {
     /// Overlays `other` (a later layer) on `self`, key by key.
     pub fn merge(&mut self, other: Fragment) {
@@ -218,9 +231,11 @@ impl Fragment {
             merge_map(&mut me.a, s.a);
             merge_map(&mut me.b, s.b);
         }
+        if let Some(accounts) = other.accounts {
+            merge_accounts(self.accounts.get_or_insert_with(Vec::new), accounts);
+        }
         for (mine, theirs) in [
             (&mut self.dm, other.dm),
-            (&mut self.accounts, other.accounts),
             (&mut self.fumo, other.fumo),
             (&mut self.download, other.download),
             (&mut self.dbus, other.dbus),

@@ -19,6 +19,8 @@ pub enum InstallError {
     NoTarget { class: String },
     #[error("image {class:?} is a delta, but no source image was given for it")]
     NoSource { class: String },
+    #[error("package refused by device policy: {why}")]
+    Refused { why: String },
     #[error("target {path} is the source image: the booted slot is never written")]
     TargetIsSource { path: PathBuf },
     #[error("image {class:?}: the source image {path} is not the one this delta was made from: {why}")]
@@ -60,7 +62,7 @@ impl InstallError {
             | InstallError::NoSource { .. }
             | InstallError::WrongSource { .. } => 403,
             InstallError::Downgrade { .. } => 405,
-            InstallError::TargetIsSource { .. } => 405,
+            InstallError::TargetIsSource { .. } | InstallError::Refused { .. } => 405,
             InstallError::TargetTooSmall { .. } | InstallError::NoSpace { .. } => 502,
             InstallError::Stream { .. } => 503,
             InstallError::Cancelled => 401,

@@ -81,6 +81,11 @@ impl SlotUpdate {
         &self.installer
     }
 
+    /// The installer, to add a device policy before installing.
+    pub fn installer_mut(&mut self) -> &mut Installer {
+        &mut self.installer
+    }
+
     /// The slot being written.
     pub fn slot(&self) -> Slot {
         self.target.slot

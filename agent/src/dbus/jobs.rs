@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use fotad_updater::install::{Installer, Progress};
+use fotad_updater::install::Progress;
 use fotad_updater::package::read_raw_header;
 use fotad_updater::InstallError;
 
@@ -23,16 +23,14 @@ const UPDATE_FAILED: u32 = 410;
 /// `CheckForUpdate`: a client-initiated DM session.
 pub fn check(core: &Arc<Core>) {
     let ui = DbusUi::new(Arc::clone(core));
-    let lang = core.language();
-    let result = core.dm.check(&ui, &lang);
+    let result = core.dm.check(&ui, core.as_ref());
     finish_dm(core, "check", result);
 }
 
 /// `Notify`: a server-initiated DM session from package #0.
 pub fn notify(core: &Arc<Core>, package0: &[u8]) {
     let ui = DbusUi::new(Arc::clone(core));
-    let lang = core.language();
-    let result = core.dm.notify(package0, &ui, &lang);
+    let result = core.dm.notify(package0, &ui, core.as_ref());
     finish_dm(core, "notify", result);
 }
 
@@ -64,8 +62,8 @@ enum InstallFailure {
 }
 
 fn install_inner(core: &Core, path: &Path) -> Result<String, InstallFailure> {
-    let opts = (core.install)().map_err(InstallFailure::Setup)?;
-    let installer = Installer::new(opts);
+    let target = (core.install)().map_err(InstallFailure::Setup)?;
+    let installer = target.installer();
     core.add_cancel_flag(installer.cancel_flag());
     let open = || File::open(path).map_err(|e| InstallFailure::Setup(format!("opening {}: {e}", path.display())));
     let raw = read_raw_header(&mut open()?).map_err(|e| InstallFailure::Install(e.into()))?;
@@ -84,6 +82,7 @@ fn install_inner(core: &Core, path: &Path) -> Result<String, InstallFailure> {
     };
     match installer.install(open()?, 0, &mut on_progress) {
         Ok(done) => {
+            target.finish(&done).map_err(InstallFailure::Setup)?;
             core.set_progress(100, 0, 0, core.text(Msg::Installed, &[&done.version]));
             Ok(done.version)
         }

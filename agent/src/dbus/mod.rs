@@ -11,6 +11,7 @@ pub mod bridge;
 pub mod consent;
 pub mod core;
 pub mod daemon;
+pub mod device;
 pub mod error;
 pub mod events;
 pub mod interface;

@@ -1,13 +1,43 @@
 //! The seams the lead glues other parts of the agent into: where an install
 //! writes (slot resolution), the SIM, and the DM client.
 
-use fotad_updater::install::InstallOptions;
+use fotad_updater::install::{Installed, Installer};
+use fotad_updater::update::SlotUpdate;
 
+use crate::device::Observer;
 use crate::session::UserInteraction;
 
-/// Builds the installer's options (targets = the inactive slot) for each
-/// `InstallFile`; an error says why no target is available.
-pub type InstallProvider = Box<dyn Fn() -> Result<InstallOptions, String> + Send + Sync>;
+/// Where an `InstallFile` writes: an installer, and what to do after a
+/// verified install (activate the slot).
+pub trait InstallTarget {
+    fn installer(&self) -> &Installer;
+    /// Called after a verified install; `Err(reason)` fails the job.
+    fn finish(self: Box<Self>, installed: &Installed) -> Result<(), String>;
+}
+
+/// The inactive slot: activated for trial boots after the install.
+impl InstallTarget for SlotUpdate {
+    fn installer(&self) -> &Installer {
+        SlotUpdate::installer(self)
+    }
+    fn finish(self: Box<Self>, installed: &Installed) -> Result<(), String> {
+        SlotUpdate::finish(*self, installed).map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+/// Plain targets (tests): nothing to do after the install.
+impl InstallTarget for Installer {
+    fn installer(&self) -> &Installer {
+        self
+    }
+    fn finish(self: Box<Self>, _: &Installed) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Prepares the target of each `InstallFile` (the inactive slot, marked bad
+/// until the install is verified); an error says why no target is available.
+pub type InstallProvider = Box<dyn Fn() -> Result<Box<dyn InstallTarget>, String> + Send + Sync>;
 
 /// What the UI sees of the SIM (the `Sim` property).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,12 +82,13 @@ pub struct Outcome {
 
 /// The DM client as the D-Bus service drives it. Blocking; run in a worker
 /// thread. `ui` turns the server's user-interaction alerts into `Prompt`
-/// signals; `lang` is the device language (DevInfo/Lang).
+/// signals; `obs` takes progress and the FUMO state and lets `Cancel` reach
+/// the running install.
 pub trait DmPort: Send + Sync {
     /// A client-initiated session (`CheckForUpdate`).
-    fn check(&self, ui: &dyn UserInteraction, lang: &str) -> Result<Outcome, String>;
+    fn check(&self, ui: &dyn UserInteraction, obs: &dyn Observer) -> Result<Outcome, String>;
     /// A server-initiated session from a package #0 (`Notify`).
-    fn notify(&self, package0: &[u8], ui: &dyn UserInteraction, lang: &str) -> Result<Outcome, String>;
+    fn notify(&self, package0: &[u8], ui: &dyn UserInteraction, obs: &dyn Observer) -> Result<Outcome, String>;
 }
 
 /// No DM server configured: checks fail with an explanation.
@@ -65,10 +96,10 @@ pub trait DmPort: Send + Sync {
 pub struct NoDm;
 
 impl DmPort for NoDm {
-    fn check(&self, _: &dyn UserInteraction, _: &str) -> Result<Outcome, String> {
+    fn check(&self, _: &dyn UserInteraction, _: &dyn Observer) -> Result<Outcome, String> {
         Err("no DM account is configured; add [[accounts]] to /etc/fotad/fotad.toml".into())
     }
-    fn notify(&self, _: &[u8], _: &dyn UserInteraction, _: &str) -> Result<Outcome, String> {
+    fn notify(&self, _: &[u8], _: &dyn UserInteraction, _: &dyn Observer) -> Result<Outcome, String> {
         Err("no DM account is configured; add [[accounts]] to /etc/fotad/fotad.toml".into())
     }
 }

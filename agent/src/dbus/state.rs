@@ -43,7 +43,7 @@ impl AgentState {
             (T::StartInstall, S::Idle) => S::Installing,
             (T::AskConsent, S::Installing | S::Deferred) => S::AwaitingConsent,
             (T::Defer, S::AwaitingConsent | S::Installing) => S::Deferred,
-            (T::BeginWrite, S::Installing | S::AwaitingConsent | S::Deferred) => S::Installing,
+            (T::BeginWrite, S::Checking | S::Installing | S::AwaitingConsent | S::Deferred) => S::Installing,
             (T::Cancel, S::Checking | S::AwaitingConsent | S::Deferred | S::Installing | S::Cancelling) => {
                 S::Cancelling
             }

@@ -4,10 +4,13 @@
 //! its result is reported exactly once.
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
+use fotad_updater::install::ManifestPolicy;
 use fotad_updater::lifecycle::{BootCheck, Lifecycle, LifecycleError};
 use fotad_updater::slot_record::UpdateResult;
+use fotad_updater::update::SlotUpdate;
 use fotad_updater::InstallError;
 
 use super::state::{Event, FumoState};
@@ -49,7 +52,6 @@ pub enum RunnerError {
 }
 
 /// Everything a job needs.
-#[derive(Debug)]
 pub struct Runner {
     pub store: Arc<Mutex<FumoStore>>,
     pub alerts: AlertQueue,
@@ -60,6 +62,16 @@ pub struct Runner {
     pub state_dir: PathBuf,
     /// The device's language, to choose among download descriptors.
     pub language: String,
+    /// A device policy every package must pass (the SIM's operator gate).
+    pub policy: Option<ManifestPolicy>,
+    /// Stops a running install at its next checkpoint (`Step::Interrupted`).
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner").field("state_dir", &self.state_dir).finish_non_exhaustive()
+    }
 }
 
 impl Runner {
@@ -77,6 +89,18 @@ impl Runner {
             }
             Ok(())
         })
+    }
+
+    /// Prepares the inactive slot with this runner's policy and cancel flag.
+    fn begin(&self) -> Result<SlotUpdate, fotad_updater::update::UpdateError> {
+        let mut update = fotad_updater::update::begin(&self.updater)?;
+        if let Some(policy) = &self.policy {
+            update.installer_mut().set_policy(Arc::clone(policy));
+        }
+        if let Some(flag) = &self.cancel {
+            update.installer_mut().set_cancel_flag(Arc::clone(flag));
+        }
+        Ok(update)
     }
 
     fn finish(&self, job: &Job, event: Event, result: u16) -> Result<Step, RunnerError> {
@@ -109,7 +133,7 @@ impl Runner {
             // Another job of this instance is in a state that takes no download.
             return self.finish(job, Event::DownloadFailed, RESULT_CLIENT_ERROR);
         }
-        let update = match fotad_updater::update::begin(&self.updater) {
+        let update = match self.begin() {
             Ok(u) => u,
             Err(e) => return self.finish(job, Event::DownloadFailed, e.fumo_result()),
         };
@@ -140,7 +164,7 @@ impl Runner {
     /// the staged file into the inactive slot, verify, activate.
     fn update_from_file(&self, job: &Job, file: &std::path::Path) -> Result<Step, RunnerError> {
         self.advance(job, Event::UpdateStarted, FumoState::UpdateProgressing)?;
-        let update = match fotad_updater::update::begin(&self.updater) {
+        let update = match self.begin() {
             Ok(u) => u,
             Err(e) => return self.finish(job, Event::UpdateFailed { have_data: true }, e.fumo_result()),
         };

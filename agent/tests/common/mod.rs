@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use fotad::dbus::settings::{BusChoice, ConsentPolicy, UiSettings};
 use fotad::dbus::{AccessPolicy, NoDm, NoSim, Service, ServiceParts};
 use fotad_updater::delta::{pack, ImageInput, PackSpec, PlanSettings};
-use fotad_updater::install::{ImageTarget, InstallOptions};
+use fotad_updater::install::{ImageTarget, InstallOptions, Installer};
 use fotad_updater::package::{load_secret_key, write_keypair};
 
 pub const UI_USER: &str = "fotadtestui";
@@ -344,13 +344,13 @@ pub fn with_slots(mut p: ServiceParts, dir: &Path, keys: &Path) -> ServiceParts 
     let (state, target) = (dir.join("state"), dir.join("slot-b.img"));
     let keys = keys.to_path_buf();
     p.install = Box::new(move || {
-        Ok(InstallOptions {
+        Ok(Box::new(Installer::new(InstallOptions {
             keys_dir: keys.clone(),
             state_dir: state.clone(),
             compatible: "test-board".into(),
             installed_security_version: 0,
             images: BTreeMap::from([("rootfs".into(), ImageTarget { target: target.clone(), source: None })]),
-        })
+        })))
     });
     p
 }

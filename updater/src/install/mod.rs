@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::InstallError;
 use crate::ops::Executor;
-use crate::package::{load_public_keys, read_raw_header, sha256_hex, Header, Operation, RawHeader};
+use crate::package::{load_public_keys, read_raw_header, sha256_hex, Header, Manifest, Operation, RawHeader};
 
 /// How often the checkpoint is also made durable (fsynced); in between it is
 /// replaced atomically without fsyncs, which a power cut may roll back.
@@ -60,18 +60,43 @@ pub struct Installed {
     pub images: BTreeMap<String, String>,
 }
 
+/// A device policy checked against the verified manifest before anything is
+/// written (e.g. the SIM's operator gate); `Err(reason)` refuses the package
+/// with [`InstallError::Refused`] (FUMO 405).
+pub type ManifestPolicy = Arc<dyn Fn(&Manifest) -> Result<(), String> + Send + Sync>;
+
 /// Installs packages into the targets named by its options.
-#[derive(Debug)]
 pub struct Installer {
     opts: InstallOptions,
     records: Records,
     cancel: Arc<AtomicBool>,
+    policy: Option<ManifestPolicy>,
+}
+
+impl std::fmt::Debug for Installer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Installer")
+            .field("opts", &self.opts)
+            .field("policy", &self.policy.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Installer {
     pub fn new(opts: InstallOptions) -> Self {
         let records = Records::new(&opts.state_dir);
-        Installer { opts, records, cancel: Arc::new(AtomicBool::new(false)) }
+        Installer { opts, records, cancel: Arc::new(AtomicBool::new(false)), policy: None }
+    }
+
+    /// Adds a device policy every package must pass (checked after the
+    /// signature and before a byte is written, also when resuming).
+    pub fn set_policy(&mut self, policy: ManifestPolicy) {
+        self.policy = Some(policy);
+    }
+
+    /// Uses `flag` (shared with the caller) as the cancel flag.
+    pub fn set_cancel_flag(&mut self, flag: Arc<AtomicBool>) {
+        self.cancel = flag;
     }
 
     /// Setting this flag stops the install at the next checkpoint (never mid-write).
@@ -123,6 +148,9 @@ impl Installer {
             if image.source.is_some() && paths.source.is_none() {
                 return Err(InstallError::NoSource { class: image.class.clone() });
             }
+        }
+        if let Some(policy) = &self.policy {
+            policy(m).map_err(|why| InstallError::Refused { why })?;
         }
         Ok(())
     }
