@@ -1,5 +1,6 @@
 //! Shared helpers for fotad's integration tests, the test DM server and the demo.
 
+pub mod agent_rig;
 pub mod device;
 pub mod faultproxy;
 pub mod images;

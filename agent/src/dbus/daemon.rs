@@ -37,17 +37,20 @@ pub struct Args {
     /// No D-Bus: finish pending work (and `check`), then exit.
     pub once: bool,
     pub check: bool,
+    /// With `once`: a package #0 (DM notification) to act on.
+    pub notify: Option<PathBuf>,
 }
 
 pub const USAGE: &str = "usage: fotad [--config FILE | --config-root DIR] [--session | --address ADDRESS]\n\
-       fotad --once [--check] [--config FILE | --config-root DIR]\n\
+       fotad --once [--check | --notify FILE] [--config FILE | --config-root DIR]\n\
   --config FILE     one settings file instead of the layers /usr/lib/fotad/conf.d,\n\
                     /etc/fotad/fotad.toml, /etc/fotad/conf.d (below --config-root, default /)\n\
   --session         serve on the session bus (development)\n\
   --address ADDR    serve on the bus at ADDR (tests), e.g. unix:path=/tmp/bus\n\
   --once            no D-Bus: finish accepted jobs, deliver pending reports, exit\n\
                     (exit status 75 when reports could not be delivered yet)\n\
-  --check           with --once: then ask the server for updates (devicerequest)";
+  --check           with --once: then ask the server for updates (devicerequest)\n\
+  --notify FILE     with --once: then act on the DM notification (package #0) in FILE";
 
 pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Args> {
     use lexopt::prelude::*;
@@ -61,12 +64,16 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<Ar
             Long("address") => out.bus = Some(BusChoice::Address(p.value()?.string()?)),
             Long("once") => out.once = true,
             Long("check") => out.check = true,
+            Long("notify") => out.notify = Some(p.value()?.into()),
             Long("help") => bail!("{USAGE}"),
             other => bail!("{}\n{USAGE}", other.unexpected()),
         }
     }
-    if out.check && !out.once {
-        bail!("--check goes with --once (on the bus, call CheckForUpdate)\n{USAGE}");
+    if (out.check || out.notify.is_some()) && !out.once {
+        bail!("--check and --notify go with --once (on the bus, call CheckForUpdate or Notify)\n{USAGE}");
+    }
+    if out.check && out.notify.is_some() {
+        bail!("give --check or --notify, not both\n{USAGE}");
     }
     Ok(out)
 }
@@ -77,7 +84,7 @@ fn settings(args: &Args) -> anyhow::Result<device::Settings> {
         (None, root) => device::Settings::load_under(root.as_deref().unwrap_or(Path::new("/"))),
         (Some(_), Some(_)) => bail!("give --config or --config-root, not both"),
     };
-    Ok(loaded.context("loading the settings")?)
+    loaded.context("loading the settings")
 }
 
 fn notify(states: &[NotifyState<'_>]) {
@@ -94,9 +101,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<u8> {
     let args = parse_args(args)?;
     let settings = settings(&args)?;
     if args.once {
-        return once(settings, args.check);
+        return once(settings, &args);
     }
-    let bus = args.bus.clone().unwrap_or_else(|| settings.dbus.bus.clone());
+    let bus = args.bus.unwrap_or_else(|| settings.dbus.bus.clone());
     let (parts, device, sim_requests) = assemble(settings)?;
     let rt =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
@@ -105,14 +112,22 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<u8> {
 }
 
 /// `fotad --once`: the same work as the daemon's, narrated on stderr.
-fn once(settings: device::Settings, check: bool) -> anyhow::Result<u8> {
+fn once(settings: device::Settings, args: &Args) -> anyhow::Result<u8> {
+    let package0 = match &args.notify {
+        Some(f) => Some(std::fs::read(f).with_context(|| format!("reading the notification {}", f.display()))?),
+        None => None,
+    };
     let mut device = Device::open(settings)?;
     let log = Log::default();
     let (tx, _rx) = mpsc::channel::<SessionRequest>();
     device.start_sim(Box::new(move |r| drop(tx.send(r))), &log);
     let mut outcome = device.run(&NoUi, &log)?;
-    if check && matches!(outcome.end, RunEnd::Idle | RunEnd::ReportsPending) {
-        outcome = device.check(CheckKind::Device, &NoUi, &log)?;
+    if matches!(outcome.end, RunEnd::Idle | RunEnd::ReportsPending) {
+        if let Some(p) = &package0 {
+            outcome = device.notify(p, &NoUi, &log)?;
+        } else if args.check {
+            outcome = device.check(CheckKind::Device, &NoUi, &log)?;
+        }
     }
     for (node, code) in &outcome.results {
         log.say(&format!("result: {node} {code}"));

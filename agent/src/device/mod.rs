@@ -114,7 +114,7 @@ impl Device {
             alerts: alerts.clone(),
             updater: settings.updater.clone(),
             downloader,
-            state_dir: state_dir.clone(),
+            state_dir,
             language: settings.dm.language.clone(),
             policy: None,
             cancel: Some(Arc::new(AtomicBool::new(false))),

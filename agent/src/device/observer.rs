@@ -36,7 +36,7 @@ impl Observer for Quiet {
     fn fumo_state(&self, _: u16) {}
 }
 
-/// Prints narration and progress steps to standard error, for `fotad --once`
+/// Prints narration and each percent of progress to standard error, for `fotad --once`
 /// and the journal.
 #[derive(Debug, Default)]
 pub struct Log {
@@ -51,8 +51,7 @@ impl Observer for Log {
 
     fn progress(&self, p: DownloadProgress) {
         use std::sync::atomic::Ordering;
-        let step = p.percent / 10 * 10;
-        if self.last_percent.swap(step, Ordering::Relaxed) != step || p.percent == 100 {
+        if self.last_percent.swap(p.percent, Ordering::Relaxed) != p.percent {
             eprintln!("fotad: download: {}% ({} of {} bytes)", p.percent, p.bytes_done, p.bytes_total);
         }
     }

@@ -134,7 +134,7 @@ impl Settings {
             updater,
             dm,
             fumo: fumo_settings(fumo)?,
-            agent: agent_settings(agent)?,
+            agent: agent_settings(&agent)?,
             download,
             sim,
             dbus: dbus.validate().map_err(|e| SettingsError(e.to_string()))?,
@@ -173,7 +173,7 @@ fn fumo_settings(f: FumoFragment) -> Result<FumoSettings, SettingsError> {
     Ok(FumoSettings { root, instance, acl, reboot_command, factory_version })
 }
 
-fn agent_settings(a: AgentFragment) -> Result<AgentSettings, SettingsError> {
+fn agent_settings(a: &AgentFragment) -> Result<AgentSettings, SettingsError> {
     let retry_min = Duration::from_secs(a.retry_min_secs.unwrap_or(30));
     let retry_max = Duration::from_secs(a.retry_max_secs.unwrap_or(3600));
     if retry_min.is_zero() || retry_min > retry_max {

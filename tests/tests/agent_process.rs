@@ -1,0 +1,215 @@
+//! The agent as a process, end to end: `fotad --once` against the DM test
+//! server (in this process), packages on the real nginx, file slots, the
+//! boot scripts' rule as the reboot (`fotad-update simulate-boot`) and
+//! `fotad-update mark-good` as the boot-complete service. Includes kill -9 of
+//! the agent at 30 points of a DownloadAndUpdate.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{ExitStatus, Stdio};
+
+use fotad::notification::UiMode;
+use fotad::syncml::{Command, Item, ItemCmd, Loc};
+use fotad_tests::agent_rig::{AgentRig, DEVICE_ID};
+
+const MIB: u64 = 1 << 20;
+
+fn run(rig: &AgentRig, args: &[&str]) -> (ExitStatus, String) {
+    let out = rig.fotad().args(args).output().unwrap();
+    (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn get(rig: &AgentRig, uri: &str) {
+    let item = Item { target: Some(Loc::uri(uri)), ..Item::default() };
+    rig.server.queue(DEVICE_ID, Command::Get(ItemCmd { items: vec![item], ..Default::default() }));
+}
+
+/// The values the server read with Get, by URI.
+fn results(rig: &AgentRig) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for c in rig.server.received() {
+        if let Command::Results(r) = c {
+            for i in r.items {
+                let uri = i.source.map(|l| l.uri).unwrap_or_default();
+                out.push((uri, String::from_utf8_lossy(&i.data.unwrap_or_default()).into_owned()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_check_downloads_installs_reboots_confirms_and_reports_200_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = AgentRig::new(dir.path(), 4 * MIB).unwrap();
+    rig.order("v2.fota", "c-1");
+    let (status, log) = run(&rig, &["--check"]);
+    assert!(status.success(), "{log}");
+    assert!(log.contains("devicerequest"), "no devicerequest alert: {log}");
+    assert!(log.contains("rebooting") && log.contains("done: Rebooting"), "{log}");
+    assert_eq!(rig.booted().unwrap(), "B", "the reboot command did not boot the new slot");
+    assert_eq!(rig.slot_image("B").unwrap(), rig.images[1]);
+    assert!(rig.reports().is_empty(), "reported before the new slot was confirmed");
+
+    // The new slot runs unconfirmed: nothing is reported yet.
+    let (status, log) = run(&rig, &[]);
+    assert!(status.success() && log.contains("done: AwaitingMarkGood"), "{log}");
+    assert!(rig.reports().is_empty());
+
+    rig.mark_good().unwrap();
+    let (status, log) = run(&rig, &[]);
+    assert!(status.success() && log.contains("done: Idle"), "{log}");
+    let reports = rig.reports();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let (correlator, result, type_) = &reports[0];
+    assert_eq!((correlator.as_str(), result.as_str()), ("c-1", "200"));
+    assert_eq!(type_, "org.openmobilealliance.dm.firmwareupdate.downloadandupdate");
+
+    // The server checks the running version; a further run reports nothing again.
+    for uri in ["./DevDetail/FwV", "./DevDetail/SwV", "./FUMO/fotad/PkgVersion", "./FUMO/fotad/State"] {
+        get(&rig, uri);
+    }
+    let (status, log) = run(&rig, &["--check"]);
+    assert!(status.success(), "{log}");
+    let got = results(&rig);
+    for (uri, want) in [
+        ("./DevDetail/FwV", "2.0"),
+        ("./DevDetail/SwV", "2.0"),
+        ("./FUMO/fotad/PkgVersion", "2.0"),
+        ("./FUMO/fotad/State", "100"),
+    ] {
+        assert!(got.contains(&(uri.to_string(), want.to_string())), "{uri} != {want}: {got:?}");
+    }
+    assert_eq!(rig.reports().len(), 1, "a report was sent twice");
+}
+
+#[test]
+fn a_notified_update_that_never_confirms_falls_back_and_reports_410() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = AgentRig::new(dir.path(), 2 * MIB).unwrap();
+    rig.order("v2.fota", "c-f");
+    let package0 = rig.path("package0.bin");
+    std::fs::write(&package0, rig.server.notification(0x2a, UiMode::Background)).unwrap();
+    let (status, log) = run(&rig, &["--notify", package0.to_str().unwrap()]);
+    assert!(status.success() && log.contains("server-initiated"), "{log}");
+    assert_eq!(rig.booted().unwrap(), "B");
+    // No mark-good: the trial boots run out and the bootloader falls back.
+    rig.power_cycle().unwrap();
+    rig.power_cycle().unwrap();
+    assert_eq!(rig.booted().unwrap(), "A", "the bootloader did not fall back");
+    let (status, log) = run(&rig, &[]);
+    assert!(status.success(), "{log}");
+    let reports = rig.reports();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!((reports[0].0.as_str(), reports[0].1.as_str()), ("c-f", "410"));
+    assert_eq!(rig.slot_image("A").unwrap(), rig.images[0], "the booted slot was written");
+}
+
+#[test]
+fn a_package_with_an_untrusted_signature_is_reported_404_and_nothing_is_activated() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = AgentRig::new(dir.path(), 2 * MIB).unwrap();
+    rig.order("rogue.fota", "c-r");
+    let (status, log) = run(&rig, &["--check"]);
+    assert!(status.success() && log.contains("done: Idle"), "{log}");
+    assert_eq!(rig.booted().unwrap(), "A");
+    let out = rig.fotad_update(&["status", "--json"]).output().unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["primary"], "A", "a refused package changed the boot order: {status}");
+    let reports = rig.reports();
+    assert_eq!(reports.len(), 1, "{reports:?}\n{log}");
+    assert_eq!((reports[0].0.as_str(), reports[0].1.as_str()), ("c-r", "404"));
+}
+
+/// How a run of the agent under the kill schedule ended.
+enum Ended {
+    Killed,
+    Exited(ExitStatus),
+}
+
+/// Runs the agent; `kill_at(n)` decides whether to kill it with SIGKILL
+/// right after its output line that is kill point `n` (counted over all
+/// runs). Kill points are every line from the moment the job was accepted
+/// (the check session ended) until the report session starts: the download
+/// (a line per operation), the install, the activation, the reboot and the
+/// outcome after the boot. (A kill inside the report session, after the
+/// server got the alert and before the agent stored the server's
+/// acknowledgement, makes the agent send it again: at-least-once there, as
+/// in every DM client.)
+fn run_until_killed(
+    rig: &AgentRig,
+    check: bool,
+    points: &mut usize,
+    kill_at: &dyn Fn(usize) -> bool,
+    lines: &mut Vec<String>,
+) -> Ended {
+    let mut cmd = rig.fotad();
+    if check {
+        cmd.arg("--check");
+    }
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut armed = !check;
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        lines.push(line.clone());
+        if line.contains("session: reporting") {
+            armed = false;
+        }
+        if armed {
+            *points += 1;
+            if kill_at(*points) {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                return Ended::Killed;
+            }
+        }
+        if check && line.contains("session: ended") {
+            armed = true;
+        }
+    }
+    Ended::Exited(child.wait().unwrap())
+}
+
+#[test]
+fn kill_9_at_30_points_of_a_download_and_update_still_updates_and_reports_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = AgentRig::new(dir.path(), 8 * MIB).unwrap();
+    rig.order("v2-full.fota", "c-k");
+    let (mut kills, mut runs, mut points, mut marked, mut lines) = (0, 0, 0, false, Vec::new());
+    let done = loop {
+        runs += 1;
+        assert!(runs < 200, "no end after {runs} runs; output:\n{}", lines.join("\n"));
+        // Every second kill point until 30 kills: each run gets past its
+        // first line (the state it resumes in) and makes progress.
+        let kill_at = |n: usize| kills < 30 && n % 2 == 0;
+        let ended = run_until_killed(&rig, runs == 1, &mut points, &kill_at, &mut lines);
+        if let Ended::Killed = ended {
+            kills += 1;
+            lines.push(format!("---- killed (kill {kills})"));
+            std::thread::sleep(std::time::Duration::from_millis(20)); // a running reboot command finishes
+        }
+        if rig.booted().unwrap() == "B" && !marked {
+            rig.mark_good().unwrap(); // the new slot booted: fotad-mark-good.service
+            marked = true;
+        }
+        if let Ended::Exited(status) = ended {
+            assert!(status.success(), "fotad failed:\n{}", lines.join("\n"));
+            if lines.last().is_some_and(|l| l.contains("done: Idle")) && !rig.reports().is_empty() {
+                break runs;
+            }
+        }
+    };
+    assert_eq!(kills, 30, "only {kills} kill points were reached in {done} runs:\n{}", lines.join("\n"));
+    let downloading_kills = lines
+        .windows(2)
+        .filter(|w| w[0].contains("download:") && w[0].contains('%') && w[1].starts_with("---- killed"))
+        .count();
+    assert!(downloading_kills >= 10, "only {downloading_kills} kills during the download:\n{}", lines.join("\n"));
+    assert_eq!(rig.booted().unwrap(), "B");
+    assert_eq!(rig.slot_image("B").unwrap(), rig.images[1], "slot B does not hold v2 exactly");
+    assert_eq!(rig.slot_image("A").unwrap(), rig.images[0], "the booted slot was written");
+    let reports = rig.reports();
+    assert_eq!(reports.len(), 1, "the server got {} reports: {reports:?}", reports.len());
+    assert_eq!((reports[0].0.as_str(), reports[0].1.as_str()), ("c-k", "200"));
+}
