@@ -40,6 +40,10 @@ pub(super) struct Engine<'a> {
     alert_ids: VecDeque<u64>,
     /// (MsgID, CmdID) of sent queued alerts → their queue ids.
     sent_alerts: HashMap<(u32, u32), u64>,
+    /// A new nonce for the server's credentials, in a Chal of the message
+    /// being built: stored once that message reached the server (a Chal that
+    /// never left must not replace the nonce the server knows).
+    pending_server_nonce: Option<Vec<u8>>,
     server_limit: usize,
     initial_alert: u32,
     lo: LargeObjects,
@@ -88,6 +92,7 @@ impl<'a> Engine<'a> {
             hdr_status: None,
             alert_ids: VecDeque::new(),
             sent_alerts: HashMap::new(),
+            pending_server_nonce: None,
             server_limit: ctx.options.max_msg_size as usize,
             initial_alert: alert,
             lo: LargeObjects::new(&ctx.options.objects_dir, ctx.options.max_obj_size),
@@ -175,8 +180,14 @@ impl<'a> Engine<'a> {
         let hmac = (self.client_scheme == Scheme::Hmac)
             .then(|| auth::hmac_header(&acc.client.name, &acc.client.secret, &self.nonces.client, &body));
         let req = Request { url: self.hdr.server_url.clone(), content_type: self.codec.mime().to_string(), body, hmac };
+        let pending = self.pending_server_nonce.take();
         let resp = self.ctx.transport.exchange(&req)?;
         self.report.messages_sent += 1;
+        if let Some(next) = pending {
+            let mut stored = self.ctx.nonces.get(&self.ctx.account.server_id);
+            stored.server = next;
+            self.ctx.nonces.set(&self.ctx.account.server_id, stored)?;
+        }
         Ok(resp)
     }
 
@@ -258,12 +269,11 @@ impl<'a> Engine<'a> {
         Err(SessionError::ServerAuthFailed { server_id: self.ctx.account.server_id.clone() })
     }
 
-    /// A fresh nonce for the server's next credentials, persisted, as a Chal.
+    /// A fresh nonce for the server's next credentials, as a Chal; stored
+    /// when the message carrying it was sent.
     fn new_server_challenge(&mut self) -> Result<Chal, SessionError> {
         let next = fresh_nonce();
-        let mut stored = self.nonces.clone();
-        stored.server = next.clone();
-        self.ctx.nonces.set(&self.ctx.account.server_id, stored)?;
+        self.pending_server_nonce = Some(next.clone());
         // HMAC signs every message: the server uses the new nonce from its
         // next message on. Digest and basic are checked once per session.
         self.nonces.server = next.clone();

@@ -118,7 +118,8 @@ fn summary(m: &Message) -> String {
         .map(|c| match c {
             Command::Alert(a) => {
                 let type_ = a.items.first().and_then(|i| i.meta.as_ref()).and_then(|m| m.type_.clone());
-                let data = a.items.first().and_then(|i| i.data.clone()).map(|d| String::from_utf8_lossy(&d).into_owned());
+                let data =
+                    a.items.first().and_then(|i| i.data.clone()).map(|d| String::from_utf8_lossy(&d).into_owned());
                 match (type_, data) {
                     (Some(t), Some(d)) if !d.is_empty() => {
                         format!("Alert {} {} = {d}", a.data, t.rsplit('.').next().unwrap_or(&t))
@@ -132,7 +133,8 @@ fn summary(m: &Message) -> String {
             other => {
                 let target = match other {
                     Command::Add(i) | Command::Replace(i) | Command::Get(i) | Command::Exec(i) | Command::Delete(i) => {
-                        i.items.first().and_then(|x| x.target.as_ref()).map(|l| l.uri.clone())
+                        let first = i.items.first();
+                        first.and_then(|x| x.target.as_ref().or(x.source.as_ref())).map(|l| l.uri.clone())
                     }
                     _ => None,
                 };
