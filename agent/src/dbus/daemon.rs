@@ -176,9 +176,36 @@ async fn serve_device(
             .spawn(move || sim_sessions(&d, &c, &sim_requests))
             .map(drop)
             .unwrap_or_else(|e| eprintln!("fotad: cannot start the SIM session thread: {e}"));
+        listen_udp(&device, &core);
         tokio::spawn(background(core, device));
     })
     .await
+}
+
+/// WAP push over UDP (`[dm] notification_udp_port`): each package #0 starts
+/// a server-initiated session, one after another.
+fn listen_udp(device: &Arc<Device>, core: &Arc<Core>) {
+    let Some(port) = device.settings().dm.notification_udp_port else { return };
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let addr = std::net::SocketAddr::from(([0, 0, 0, 0], port));
+    let listener = match crate::wap_push::UdpListener::start(addr, move |p| drop(tx.send(p))) {
+        Ok(l) => l,
+        Err(e) => return core.say(&format!("cannot listen for notifications on UDP port {port}: {e}")),
+    };
+    let (d, c) = (Arc::clone(device), Arc::clone(core));
+    let spawned = std::thread::Builder::new().name("fotad-wap-push".into()).spawn(move || {
+        let _listener = listener;
+        for package0 in rx {
+            let ui = DbusUi::new(Arc::clone(&c));
+            if let Err(e) = d.notify(&package0, &ui, c.as_ref()) {
+                c.say(&format!("notification over UDP: {e:#}"));
+            }
+            publish_system(&c, &d);
+        }
+    });
+    if let Err(e) = spawned {
+        core.say(&format!("cannot start the notification thread: {e}"));
+    }
 }
 
 fn publish_system(core: &Core, device: &Device) {
