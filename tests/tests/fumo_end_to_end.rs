@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use common::{cmd, item, setup, DEVICE};
 use fotad::auth::Scheme;
 use fotad::download::{DownloadSettings, Downloader};
-use fotad::fumo::{install_fumo, FumoExec, FumoStore, Runner, Step};
-use fotad::session::{NoUi, Trigger};
-use fotad::syncml::{Codec, Command, ItemCmd};
+use fotad::fumo::{install_fumo, install_legacy, FumoExec, FumoStore, Legacy, Runner, Step};
+use fotad::session::{NoUi, Prompt, PromptKind, Trigger, UiAnswer, UserInteraction};
+use fotad::syncml::{Codec, Command, FirmwareCmd, ItemCmd, Loc};
 use fotad_tests::images::{evolve, write_image};
 use fotad_tests::nginx::Nginx;
 use fotad_updater::boot::sim::{boot_once, Selection};
@@ -24,6 +24,8 @@ use fotad_updater::lifecycle::{open_backend, Lifecycle};
 use fotad_updater::package::{load_secret_key, write_keypair};
 
 const FUMO: &str = "./FUMO/fotad";
+/// A package node of the legacy firmware-update commands.
+const LEGACY: &str = "./FwUpdate/v2";
 const MIB: u64 = 1 << 20;
 
 struct Rig {
@@ -74,6 +76,7 @@ fn rig_with(codec: Codec) -> Rig {
     let version: fotad::tree::DynamicFn = Arc::new(|| "1.0".to_string());
     install_fumo(s.client.tree(), FUMO, Arc::clone(&store), version, "Get=*&Replace=*&Exec=*").unwrap();
     fotad::fumo::vendor::install_slot_nodes(s.client.tree(), updater.clone()).unwrap();
+    install_legacy(s.client.tree(), "./FwUpdate", &store, "Get=*&Replace=*&Exec=*").unwrap();
     let runner = Runner {
         store: Arc::clone(&store),
         alerts: s.client.alerts(),
@@ -122,8 +125,26 @@ impl Rig {
     }
 
     fn session(&mut self) {
-        let mut fumo = FumoExec::new("./FUMO", Arc::clone(&self.store));
-        self.s.client.session(None, &Trigger::Client, &NoUi, &mut fumo).unwrap();
+        self.session_with(&NoUi);
+    }
+
+    fn session_with(&mut self, ui: &dyn UserInteraction) {
+        let legacy = Legacy { root: "./FwUpdate".into(), updater: self.runner.updater.clone(), language: "en".into() };
+        let mut fumo = FumoExec::new("./FUMO", Arc::clone(&self.store)).with_legacy(Some(legacy));
+        self.s.client.session(None, &Trigger::Client, ui, &mut fumo).unwrap();
+    }
+
+    /// Queues a legacy firmware-update command on the package node `LEGACY`.
+    fn legacy(&mut self, f: FirmwareCmd, source: Option<&str>, data: Option<&str>, correlator: Option<&str>) {
+        let mut it = item(LEGACY, None, data);
+        it.source = source.map(Loc::uri);
+        let c = ItemCmd { correlator: correlator.map(str::to_string), ..cmd(vec![it]) };
+        self.s.server.queue(DEVICE, Command::Firmware(f, c));
+    }
+
+    /// The Status codes the device sent for commands named `name`, since `from`.
+    fn statuses_since(&self, from: usize, name: &str) -> Vec<u16> {
+        common::statuses(&self.s).iter().skip(from).filter(|s| s.cmd == name).map(|s| s.code).collect()
     }
 
     fn run(&self) -> Step {
@@ -157,7 +178,28 @@ impl Rig {
     }
 
     fn state(&self) -> u16 {
-        self.store.lock().unwrap().state(FUMO).code()
+        self.state_of(FUMO)
+    }
+
+    fn state_of(&self, instance: &str) -> u16 {
+        self.store.lock().unwrap().state(instance).code()
+    }
+
+    /// The value of `uri` as the server reads it with Get.
+    fn server_gets(&mut self, uri: &str) -> Option<Vec<u8>> {
+        self.s.server.queue(DEVICE, Command::Get(cmd(vec![item(uri, None, None)])));
+        self.session();
+        common::results_data(&self.s).into_iter().rev().find(|(u, _)| u == uri).map(|(_, v)| v)
+    }
+}
+
+/// Answers every prompt with one answer and keeps the prompts.
+struct Ui(UiAnswer, Mutex<Vec<Prompt>>);
+
+impl UserInteraction for Ui {
+    fn prompt(&self, prompt: &Prompt) -> Option<UiAnswer> {
+        self.1.lock().unwrap().push(prompt.clone());
+        Some(self.0.clone())
     }
 }
 
@@ -264,4 +306,134 @@ fn a_package_delivered_in_pkgdata_is_installed_by_update() {
         .filter_map(|a| a.items[0].meta.clone().and_then(|m| m.type_))
         .collect();
     assert_eq!(types, ["org.openmobilealliance.dm.firmwareupdate.update"]);
+}
+
+#[test]
+fn legacy_commands_download_verify_save_apply_and_confirm_on_the_fumo_jobs() {
+    let mut r = rig();
+    let url = r.nginx.url("/v2.fota");
+    r.legacy(FirmwareCmd::GetFirmwareUpdate, Some(&url), None, Some("L-get"));
+    r.session();
+    assert_eq!(r.statuses_since(0, "GetFirmwareUpdate"), [202]);
+    assert_eq!(r.run(), Step::Continue, "the download job did not finish");
+    assert_eq!(r.state_of(LEGACY), 50);
+    assert_eq!(std::fs::read(r.d("rootfs-b.img")).unwrap(), r.images[1]);
+    assert!(std::fs::read_to_string(r.d("cmdline")).unwrap().contains("fotad.slot=A"));
+
+    // The same package again, in the generic form with DL_URL: nothing is fetched.
+    let seen = common::statuses(&r.s).len();
+    r.legacy(FirmwareCmd::Download, None, Some(&format!("DL_URL={url}&DL_Prompt=0")), None);
+    r.legacy(FirmwareCmd::VerifyFirmwareUpdate, None, None, None);
+    r.legacy(FirmwareCmd::SaveFirmwareUpdate, None, None, None);
+    r.legacy(FirmwareCmd::ApplyFirmwareUpdate, None, None, Some("L-apply"));
+    r.session();
+    assert_eq!(r.statuses_since(seen, "Download"), [200], "a repeated Get of the same package was not skipped");
+    assert_eq!(r.statuses_since(seen, "VerifyFirmwareUpdate"), [200]);
+    assert_eq!(r.statuses_since(seen, "SaveFirmwareUpdate"), [200]);
+    assert_eq!(r.statuses_since(seen, "ApplyFirmwareUpdate"), [202]);
+    assert_eq!(r.server_gets(LEGACY).as_deref(), Some(&b"200"[..]), "Verify's result is not in the Target node");
+
+    assert_eq!(r.run(), Step::Reboot);
+    let seen = common::statuses(&r.s).len();
+    r.legacy(FirmwareCmd::ConfirmFirmwareUpdate, None, None, None);
+    r.session();
+    assert_eq!(r.statuses_since(seen, "ConfirmFirmwareUpdate"), [202], "confirmed before the reboot");
+    r.reboot();
+    r.mark_good();
+    assert_eq!(r.run(), Step::Continue);
+    assert_eq!(r.state_of(LEGACY), 100);
+    let seen = common::statuses(&r.s).len();
+    r.legacy(FirmwareCmd::ConfirmFirmwareUpdate, None, None, None);
+    r.session();
+    assert_eq!(r.statuses_since(seen, "ConfirmFirmwareUpdate"), [200]);
+    let last = common::results_data(&r.s).pop();
+    assert_eq!(last, Some((LEGACY.to_string(), b"200".to_vec())));
+    assert_eq!(r.state_of(LEGACY), 10, "Confirm did not close the update");
+    assert!(std::fs::read_to_string(r.d("cmdline")).unwrap().contains("fotad.slot=B"));
+
+    let alerts = common::sent_alerts(&r.s, 1226);
+    let got: Vec<_> = alerts
+        .iter()
+        .map(|a| {
+            let it = &a.items[0];
+            let type_ = it.meta.clone().and_then(|m| m.type_).unwrap_or_default();
+            let data = String::from_utf8(it.data.clone().unwrap_or_default()).unwrap();
+            (it.source_uri().unwrap_or_default().to_string(), type_, a.correlator.clone(), data)
+        })
+        .collect();
+    let fw = "org.openmobilealliance.dm.firmwareupdate";
+    assert_eq!(
+        got,
+        [
+            (LEGACY.to_string(), format!("{fw}.download"), Some("L-get".to_string()), "200".to_string()),
+            (LEGACY.to_string(), format!("{fw}.update"), Some("L-apply".to_string()), "200".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn legacy_verify_catches_a_damaged_slot_which_is_then_never_applied() {
+    let mut r = rig();
+    let url = r.nginx.url("/v2.fota");
+    r.legacy(FirmwareCmd::GetFirmwareUpdate, Some(&url), None, None);
+    r.session();
+    assert_eq!(r.run(), Step::Continue);
+    let mut slot = std::fs::read(r.d("rootfs-b.img")).unwrap();
+    slot[4096] ^= 0xff;
+    std::fs::write(r.d("rootfs-b.img"), &slot).unwrap();
+    let seen = common::statuses(&r.s).len();
+    r.legacy(FirmwareCmd::VerifyFirmwareUpdate, None, None, None);
+    r.legacy(FirmwareCmd::ApplyFirmwareUpdate, None, None, None);
+    r.session();
+    assert_eq!(r.statuses_since(seen, "VerifyFirmwareUpdate"), [500]);
+    assert_eq!(r.statuses_since(seen, "ApplyFirmwareUpdate"), [404], "a slot that failed Verify was applied");
+    assert_eq!(r.server_gets(LEGACY).as_deref(), Some(&b"402"[..]));
+    assert_eq!(r.run(), Step::Idle);
+    r.reboot();
+    assert!(std::fs::read_to_string(r.d("cmdline")).unwrap().contains("fotad.slot=A"));
+
+    // Get fetches the package again now, and the slot is whole again.
+    let seen = common::statuses(&r.s).len();
+    r.legacy(FirmwareCmd::GetFirmwareUpdate, Some(&url), None, None);
+    r.session();
+    assert_eq!(r.statuses_since(seen, "GetFirmwareUpdate"), [202]);
+    assert_eq!(r.run(), Step::Continue);
+    assert_eq!(std::fs::read(r.d("rootfs-b.img")).unwrap(), r.images[1]);
+}
+
+#[test]
+fn legacy_download_prompt_asks_the_user_and_a_no_fetches_nothing() {
+    let mut r = rig();
+    let data = format!("DL_URL={}&DL_Prompt=1", r.nginx.url("/v2.fota"));
+    let no = Ui(UiAnswer::Rejected, Mutex::default());
+    r.legacy(FirmwareCmd::GetFirmwareUpdate, None, Some(&data), None);
+    r.session_with(&no);
+    assert_eq!(r.statuses_since(0, "GetFirmwareUpdate"), [214]);
+    let prompts = no.1.lock().unwrap().clone();
+    assert_eq!(prompts.len(), 1);
+    assert_eq!((prompts[0].kind, prompts[0].text.as_str()), (PromptKind::Confirm, "Download the firmware update v2?"));
+    assert_eq!(r.run(), Step::Idle, "a declined download was queued");
+    assert_eq!(r.server_gets(LEGACY).as_deref(), Some(&b"401"[..]));
+
+    let yes = Ui(UiAnswer::Accepted, Mutex::default());
+    let seen = common::statuses(&r.s).len();
+    r.legacy(FirmwareCmd::GetFirmwareUpdate, None, Some(&data), None);
+    // Without a package node below the legacy root: 404.
+    let mut outside = item("./FUMO/fotad", None, None);
+    outside.source = Some(Loc::uri(r.nginx.url("/v2.fota")));
+    r.s.server.queue(DEVICE, Command::Firmware(FirmwareCmd::GetFirmwareUpdate, cmd(vec![outside])));
+    r.session_with(&yes);
+    assert_eq!(r.statuses_since(seen, "GetFirmwareUpdate"), [202, 404]);
+    assert_eq!(r.run(), Step::Continue);
+    assert_eq!(r.state_of(LEGACY), 50);
+}
+
+#[test]
+fn legacy_commands_without_a_legacy_root_are_not_supported() {
+    let mut r = rig();
+    r.legacy(FirmwareCmd::GetFirmwareUpdate, Some("http://127.0.0.1:9/u.fota"), None, None);
+    let mut plain = FumoExec::new("./FUMO", Arc::clone(&r.store));
+    r.s.client.session(None, &Trigger::Client, &NoUi, &mut plain).unwrap();
+    assert_eq!(r.statuses_since(0, "GetFirmwareUpdate"), [406]);
+    assert_eq!(r.run(), Step::Idle);
 }

@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::error::InstallError;
 use crate::install::{device_size, hash_prefix, InstallOptions, Installed, Installer, Records, Status};
 use crate::lifecycle::{ImageTarget, InstallTarget, Lifecycle, LifecycleError};
+use crate::package::{load_public_keys, read_raw_header, sha256_hex, ImageDigest};
 use crate::slot::Slot;
 
 /// Why an update of the inactive slot failed.
@@ -32,6 +33,8 @@ pub enum UpdateError {
     CopyVerify { class: String, to: PathBuf },
     #[error("image {class:?} is not in the package and the booted slot has no {class:?} to copy")]
     NoSourceToCopy { class: String },
+    #[error("slot {slot} holds no completely installed package: install one first")]
+    NothingInstalled { slot: Slot },
 }
 
 impl UpdateError {
@@ -40,6 +43,7 @@ impl UpdateError {
         match self {
             UpdateError::Install(e) => e.fumo_result(),
             UpdateError::Lifecycle(LifecycleError::BootedNotConfirmed(_)) => 405,
+            UpdateError::NothingInstalled { .. } => 400,
             _ => 410,
         }
     }
@@ -103,6 +107,52 @@ impl SlotUpdate {
         self.lifecycle.activate(self.target.slot, self.tries, Some(&installed.version))?;
         Ok(self.target.slot)
     }
+}
+
+/// Checks, again, the package the installer last installed into the inactive
+/// slot: its signatures against the trusted keys, and every image it wrote,
+/// read back from the slot and hashed against the manifest. A slot that no
+/// longer matches is recorded as failed, so it is never activated.
+pub fn verify_installed(settings: &Settings) -> Result<Installed, UpdateError> {
+    let lifecycle = Lifecycle::open(settings)?;
+    let slot = !lifecycle.booted();
+    let records = Records::new(&settings.state_dir);
+    let Some(Status::Installed { package, version, security_version }) = records.status()? else {
+        return Err(UpdateError::NothingInstalled { slot });
+    };
+    let raw = records.installed_header()?.ok_or(UpdateError::NothingInstalled { slot })?;
+    let raw = read_raw_header(&mut raw.as_slice()).map_err(InstallError::from)?;
+    load_public_keys(&settings.keys_dir).and_then(|keys| keys.verify(&raw)).map_err(InstallError::from)?;
+    let header = raw.parse().map_err(InstallError::from)?;
+    if sha256_hex(&header.manifest_bytes) != package {
+        return Err(UpdateError::NothingInstalled { slot });
+    }
+    let mut images = std::collections::BTreeMap::new();
+    for image in &header.manifest.images {
+        let part = lifecycle.slots().get(slot).get(&image.class);
+        let part = part.ok_or_else(|| InstallError::NoTarget { class: image.class.clone() })?;
+        if let Err(e) = check_image(&image.class, &part.device, &image.target) {
+            let status = Status::Failed { package, version, result: 402, error: e.to_string() };
+            records.save_status(&status)?;
+            return Err(e.into());
+        }
+        images.insert(image.class.clone(), image.target.sha256.clone());
+    }
+    Ok(Installed { version, security_version, package, images })
+}
+
+fn check_image(class: &str, device: &Path, digest: &ImageDigest) -> Result<(), InstallError> {
+    let io = |source| InstallError::Io { what: "reading back", path: device.into(), source };
+    let found = hash_prefix(&File::open(device).map_err(io)?, digest.size).map_err(io)?;
+    if found != digest.sha256 {
+        return Err(InstallError::VerifyFailed {
+            class: class.into(),
+            path: device.into(),
+            expected: digest.sha256.clone(),
+            found,
+        });
+    }
+    Ok(())
 }
 
 /// Copies the booted slot's partition of `class` to the inactive slot's,

@@ -105,6 +105,10 @@ impl Device {
         let uri = settings.fumo.instance_uri();
         fumo::install_fumo(client.tree(), &uri, Arc::clone(&store), version, &settings.fumo.acl)
             .context("installing the FUMO object")?;
+        if let Some(root) = &settings.fumo.legacy_root {
+            fumo::install_legacy(client.tree(), root, &store, &settings.fumo.acl)
+                .context("installing the legacy firmware-update node")?;
+        }
         fumo::vendor::install_slot_nodes(client.tree(), settings.updater.clone()).context("installing slot nodes")?;
         client.tree().save().context("saving the DM tree")?;
         let alerts = client.alerts();
@@ -243,7 +247,7 @@ impl Device {
             return Ok(outcome(end, results));
         }
         obs.say("session: server-initiated (package #0)");
-        let mut exec = FumoExec::new(&self.settings.fumo.root, Arc::clone(&self.store));
+        let mut exec = self.exec();
         let report = lock(&self.client).notify(package0, ui, &mut exec).context("the DM session")?;
         if report.is_none() {
             obs.say("session: declined by the user");
@@ -370,11 +374,21 @@ impl Device {
         ui: &dyn UserInteraction,
         obs: &dyn Observer,
     ) -> anyhow::Result<()> {
-        let mut exec = FumoExec::new(&self.settings.fumo.root, Arc::clone(&self.store));
+        let mut exec = self.exec();
         let report = lock(&self.client).session(server_id, trigger, ui, &mut exec).context("the DM session")?;
         let acked = report.alerts_acked.len();
         obs.say(&format!("session: ended after {} message(s); {acked} alert(s) acknowledged", report.messages_sent));
         Ok(())
+    }
+
+    /// The Exec handler of a session: FUMO, and the legacy commands when configured.
+    fn exec(&self) -> FumoExec {
+        let legacy = self.settings.fumo.legacy_root.as_ref().map(|root| fumo::Legacy {
+            root: root.clone(),
+            updater: self.settings.updater.clone(),
+            language: self.settings.dm.language.clone(),
+        });
+        FumoExec::new(&self.settings.fumo.root, Arc::clone(&self.store)).with_legacy(legacy)
     }
 
     fn reboot(&self, obs: &dyn Observer) -> anyhow::Result<()> {

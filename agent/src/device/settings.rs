@@ -32,6 +32,7 @@ struct FumoFragment {
     acl: Option<String>,
     reboot_command: Option<Vec<String>>,
     factory_version: Option<String>,
+    legacy_root: Option<String>,
 }
 
 /// `[agent]`: when the agent talks to the server on its own.
@@ -57,6 +58,10 @@ pub struct FumoSettings {
     pub reboot_command: Vec<String>,
     /// The version reported for a slot fotad never wrote (the factory image).
     pub factory_version: String,
+    /// Where the package nodes of the legacy firmware-update commands
+    /// (`GetFirmwareUpdate`, ...) live (default `./FwUpdate`); `None` = those
+    /// commands are not supported (406).
+    pub legacy_root: Option<String>,
 }
 
 impl FumoSettings {
@@ -170,7 +175,18 @@ fn fumo_settings(f: FumoFragment) -> Result<FumoSettings, SettingsError> {
     }
     let reboot_command = f.reboot_command.unwrap_or_else(|| vec!["systemctl".into(), "reboot".into()]);
     let factory_version = f.factory_version.unwrap_or_else(|| "unknown".into());
-    Ok(FumoSettings { root, instance, acl, reboot_command, factory_version })
+    let legacy_root = match f.legacy_root.as_deref() {
+        None => Some("./FwUpdate".to_string()),
+        Some("") => None,
+        Some(r) if r.starts_with("./") && !r.ends_with('/') && r != root => Some(r.to_string()),
+        Some(r) => {
+            return Err(err(
+                "fumo",
+                format!("legacy_root = {r:?} must be an absolute DM URI such as \"./FwUpdate\" (not the FUMO root), or \"\" for none"),
+            ))
+        }
+    };
+    Ok(FumoSettings { root, instance, acl, reboot_command, factory_version, legacy_root })
 }
 
 fn agent_settings(a: &AgentFragment) -> Result<AgentSettings, SettingsError> {

@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use super::legacy::Legacy;
 use super::store::{FumoStore, Job, Operation, Phase};
-use crate::session::{ExecHandler, ExecRequest};
+use crate::session::{ExecHandler, ExecRequest, FirmwareReply, FirmwareRequest};
 use crate::status::StatusCode;
 use crate::tree::{Kind, Tree, Value};
 
@@ -15,11 +16,18 @@ use crate::tree::{Kind, Tree, Value};
 pub struct FumoExec {
     root: String,
     store: Arc<Mutex<FumoStore>>,
+    legacy: Option<Legacy>,
 }
 
 impl FumoExec {
     pub fn new(root: &str, store: Arc<Mutex<FumoStore>>) -> FumoExec {
-        FumoExec { root: root.trim_end_matches('/').to_string(), store }
+        FumoExec { root: root.trim_end_matches('/').to_string(), store, legacy: None }
+    }
+
+    /// Also carries out the legacy firmware-update commands (`GetFirmwareUpdate`, ...).
+    pub fn with_legacy(mut self, legacy: Option<Legacy>) -> FumoExec {
+        self.legacy = legacy;
+        self
     }
 
     /// Splits `./FUMO/x/DownloadAndUpdate` into (`./FUMO/x`, operation).
@@ -32,6 +40,13 @@ impl FumoExec {
 }
 
 impl ExecHandler for FumoExec {
+    fn firmware(&mut self, req: &mut FirmwareRequest<'_>) -> FirmwareReply {
+        match &self.legacy {
+            Some(legacy) => legacy.handle(&self.store, req),
+            None => StatusCode::OptionalFeatureNotSupported.into(),
+        }
+    }
+
     fn exec(&mut self, req: &ExecRequest<'_>) -> StatusCode {
         let Some((instance, operation)) = self.target(req.uri) else {
             return StatusCode::OptionalFeatureNotSupported;

@@ -14,7 +14,7 @@ use fotad_updater::update::SlotUpdate;
 use fotad_updater::InstallError;
 
 use super::state::{Event, FumoState};
-use super::store::{FumoStore, Job, Operation, Phase, StoreError};
+use super::store::{Downloaded, FumoStore, Job, Operation, Phase, StoreError};
 use crate::download::{DownloadError, DownloadJob, DownloadProgress, Downloader};
 use crate::session::AlertQueue;
 
@@ -144,6 +144,13 @@ impl Runner {
             Err(DownloadError::Cancelled { .. }) => return Ok(Step::Interrupted),
             Err(e) => return self.finish(job, Event::DownloadFailed, e.fumo_result()),
         };
+        let downloaded = Downloaded {
+            url: pkg_url.clone(),
+            package: installed.package.clone(),
+            version: installed.version.clone(),
+            saved: false,
+        };
+        self.with_store(|s| s.set_downloaded(&job.instance, Some(downloaded)))?;
         self.advance(job, Event::DownloadDone, FumoState::DownloadComplete)?;
         self.advance(job, Event::ReadyToUpdate, FumoState::ReadyToUpdate)?;
         if job.operation == Operation::Download {
@@ -195,9 +202,15 @@ impl Runner {
         if !matches!(state, FumoState::ReadyToUpdate | FumoState::UpdateFailedHaveData) {
             return self.finish(job, Event::Reset, RESULT_CLIENT_ERROR);
         }
-        let version = fotad_updater::install::Records::new(&self.updater.state_dir).status().ok().flatten();
-        let version = match version {
-            Some(fotad_updater::install::Status::Installed { version, .. }) => version,
+        let status = fotad_updater::install::Records::new(&self.updater.state_dir).status().ok().flatten();
+        // The slot must still hold the package this instance downloaded.
+        let expected = self.with_store(|s| Ok(s.downloaded(&job.instance).map(|d| d.package.clone())))?;
+        let version = match status {
+            Some(fotad_updater::install::Status::Installed { version, package, .. })
+                if expected.as_ref().map_or(true, |p| *p == package) =>
+            {
+                version
+            }
             _ => return self.finish(job, Event::UpdateFailed { have_data: false }, RESULT_CLIENT_ERROR),
         };
         self.advance(job, Event::UpdateStarted, FumoState::UpdateProgressing)?;
@@ -206,7 +219,10 @@ impl Runner {
         if lifecycle.activate(target, self.updater.tries, Some(&version)).is_err() {
             return self.finish(job, Event::UpdateFailed { have_data: true }, RESULT_UPDATE_FAILED);
         }
-        self.with_store(|s| s.set_phase(job.id, Phase::AwaitingReboot))?;
+        self.with_store(|s| {
+            s.set_downloaded(&job.instance, None)?;
+            s.set_phase(job.id, Phase::AwaitingReboot)
+        })?;
         Ok(Step::Reboot)
     }
 

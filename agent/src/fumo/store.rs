@@ -75,11 +75,29 @@ pub struct Job {
     pub phase: Phase,
 }
 
+/// The package a Download job of an instance left in the inactive slot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Downloaded {
+    pub url: String,
+    /// SHA-256 of the package's manifest: which package the slot holds.
+    pub package: String,
+    pub version: String,
+    /// A legacy `SaveFirmwareUpdate` kept it.
+    #[serde(default)]
+    pub saved: bool,
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Data {
     next_id: u64,
     states: BTreeMap<String, FumoState>,
     jobs: VecDeque<Job>,
+    /// Instance → the package its last Download left in the inactive slot.
+    #[serde(default)]
+    downloaded: BTreeMap<String, Downloaded>,
+    /// Instance → result code of its last finished job or legacy check.
+    #[serde(default)]
+    results: BTreeMap<String, u16>,
 }
 
 /// Errors of the store.
@@ -149,6 +167,40 @@ impl FumoStore {
         Ok(next)
     }
 
+    /// The package the last Download of `instance` left in the inactive slot.
+    pub fn downloaded(&self, instance: &str) -> Option<&Downloaded> {
+        self.data.downloaded.get(instance)
+    }
+
+    /// Records (or, with `None`, forgets) what the inactive slot holds for
+    /// `instance`; any other instance's record is dropped, as the slot holds
+    /// one package.
+    pub fn set_downloaded(&mut self, instance: &str, d: Option<Downloaded>) -> Result<(), StoreError> {
+        match d {
+            Some(d) => {
+                self.data.downloaded.clear();
+                self.data.downloaded.insert(instance.to_string(), d);
+            }
+            None => {
+                self.data.downloaded.remove(instance);
+            }
+        }
+        self.save()
+    }
+
+    /// Result code of the last finished job (or legacy check) of `instance`.
+    pub fn result(&self, instance: &str) -> Option<u16> {
+        self.data.results.get(instance).copied()
+    }
+
+    pub fn set_result(&mut self, instance: &str, result: Option<u16>) -> Result<(), StoreError> {
+        match result {
+            Some(r) => self.data.results.insert(instance.to_string(), r),
+            None => self.data.results.remove(instance),
+        };
+        self.save()
+    }
+
     /// Queues an accepted Exec; returns its job id.
     pub fn enqueue(&mut self, mut job: Job) -> Result<u64, StoreError> {
         self.data.next_id += 1;
@@ -179,6 +231,7 @@ impl FumoStore {
     pub fn report(&mut self, id: u64, result: u16, alerts: &AlertQueue) -> Result<(), StoreError> {
         self.set_phase(id, Phase::Done { result })?;
         let job = self.data.jobs.iter().find(|j| j.id == id).cloned().ok_or(StoreError::NoJob(id))?;
+        self.data.results.insert(job.instance.clone(), result);
         let mut alert = QueuedAlert::generic(
             &job.instance,
             job.operation.alert_type(),

@@ -27,10 +27,12 @@ pub enum Msg {
     CheckDone,
     Writing,
     Verifying,
+    /// {0} package name.
+    ConfirmDownload,
 }
 
 /// Every message, for the completeness test.
-pub const ALL: [Msg; 15] = [
+pub const ALL: [Msg; 16] = [
     Msg::StateIdle,
     Msg::StateChecking,
     Msg::StateInstalling,
@@ -46,6 +48,7 @@ pub const ALL: [Msg; 15] = [
     Msg::CheckDone,
     Msg::Writing,
     Msg::Verifying,
+    Msg::ConfirmDownload,
 ];
 
 /// The message in a catalog language (see [`LANGUAGES`]); English otherwise.
@@ -76,6 +79,7 @@ fn en(m: Msg) -> &'static str {
         Msg::CheckDone => "Check for updates finished",
         Msg::Writing => "Writing the update",
         Msg::Verifying => "Verifying the update",
+        Msg::ConfirmDownload => "Download the firmware update {0}?",
     }
 }
 
@@ -96,6 +100,7 @@ fn de(m: Msg) -> &'static str {
         Msg::CheckDone => "Suche nach Updates beendet",
         Msg::Writing => "Update wird geschrieben",
         Msg::Verifying => "Update wird geprüft",
+        Msg::ConfirmDownload => "Firmware-Update {0} herunterladen?",
     }
 }
 
@@ -116,6 +121,7 @@ fn fr(m: Msg) -> &'static str {
         Msg::CheckDone => "Recherche de mises à jour terminée",
         Msg::Writing => "Écriture de la mise à jour",
         Msg::Verifying => "Vérification de la mise à jour",
+        Msg::ConfirmDownload => "Télécharger la mise à jour du micrologiciel {0} ?",
     }
 }
 
@@ -136,6 +142,7 @@ fn es(m: Msg) -> &'static str {
         Msg::CheckDone => "Búsqueda de actualizaciones terminada",
         Msg::Writing => "Escribiendo la actualización",
         Msg::Verifying => "Verificando la actualización",
+        Msg::ConfirmDownload => "¿Descargar la actualización de firmware {0}?",
     }
 }
 
@@ -156,6 +163,7 @@ fn zh_cn(m: Msg) -> &'static str {
         Msg::CheckDone => "检查更新已完成",
         Msg::Writing => "正在写入更新",
         Msg::Verifying => "正在校验更新",
+        Msg::ConfirmDownload => "下载固件更新 {0}？",
     }
 }
 

@@ -1,11 +1,11 @@
 //! Carrying out the server's commands on the tree: one Status per item (and
 //! Results for Get), Atomic with rollback, Sequence, Exec and UI alerts.
 
-use super::exec::{ExecHandler, ExecRequest};
+use super::exec::{ExecHandler, ExecRequest, FirmwareRequest};
 use super::large::{read_range, Chunk, ChunkIn, LargeObjects};
 use super::ui::{answer_status, default_answer, Prompt, PromptKind, UiOptions, UserInteraction};
 use crate::status::StatusCode;
-use crate::syncml::{Alert, Command, Container, Item, ItemCmd, Loc, Meta, Results, Status};
+use crate::syncml::{Alert, Command, Container, FirmwareCmd, Item, ItemCmd, Loc, Meta, Results, Status};
 use crate::tree::{GetItem, NewValue, Tree, Value, Who};
 
 /// Something to send back.
@@ -76,6 +76,7 @@ impl Executor<'_> {
             Command::Delete(i) => self.items(c.name(), i, |x, it| x.delete(it)),
             Command::Copy(i) => self.items(c.name(), i, |x, it| x.copy(it)),
             Command::Exec(i) => self.items(c.name(), i, |x, it| x.exec(i, it)),
+            Command::Firmware(f, i) => self.firmware(*f, i),
             Command::Get(i) => self.get(i),
             Command::Alert(a) => self.alert(a),
             Command::Atomic(a) => self.atomic(a),
@@ -181,6 +182,41 @@ impl Executor<'_> {
             tree: self.tree,
         };
         self.exec.exec(&req)
+    }
+
+    /// A legacy firmware-update command: a Status per item, and Results
+    /// (Source = the Target) for an item whose reply carries a value.
+    fn firmware(&mut self, f: FirmwareCmd, c: &ItemCmd) -> StatusCode {
+        if c.items.is_empty() {
+            return self.status(f.name(), c.cmd_id, c.no_resp, StatusCode::IncompleteCommand, None, None);
+        }
+        let mut worst = StatusCode::Ok;
+        for item in &c.items {
+            let Some(target) = item.target_uri() else {
+                worst = worse(worst, StatusCode::IncompleteCommand);
+                self.status(f.name(), c.cmd_id, c.no_resp, StatusCode::IncompleteCommand, None, item.source_uri());
+                continue;
+            };
+            let mut req = FirmwareRequest {
+                server_id: self.server_id,
+                cmd: f,
+                target,
+                source: item.source_uri(),
+                data: item.data.as_deref(),
+                correlator: c.correlator.as_deref(),
+                tree: self.tree,
+                ui: self.ui,
+            };
+            let reply = self.exec.firmware(&mut req);
+            worst = worse(worst, reply.status);
+            self.status(f.name(), c.cmd_id, c.no_resp, reply.status, Some(target), item.source_uri());
+            if let Some(value) = reply.result {
+                let data = Some(Value::Inline(value.into_bytes()));
+                let item = GetItem { uri: target.to_string(), format: "int".into(), type_: String::new(), data };
+                self.push_results(c.cmd_id, vec![result_item(item)]);
+            }
+        }
+        worst
     }
 
     fn get(&mut self, c: &ItemCmd) -> StatusCode {

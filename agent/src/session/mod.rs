@@ -15,7 +15,7 @@ mod ui;
 use std::path::PathBuf;
 
 pub use alerts::{AlertQueue, QueuedAlert, ALERT_CLIENT_EVENT, ALERT_GENERIC};
-pub use exec::{ExecHandler, ExecRequest, NoExec};
+pub use exec::{ExecHandler, ExecRequest, FirmwareReply, FirmwareRequest, NoExec};
 pub use phase::{Phase, PhaseError};
 pub use start::{accept_notification, NotificationDecision, NotifyError};
 pub use ui::{default_answer, NoUi, Prompt, PromptKind, UiAnswer, UiOptions, UserInteraction};

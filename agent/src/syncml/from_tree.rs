@@ -59,7 +59,10 @@ pub fn command(e: &Element) -> Result<Option<Command>> {
         "Status" => Command::Status(status(e)?),
         "Results" => Command::Results(results(e)?),
         "Final" => return Ok(None),
-        other => return Err(SyncmlError::UnknownCommand(other.to_string())),
+        other => match FirmwareCmd::from_name(other) {
+            Some(f) => Command::Firmware(f, item_cmd(e)?),
+            None => return Err(SyncmlError::UnknownCommand(other.to_string())),
+        },
     };
     Ok(Some(cmd))
 }

@@ -155,6 +155,72 @@ pub struct Results {
     pub items: Vec<Item>,
 }
 
+/// The firmware-update commands of the early SyncML DM proposal that
+/// predates FUMO, each with the element name it arrived under (a generic form
+/// such as `Download` is answered with that name in `Status/Cmd`). XML only:
+/// WBXML has no tokens for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirmwareCmd {
+    GetFirmwareUpdate,
+    /// The generic form of `GetFirmwareUpdate`.
+    Download,
+    VerifyFirmwareUpdate,
+    SaveFirmwareUpdate,
+    ApplyFirmwareUpdate,
+    /// The generic form of `ApplyFirmwareUpdate`.
+    Update,
+    ConfirmFirmwareUpdate,
+}
+
+/// What a [`FirmwareCmd`] asks for, whichever name it came under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirmwareAction {
+    Get,
+    Verify,
+    Save,
+    Apply,
+    Confirm,
+}
+
+impl FirmwareCmd {
+    pub const ALL: [FirmwareCmd; 7] = [
+        FirmwareCmd::GetFirmwareUpdate,
+        FirmwareCmd::Download,
+        FirmwareCmd::VerifyFirmwareUpdate,
+        FirmwareCmd::SaveFirmwareUpdate,
+        FirmwareCmd::ApplyFirmwareUpdate,
+        FirmwareCmd::Update,
+        FirmwareCmd::ConfirmFirmwareUpdate,
+    ];
+
+    /// The element name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FirmwareCmd::GetFirmwareUpdate => "GetFirmwareUpdate",
+            FirmwareCmd::Download => "Download",
+            FirmwareCmd::VerifyFirmwareUpdate => "VerifyFirmwareUpdate",
+            FirmwareCmd::SaveFirmwareUpdate => "SaveFirmwareUpdate",
+            FirmwareCmd::ApplyFirmwareUpdate => "ApplyFirmwareUpdate",
+            FirmwareCmd::Update => "Update",
+            FirmwareCmd::ConfirmFirmwareUpdate => "ConfirmFirmwareUpdate",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<FirmwareCmd> {
+        FirmwareCmd::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    pub fn action(self) -> FirmwareAction {
+        match self {
+            FirmwareCmd::GetFirmwareUpdate | FirmwareCmd::Download => FirmwareAction::Get,
+            FirmwareCmd::VerifyFirmwareUpdate => FirmwareAction::Verify,
+            FirmwareCmd::SaveFirmwareUpdate => FirmwareAction::Save,
+            FirmwareCmd::ApplyFirmwareUpdate | FirmwareCmd::Update => FirmwareAction::Apply,
+            FirmwareCmd::ConfirmFirmwareUpdate => FirmwareAction::Confirm,
+        }
+    }
+}
+
 /// A SyncML DM command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -164,6 +230,8 @@ pub enum Command {
     Get(ItemCmd),
     Copy(ItemCmd),
     Exec(ItemCmd),
+    /// A legacy firmware-update command (items like Exec's).
+    Firmware(FirmwareCmd, ItemCmd),
     Alert(Alert),
     Sequence(Container),
     Atomic(Container),
@@ -181,6 +249,7 @@ impl Command {
             Command::Get(_) => "Get",
             Command::Copy(_) => "Copy",
             Command::Exec(_) => "Exec",
+            Command::Firmware(f, _) => f.name(),
             Command::Alert(_) => "Alert",
             Command::Sequence(_) => "Sequence",
             Command::Atomic(_) => "Atomic",
@@ -207,7 +276,8 @@ impl Command {
             | Command::Delete(c)
             | Command::Get(c)
             | Command::Copy(c)
-            | Command::Exec(c) => (c.cmd_id, c.no_resp),
+            | Command::Exec(c)
+            | Command::Firmware(_, c) => (c.cmd_id, c.no_resp),
             Command::Alert(a) => (a.cmd_id, a.no_resp),
             Command::Sequence(c) | Command::Atomic(c) => (c.cmd_id, c.no_resp),
             Command::Status(s) => (s.cmd_id, true),
@@ -222,7 +292,8 @@ impl Command {
             | Command::Delete(c)
             | Command::Get(c)
             | Command::Copy(c)
-            | Command::Exec(c) => &mut c.cmd_id,
+            | Command::Exec(c)
+            | Command::Firmware(_, c) => &mut c.cmd_id,
             Command::Alert(a) => &mut a.cmd_id,
             Command::Sequence(c) | Command::Atomic(c) => &mut c.cmd_id,
             Command::Status(s) => &mut s.cmd_id,

@@ -35,6 +35,24 @@ fn xml_and_wbxml_round_trip_the_model() {
 }
 
 #[test]
+fn legacy_firmware_commands_are_xml_only() {
+    let xml = PKG2.replace(
+        "<Final/>",
+        "<GetFirmwareUpdate><CmdID>9</CmdID><Item><Target><LocURI>./FwUpdate/p1</LocURI></Target>\
+         <Source><LocURI>http://h/u.fota</LocURI></Source><Data>DL_Prompt=1</Data></Item></GetFirmwareUpdate>\
+         <Update><CmdID>10</CmdID><Item><Target><LocURI>./FwUpdate/p1</LocURI></Target></Item></Update><Final/>",
+    );
+    let m = Codec::Xml.decode(xml.as_bytes()).unwrap();
+    let n = m.body.commands.len();
+    let Command::Firmware(FirmwareCmd::GetFirmwareUpdate, get) = &m.body.commands[n - 2] else { panic!() };
+    assert_eq!((get.cmd_id, get.items[0].source_uri()), (9, Some("http://h/u.fota")));
+    assert_eq!(m.body.commands[n - 1].name(), "Update");
+    assert_eq!(FirmwareCmd::Update.action(), FirmwareAction::Apply);
+    assert_eq!(Codec::Xml.decode(&Codec::Xml.encode(&m).unwrap()).unwrap(), m);
+    assert!(matches!(Codec::Wbxml.encode(&m), Err(SyncmlError::UnknownElement(e)) if e == "GetFirmwareUpdate"));
+}
+
+#[test]
 fn wbxml_carries_binary_data_as_opaque() {
     let mut m = Codec::Xml.decode(PKG2.as_bytes()).unwrap();
     let Command::Atomic(a) = &mut m.body.commands[2] else { panic!() };

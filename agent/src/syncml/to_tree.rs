@@ -50,7 +50,8 @@ pub fn command(c: &Command) -> Element {
         | Command::Delete(i)
         | Command::Get(i)
         | Command::Copy(i)
-        | Command::Exec(i) => item_cmd(c.name(), i),
+        | Command::Exec(i)
+        | Command::Firmware(_, i) => item_cmd(c.name(), i),
         Command::Alert(a) => alert(a),
         Command::Sequence(s) | Command::Atomic(s) => container(c.name(), s),
         Command::Status(s) => status(s),

@@ -10,9 +10,11 @@
 //! exec ./FUMO/x/Update correlator-1
 //! alert 1101 MINDT=10&DR=1 Install the update?
 //! large ./FUMO/x/Update/PkgData 1048576
+//! firmware GetFirmwareUpdate ./FwUpdate/p1 http://h/u.fota DL_Prompt=1
+//! firmware ApplyFirmwareUpdate ./FwUpdate/p1
 //! ```
 
-use fotad::syncml::{Alert, Command, Item, ItemCmd, Loc, Meta};
+use fotad::syncml::{Alert, Command, FirmwareCmd, Item, ItemCmd, Loc, Meta};
 
 use super::{LargeObject, Payload, Queued};
 
@@ -43,9 +45,23 @@ fn parse_line(line: &str) -> Result<Queued, String> {
         "exec" => Command::Exec(ItemCmd { correlator: b.map(str::to_string), ..one(target(a, None, None)) }),
         "alert" => alert(a, &[b, rest])?,
         "large" => return large(a, b),
+        "firmware" => firmware(a, b, rest)?,
         other => return Err(format!("unknown command {other:?}")),
     };
     Ok(Queued::Cmd(c))
+}
+
+/// `firmware <command> <target> [source URL] [data]`: a legacy firmware-update command.
+fn firmware(name: &str, target_uri: Option<&str>, rest: Option<&str>) -> Result<Command, String> {
+    let f = FirmwareCmd::from_name(name).ok_or_else(|| format!("unknown firmware command {name:?}"))?;
+    let uri = target_uri.ok_or("missing target")?;
+    let (source, data) = match rest.map(|r| r.split_once(' ').unwrap_or((r, ""))) {
+        Some((s, d)) => (Some(s).filter(|s| !s.is_empty()), Some(d).filter(|d| !d.is_empty())),
+        None => (None, None),
+    };
+    let mut item = target(uri, None, data.map(str::to_string));
+    item.source = source.map(Loc::uri);
+    Ok(Command::Firmware(f, one(item)))
 }
 
 fn target(uri: &str, format: Option<&str>, data: Option<String>) -> Item {
@@ -92,5 +108,17 @@ mod tests {
         let Queued::Cmd(Command::Alert(al)) = &q[3] else { panic!() };
         assert_eq!((al.data, al.items.len()), (1101, 2));
         assert!(parse("fly ./A").unwrap_err().contains("line 1"));
+    }
+
+    #[test]
+    fn parses_legacy_firmware_commands() {
+        let q = parse("firmware Download ./FwUpdate/p http://h/u.fota DL_Prompt=1\nfirmware Update ./FwUpdate/p\n")
+            .unwrap();
+        let Queued::Cmd(Command::Firmware(FirmwareCmd::Download, c)) = &q[0] else { panic!("{q:?}") };
+        assert_eq!(c.items[0].source_uri(), Some("http://h/u.fota"));
+        assert_eq!(c.items[0].data.as_deref(), Some(&b"DL_Prompt=1"[..]));
+        let Queued::Cmd(Command::Firmware(FirmwareCmd::Update, c)) = &q[1] else { panic!("{q:?}") };
+        assert_eq!((c.items[0].target_uri(), c.items[0].source_uri()), (Some("./FwUpdate/p"), None));
+        assert!(parse("firmware Flash ./FwUpdate/p").unwrap_err().contains("Flash"));
     }
 }

@@ -285,6 +285,7 @@ impl Installer {
             package: package.into(),
             images: digests,
         };
+        self.records.save_installed_header(&header.raw)?;
         self.records.save_status(&Status::Installed {
             package: package.into(),
             version: m.version.clone(),

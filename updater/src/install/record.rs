@@ -101,6 +101,20 @@ impl Records {
         self.write("header.bin", raw)
     }
 
+    /// The header (manifest and signatures) of the package last installed
+    /// completely, kept so the slot can be checked against it later.
+    pub fn installed_header(&self) -> Result<Option<Vec<u8>>, InstallError> {
+        match fs::read(self.path("installed-header.bin")) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io("reading", "installed-header.bin")(e)),
+        }
+    }
+
+    pub fn save_installed_header(&self, raw: &[u8]) -> Result<(), InstallError> {
+        self.write("installed-header.bin", raw)
+    }
+
     pub fn status(&self) -> Result<Option<Status>, InstallError> {
         self.read_json("status.json")
     }
