@@ -1,6 +1,7 @@
 //! The streaming installer: reads a package front to back from any `Read`,
 //! verifies the signed manifest before writing a byte, writes each operation
-//! into the target images, syncs and checkpoints after each one, and reads
+//! into the target images and checkpoints after each one (syncing the targets
+//! and making the checkpoint durable at most once a second), and reads
 //! the targets back at the end. An interrupted install resumes from the
 //! checkpoint, given the package stream from the checkpoint's offset.
 
@@ -21,8 +22,9 @@ use crate::error::InstallError;
 use crate::ops::Executor;
 use crate::package::{load_public_keys, read_raw_header, sha256_hex, Header, Manifest, Operation, RawHeader};
 
-/// How often the checkpoint is also made durable (fsynced); in between it is
-/// replaced atomically without fsyncs, which a power cut may roll back.
+/// How often the targets are synced and the checkpoint made durable (fsynced);
+/// in between the checkpoint is replaced atomically without fsyncs, and only a
+/// restart in the same boot uses its unsynced part.
 const DURABLE_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// What the installer needs to know about the device.
@@ -240,6 +242,13 @@ impl Installer {
             },
         };
         let mut last_durable = Instant::now();
+        let boot_id = self.records.boot_id();
+        let (mut durable_op, mut durable_offset) = match resume {
+            // What was synced before: a resume in the same boot starts from
+            // data that may still be only in the page cache.
+            Some(cp) => (cp.durable_op.min(first_op), cp.durable_offset.min(stream.offset)),
+            None => (first_op, stream.offset),
+        };
         let ops = m.images.iter().zip(&images).flat_map(|(img, open)| img.operations.iter().map(move |op| (open, op)));
         for (index, (open, op)) in ops.enumerate() {
             if index < first_op {
@@ -251,12 +260,21 @@ impl Installer {
             run.op(open, op, index, stream)?;
             let stopping = self.cancel.load(Ordering::SeqCst);
             let durable = stopping || last_durable.elapsed() >= DURABLE_CHECKPOINT_EVERY;
+            if durable {
+                for image in &images {
+                    image.sync()?;
+                }
+                (durable_op, durable_offset) = (index + 1, stream.offset);
+            }
             let checkpoint = Checkpoint {
                 package: package.into(),
                 version: m.version.clone(),
                 next_op: index + 1,
                 next_offset: stream.offset,
                 package_size: header.package_size(),
+                boot_id: boot_id.clone(),
+                durable_op,
+                durable_offset,
             };
             self.records.save_checkpoint(&checkpoint, durable)?;
             if durable {
@@ -317,8 +335,7 @@ impl Run {
         self.exec
             .run(op, &self.data, open.source.as_ref(), &mut self.out)
             .map_err(|source| corrupt(&open.class, index, source))?;
-        open.write_at(&self.out, op.dst.offset)?;
-        open.sync()
+        open.write_at(&self.out, op.dst.offset)
     }
 }
 

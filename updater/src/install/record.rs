@@ -21,6 +21,39 @@ pub struct Checkpoint {
     /// Package byte offset of the next operation's data.
     pub next_offset: u64,
     pub package_size: u64,
+    /// The boot during which it was written (`/proc/sys/kernel/random/boot_id`).
+    /// In the same boot the page cache still holds every write, synced or
+    /// not (a killed process loses nothing), so `next_op` is safe; after a
+    /// power cut or a reboot only the synced point `durable_op` is.
+    #[serde(default)]
+    pub boot_id: Option<String>,
+    /// Everything before this operation (and package offset) was fsynced
+    /// before this checkpoint was written.
+    #[serde(default)]
+    pub durable_op: usize,
+    #[serde(default)]
+    pub durable_offset: u64,
+}
+
+impl Checkpoint {
+    /// The checkpoint as seen from boot `current`: in another (or an unknown)
+    /// boot it points at its last synced operation.
+    fn seen_from(mut self, current: Option<&str>) -> Checkpoint {
+        let same_boot = matches!((self.boot_id.as_deref(), current), (Some(a), Some(b)) if a == b);
+        if !same_boot && self.boot_id.is_some() {
+            self.next_op = self.durable_op;
+            self.next_offset = self.durable_offset;
+        }
+        self
+    }
+}
+
+/// Where Linux names the current boot.
+pub const BOOT_ID_PATH: &str = "/proc/sys/kernel/random/boot_id";
+
+/// The id of the current boot read from `path`, if it can be read.
+pub fn boot_id(path: &Path) -> Option<String> {
+    fs::read_to_string(path).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
 /// The target's install status. Anything but `Installed` means the target
@@ -37,11 +70,23 @@ pub enum Status {
 #[derive(Debug, Clone)]
 pub struct Records {
     dir: PathBuf,
+    boot_id_path: PathBuf,
 }
 
 impl Records {
     pub fn new(state_dir: &Path) -> Self {
-        Records { dir: state_dir.join("install") }
+        Records { dir: state_dir.join("install"), boot_id_path: BOOT_ID_PATH.into() }
+    }
+
+    /// Reads the current boot's id from `path` instead of [`BOOT_ID_PATH`] (tests).
+    pub fn with_boot_id_path(mut self, path: &Path) -> Self {
+        self.boot_id_path = path.into();
+        self
+    }
+
+    /// The id of the current boot, stamped into checkpoints.
+    pub fn boot_id(&self) -> Option<String> {
+        boot_id(&self.boot_id_path)
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -68,14 +113,17 @@ impl Records {
         }
     }
 
+    /// The checkpoint, as it applies in this boot (see [`Checkpoint::boot_id`]).
     pub fn checkpoint(&self) -> Result<Option<Checkpoint>, InstallError> {
-        self.read_json("checkpoint.json")
+        let current = self.boot_id();
+        Ok(self.read_json::<Checkpoint>("checkpoint.json")?.map(|cp| cp.seen_from(current.as_deref())))
     }
 
     /// Replaces the checkpoint atomically; `durable` also fsyncs it. A
     /// checkpoint that a power cut rolls back to an earlier one only makes the
     /// install redo operations (they are idempotent), so it need not be
-    /// durable after every operation; it is never ahead of the synced data.
+    /// durable after every operation. After a power cut, only its synced
+    /// point (`durable_op`) is used, which is never ahead of the synced data.
     pub fn save_checkpoint(&self, cp: &Checkpoint, durable: bool) -> Result<(), InstallError> {
         let bytes = serde_json::to_vec(cp).unwrap_or_default();
         if durable {
@@ -121,5 +169,38 @@ impl Records {
 
     pub fn save_status(&self, status: &Status) -> Result<(), InstallError> {
         self.write("status.json", &serde_json::to_vec_pretty(status).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn after_another_boot_a_checkpoint_falls_back_to_its_synced_point() {
+        let dir = tempfile::tempdir().unwrap();
+        let boot = dir.path().join("boot_id");
+        fs::write(&boot, "boot-1\n").unwrap();
+        let records = Records::new(dir.path()).with_boot_id_path(&boot);
+        let cp = Checkpoint {
+            package: "p".into(),
+            version: "2".into(),
+            next_op: 7,
+            next_offset: 7000,
+            package_size: 9000,
+            boot_id: records.boot_id(),
+            durable_op: 3,
+            durable_offset: 3000,
+        };
+        records.save_checkpoint(&cp, true).unwrap();
+        let same = records.checkpoint().unwrap().unwrap();
+        assert_eq!((same.next_op, same.next_offset), (7, 7000), "a kill in the same boot loses nothing");
+        fs::write(&boot, "boot-2\n").unwrap();
+        let other = records.checkpoint().unwrap().unwrap();
+        assert_eq!((other.next_op, other.next_offset), (3, 3000), "after a power cut only synced data counts");
+        fs::remove_file(&boot).unwrap();
+        let unknown = records.checkpoint().unwrap().unwrap();
+        assert_eq!(unknown.next_op, 3, "an unreadable boot id must not trust unsynced data");
     }
 }
