@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use super::legacy::Legacy;
-use super::store::{FumoStore, Job, Operation, Phase};
+use super::store::{FumoStore, Job, Operation};
 use crate::session::{ExecHandler, ExecRequest, FirmwareReply, FirmwareRequest};
 use crate::status::StatusCode;
 use crate::tree::{Kind, Tree, Value};
@@ -65,20 +65,16 @@ impl ExecHandler for FumoExec {
             },
             _ => None,
         };
-        let job = Job {
-            id: 0,
-            instance: instance.to_string(),
-            operation,
-            pkg_url,
-            pkg_file,
-            correlator: req.correlator.map(str::to_string),
-            server_id: req.server_id.to_string(),
-            phase: Phase::Queued,
-        };
-        match store.enqueue(job) {
-            Ok(_) => StatusCode::AcceptedForProcessing,
-            Err(_) => StatusCode::CommandFailed,
-        }
+        let job = Job { pkg_url, pkg_file, ..Job::accepted(instance, operation, req.server_id, req.correlator) };
+        accept(&mut store, job)
+    }
+}
+
+/// Queues `job`: 202, or 500 when the queue cannot be stored.
+pub(super) fn accept(store: &mut FumoStore, job: Job) -> StatusCode {
+    match store.enqueue(job) {
+        Ok(_) => StatusCode::AcceptedForProcessing,
+        Err(_) => StatusCode::CommandFailed,
     }
 }
 

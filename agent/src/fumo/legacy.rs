@@ -20,8 +20,9 @@ use fotad_updater::install::{Records, Status};
 use fotad_updater::update::UpdateError;
 use fotad_updater::InstallError;
 
+use super::exec::accept;
 use super::state::{Event, FumoState};
-use super::store::{FumoStore, Job, Operation, Phase};
+use super::store::{FumoStore, Job, Operation};
 use crate::i18n::{self, Msg};
 use crate::session::{default_answer, FirmwareReply, FirmwareRequest, Prompt, PromptKind, UiAnswer, UiOptions};
 use crate::status::StatusCode;
@@ -166,20 +167,8 @@ impl Legacy {
             let _ = lock(store).set_result(uri, Some(USER_CANCELLED));
             return StatusCode::OperationCancelled;
         }
-        let job = Job {
-            id: 0,
-            instance: uri.to_string(),
-            operation: Operation::Download,
-            pkg_url: Some(url),
-            pkg_file: None,
-            correlator: req.correlator.map(str::to_string),
-            server_id: req.server_id.to_string(),
-            phase: Phase::Queued,
-        };
-        match lock(store).enqueue(job) {
-            Ok(_) => StatusCode::AcceptedForProcessing,
-            Err(_) => StatusCode::CommandFailed,
-        }
+        let job = Job { pkg_url: Some(url), ..Job::accepted(uri, Operation::Download, req.server_id, req.correlator) };
+        accept(&mut lock(store), job)
     }
 
     /// True when `url` was downloaded for `uri` and the inactive slot still
@@ -269,20 +258,7 @@ fn apply(store: &Arc<Mutex<FumoStore>>, req: &FirmwareRequest<'_>, uri: &str) ->
     if ready_package(&store, uri).is_none() {
         return StatusCode::NotFound;
     }
-    let job = Job {
-        id: 0,
-        instance: uri.to_string(),
-        operation: Operation::Update,
-        pkg_url: None,
-        pkg_file: None,
-        correlator: req.correlator.map(str::to_string),
-        server_id: req.server_id.to_string(),
-        phase: Phase::Queued,
-    };
-    match store.enqueue(job) {
-        Ok(_) => StatusCode::AcceptedForProcessing,
-        Err(_) => StatusCode::CommandFailed,
-    }
+    accept(&mut store, Job::accepted(uri, Operation::Update, req.server_id, req.correlator))
 }
 
 /// The last result of `uri` in a Results item; a finished update is closed

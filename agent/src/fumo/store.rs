@@ -87,6 +87,22 @@ pub struct Downloaded {
     pub saved: bool,
 }
 
+impl Job {
+    /// A job for a command the server sent, before the queue numbers it.
+    pub fn accepted(instance: &str, operation: Operation, server_id: &str, correlator: Option<&str>) -> Job {
+        Job {
+            id: 0,
+            instance: instance.to_string(),
+            operation,
+            pkg_url: None,
+            pkg_file: None,
+            correlator: correlator.map(str::to_string),
+            server_id: server_id.to_string(),
+            phase: Phase::Queued,
+        }
+    }
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Data {
     next_id: u64,
