@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `GetFirmwareUpdate`, `Download` | a FUMO Download job (202) into the inactive slot; 200 and nothing fetched when the same package is there already |
 //! | `VerifyFirmwareUpdate` | reads the slot back against the signed manifest now; the result code goes into the Target node |
-//! | `SaveFirmwareUpdate` | checks the verified package is still in the slot and keeps it for Apply |
+//! | `SaveFirmwareUpdate` | checks the verified package is still in the slot, for Apply |
 //! | `ApplyFirmwareUpdate`, `Update` | a FUMO Update job (202): activation, reboot, result after the boot |
 //! | `ConfirmFirmwareUpdate` | returns the last result (Results, Source = the Target) and closes a finished update |
 //!
@@ -22,7 +22,7 @@ use fotad_updater::InstallError;
 
 use super::exec::accept;
 use super::state::{Event, FumoState};
-use super::store::{FumoStore, Job, Operation};
+use super::store::{Downloaded, FumoStore, Job, Operation};
 use crate::i18n::{self, Msg};
 use crate::session::{default_answer, FirmwareReply, FirmwareRequest, Prompt, PromptKind, UiAnswer, UiOptions};
 use crate::status::StatusCode;
@@ -164,7 +164,7 @@ impl Legacy {
             return StatusCode::CommandFailed;
         }
         if params.prompt && !self.user_agrees(req, uri) {
-            let _ = lock(store).set_result(uri, Some(USER_CANCELLED));
+            let _ = lock(store).set_result(uri, USER_CANCELLED);
             return StatusCode::OperationCancelled;
         }
         let job = Job { pkg_url: Some(url), ..Job::accepted(uri, Operation::Download, req.server_id, req.correlator) };
@@ -174,12 +174,7 @@ impl Legacy {
     /// True when `url` was downloaded for `uri` and the inactive slot still
     /// holds that package, verified (a repeated Get is skipped).
     fn present(&self, store: &FumoStore, uri: &str, url: &str) -> bool {
-        let Some(d) = store.downloaded(uri).filter(|d| d.url == url) else {
-            return false;
-        };
-        store.state(uri) == FumoState::ReadyToUpdate
-            && !store.jobs().any(|j| j.instance == uri)
-            && self.holds(&d.package)
+        ready(store, uri).is_some_and(|d| d.url == url && self.holds(&d.package))
     }
 
     /// Whether the installer's record says the inactive slot holds `package`.
@@ -206,7 +201,7 @@ impl Legacy {
     /// Reads the slot back now; the result code goes into the node. A slot
     /// that does not verify is forgotten (a new Get fetches the package again).
     fn verify(&self, store: &Arc<Mutex<FumoStore>>, uri: &str) -> StatusCode {
-        let Some(package) = ready_package(&lock(store), uri) else {
+        let Some(package) = ready(&lock(store), uri).map(|d| d.package.clone()) else {
             return StatusCode::NotFound;
         };
         let result = match fotad_updater::update::verify_installed(&self.updater) {
@@ -217,7 +212,7 @@ impl Legacy {
             Err(e) => e.fumo_result(),
         };
         let mut store = lock(store);
-        let _ = store.set_result(uri, Some(result));
+        let _ = store.set_result(uri, result);
         if result == OK {
             return StatusCode::Ok;
         }
@@ -228,17 +223,13 @@ impl Legacy {
 
     /// The package Get downloaded is kept for Apply. Our Get already wrote it
     /// into the inactive slot and synced it, so Save checks that it is still
-    /// there and records it as saved.
+    /// there.
     fn save(&self, store: &Arc<Mutex<FumoStore>>, uri: &str) -> StatusCode {
         let mut store = lock(store);
-        let Some(package) = ready_package(&store, uri).filter(|p| self.holds(p)) else {
+        if !ready(&store, uri).is_some_and(|d| self.holds(&d.package)) {
             return StatusCode::NotFound;
-        };
-        let Some(mut d) = store.downloaded(uri).cloned().filter(|d| d.package == package) else {
-            return StatusCode::NotFound;
-        };
-        d.saved = true;
-        match store.set_downloaded(uri, Some(d)).and_then(|()| store.set_result(uri, Some(OK))) {
+        }
+        match store.set_result(uri, OK) {
             Ok(()) => StatusCode::Ok,
             Err(_) => StatusCode::CommandFailed,
         }
@@ -246,16 +237,16 @@ impl Legacy {
 }
 
 /// The package a finished Get left for `uri`, when nothing else is queued for it.
-fn ready_package(store: &FumoStore, uri: &str) -> Option<String> {
+fn ready<'s>(store: &'s FumoStore, uri: &str) -> Option<&'s Downloaded> {
     let idle = !store.jobs().any(|j| j.instance == uri);
     let ready = store.state(uri) == FumoState::ReadyToUpdate;
-    (idle && ready).then(|| store.downloaded(uri).map(|d| d.package.clone())).flatten()
+    store.downloaded(uri).filter(|_| idle && ready)
 }
 
 /// Queues the FUMO Update job: activation, reboot, result after the boot.
 fn apply(store: &Arc<Mutex<FumoStore>>, req: &FirmwareRequest<'_>, uri: &str) -> StatusCode {
     let mut store = lock(store);
-    if ready_package(&store, uri).is_none() {
+    if ready(&store, uri).is_none() {
         return StatusCode::NotFound;
     }
     accept(&mut store, Job::accepted(uri, Operation::Update, req.server_id, req.correlator))

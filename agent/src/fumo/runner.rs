@@ -144,12 +144,7 @@ impl Runner {
             Err(DownloadError::Cancelled { .. }) => return Ok(Step::Interrupted),
             Err(e) => return self.finish(job, Event::DownloadFailed, e.fumo_result()),
         };
-        let downloaded = Downloaded {
-            url: pkg_url.clone(),
-            package: installed.package.clone(),
-            version: installed.version.clone(),
-            saved: false,
-        };
+        let downloaded = Downloaded { url: pkg_url.clone(), package: installed.package.clone() };
         self.with_store(|s| s.set_downloaded(&job.instance, Some(downloaded)))?;
         self.advance(job, Event::DownloadDone, FumoState::DownloadComplete)?;
         self.advance(job, Event::ReadyToUpdate, FumoState::ReadyToUpdate)?;

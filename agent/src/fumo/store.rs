@@ -81,10 +81,6 @@ pub struct Downloaded {
     pub url: String,
     /// SHA-256 of the package's manifest: which package the slot holds.
     pub package: String,
-    pub version: String,
-    /// A legacy `SaveFirmwareUpdate` kept it.
-    #[serde(default)]
-    pub saved: bool,
 }
 
 impl Job {
@@ -209,11 +205,8 @@ impl FumoStore {
         self.data.results.get(instance).copied()
     }
 
-    pub fn set_result(&mut self, instance: &str, result: Option<u16>) -> Result<(), StoreError> {
-        match result {
-            Some(r) => self.data.results.insert(instance.to_string(), r),
-            None => self.data.results.remove(instance),
-        };
+    pub fn set_result(&mut self, instance: &str, result: u16) -> Result<(), StoreError> {
+        self.data.results.insert(instance.to_string(), result);
         self.save()
     }
 
