@@ -1,11 +1,13 @@
 //! The streaming installer: reads a package front to back from any `Read`,
-//! verifies the signed manifest before writing a byte, writes each operation
-//! into the target images and checkpoints after each one (syncing the targets
-//! and making the checkpoint durable at most once a second), and reads
-//! the targets back at the end. An interrupted install resumes from the
-//! checkpoint, given the package stream from the checkpoint's offset.
+//! verifies the signed manifest before writing a byte, and writes each
+//! operation into the target images, while the [`syncer`] thread syncs the
+//! targets, writes the checkpoints and reads each synced stretch back into the
+//! images' hashes, checked against the manifest at the end. An interrupted
+//! install resumes from the checkpoint, given the package stream from the
+//! checkpoint's offset.
 
 mod record;
+mod syncer;
 mod target;
 
 pub use record::{Checkpoint, Records, Status};
@@ -15,17 +17,13 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
+use self::syncer::{Coverage, Expected, Outcome, Syncer, Upto, Written};
 use crate::error::InstallError;
 use crate::ops::Executor;
 use crate::package::{load_public_keys, read_raw_header, sha256_hex, Header, Manifest, Operation, RawHeader};
-
-/// How often the targets are synced and the checkpoint made durable (fsynced);
-/// in between the checkpoint is replaced atomically without fsyncs, and only a
-/// restart in the same boot uses its unsynced part.
-const DURABLE_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// What the installer needs to know about the device.
 #[derive(Debug, Clone)]
@@ -221,15 +219,63 @@ impl Installer {
             .iter()
             .map(|image| OpenImage::open(image, &self.opts.images[&image.class]))
             .collect::<Result<Vec<_>, _>>()?;
-        let first_op = match resume {
-            Some(cp) => cp.next_op,
-            None => {
-                self.records.save_header(&header.raw)?;
-                let status = Status::Writing { package: package.into(), version: m.version.clone() };
-                self.records.save_status(&status)?;
-                0
-            }
+        let expected = m.images.iter().map(|i| Expected { size: i.target.size, sha256: i.target.sha256.clone() });
+        if resume.is_none() {
+            self.records.save_header(&header.raw)?;
+            let status = Status::Writing { package: package.into(), version: m.version.clone() };
+            self.records.save_status(&status)?;
+        }
+        let first_op = resume.map_or(0, |cp| cp.next_op);
+        let checkpoint = Checkpoint {
+            package: package.into(),
+            version: m.version.clone(),
+            next_op: first_op,
+            next_offset: stream.offset,
+            package_size: header.package_size(),
+            boot_id: self.records.boot_id(),
+            // What was synced before: a resume in the same boot starts from
+            // data that may still be only in the page cache.
+            durable_op: resume.map_or(first_op, |cp| cp.durable_op.min(first_op)),
+            durable_offset: resume.map_or(stream.offset, |cp| cp.durable_offset.min(stream.offset)),
         };
+        let syncer = Syncer::new(&images, expected.collect(), &self.records, checkpoint);
+        let (news, news_rx) = mpsc::channel();
+        std::thread::scope(|scope| {
+            let syncer = scope.spawn(move || syncer.run(&news_rx));
+            let looped = self.run_ops(header, stream, first_op, resume, progress, &images, &news);
+            match &looped {
+                Ok(true) => drop(news.send(Written::Finish)),
+                Ok(false) => drop(news.send(Written::Stop)),
+                Err(_) => {}
+            }
+            drop(news);
+            let synced = syncer.join().unwrap_or_else(|_| Err(syncer_gone()));
+            match (looped, synced) {
+                (Ok(true), Ok(Outcome::Verified)) => Ok(()),
+                (Ok(false), Ok(Outcome::Stopped)) => Err(InstallError::Cancelled),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+                (Ok(_), Ok(_)) => Err(syncer_gone()),
+            }
+        })?;
+        self.finish(header, package)
+    }
+
+    /// Runs the operations from `first_op` on, telling the syncer after each
+    /// one. `Ok(true)`: all written; `Ok(false)`: cancelled. When the syncer
+    /// is gone (it failed) this returns `Ok(true)` early and the caller
+    /// collects the syncer's error.
+    #[allow(clippy::too_many_arguments)]
+    fn run_ops<R: Read>(
+        &self,
+        header: &Header,
+        stream: &mut Stream<R>,
+        first_op: usize,
+        resume: Option<&Checkpoint>,
+        progress: &mut dyn FnMut(Progress),
+        images: &[OpenImage],
+        news: &Sender<Written>,
+    ) -> Result<bool, InstallError> {
+        let m = &header.manifest;
         let mut run = Run {
             exec: Executor::new().map_err(|source| corrupt("", 0, source))?,
             data: Vec::new(),
@@ -241,62 +287,36 @@ impl Installer {
                 ops_total: m.operation_count(),
             },
         };
-        let mut last_durable = Instant::now();
-        let boot_id = self.records.boot_id();
-        let (mut durable_op, mut durable_offset) = match resume {
-            // What was synced before: a resume in the same boot starts from
-            // data that may still be only in the page cache.
-            Some(cp) => (cp.durable_op.min(first_op), cp.durable_offset.min(stream.offset)),
-            None => (first_op, stream.offset),
-        };
-        let ops = m.images.iter().zip(&images).flat_map(|(img, open)| img.operations.iter().map(move |op| (open, op)));
-        for (index, (open, op)) in ops.enumerate() {
+        let mut coverage: Vec<Coverage> = images.iter().map(|_| Coverage::default()).collect();
+        let ops = m.images.iter().enumerate().flat_map(|(i, img)| img.operations.iter().map(move |op| (i, op)));
+        for (index, (image, op)) in ops.enumerate() {
+            coverage[image].add(op.dst.offset, op.dst.length);
             if index < first_op {
                 if stream.offset < resume.map_or(0, |c| c.next_offset) {
                     stream.skip(op.data_length, run.progress.bytes_total)?;
                 }
                 continue;
             }
-            run.op(open, op, index, stream)?;
-            let stopping = self.cancel.load(Ordering::SeqCst);
-            let durable = stopping || last_durable.elapsed() >= DURABLE_CHECKPOINT_EVERY;
-            if durable {
-                for image in &images {
-                    image.sync()?;
-                }
-                (durable_op, durable_offset) = (index + 1, stream.offset);
-            }
-            let checkpoint = Checkpoint {
-                package: package.into(),
-                version: m.version.clone(),
-                next_op: index + 1,
-                next_offset: stream.offset,
-                package_size: header.package_size(),
-                boot_id: boot_id.clone(),
-                durable_op,
-                durable_offset,
-            };
-            self.records.save_checkpoint(&checkpoint, durable)?;
-            if durable {
-                last_durable = Instant::now();
+            run.op(&images[image], op, index, stream)?;
+            let (covered, generation) = coverage.iter_mut().map(Coverage::claim).unzip();
+            let upto = Upto { next_op: index + 1, next_offset: stream.offset, covered, generation };
+            if news.send(Written::Upto(upto)).is_err() {
+                return Ok(true);
             }
             run.progress.ops_done = index + 1;
             run.progress.bytes_done = stream.offset;
             progress(run.progress);
-            if stopping && index + 1 < run.progress.ops_total {
-                return Err(InstallError::Cancelled);
+            if self.cancel.load(Ordering::SeqCst) && index + 1 < run.progress.ops_total {
+                return Ok(false);
             }
         }
-        self.finish(header, &images, package)
+        Ok(true)
     }
 
-    fn finish(&self, header: &Header, images: &[OpenImage], package: &str) -> Result<Installed, InstallError> {
+    /// Records a verified install.
+    fn finish(&self, header: &Header, package: &str) -> Result<Installed, InstallError> {
         let m = &header.manifest;
-        let mut digests = BTreeMap::new();
-        for (image, open) in m.images.iter().zip(images) {
-            open.verify(image.target.size, &image.target.sha256)?;
-            digests.insert(image.class.clone(), image.target.sha256.clone());
-        }
+        let digests = m.images.iter().map(|image| (image.class.clone(), image.target.sha256.clone())).collect();
         let installed = Installed {
             version: m.version.clone(),
             security_version: m.security_version,
@@ -312,6 +332,11 @@ impl Installer {
         self.records.clear_checkpoint()?;
         Ok(installed)
     }
+}
+
+fn syncer_gone() -> InstallError {
+    let source = io::Error::other("the syncer stopped");
+    InstallError::Io { what: "verifying", path: PathBuf::new(), source }
 }
 
 /// Per-install buffers, reused for every operation (memory stays bounded by

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::atomic_file;
 use crate::error::InstallError;
 
-/// Where the stream stands: everything before `next_offset` is written and synced.
+/// Where the stream stands: everything before `next_offset` is written, and
+/// everything before `durable_offset` synced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     /// SHA-256 of the manifest bytes: identifies the package.

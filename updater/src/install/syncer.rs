@@ -1,0 +1,286 @@
+//! The syncer: a thread beside the installer's operation loop that syncs the
+//! targets, writes the checkpoints, and reads back each synced stretch of an
+//! image as the install goes on, so the loop only decompresses and writes,
+//! and the final check against the manifest has only the last stretch left
+//! to read.
+//!
+//! After every operation the loop tells it how far the install is and how far
+//! each image is written contiguously from its start. The syncer syncs the
+//! targets at most every [`SYNC_EVERY`], drops the synced stretch from the page
+//! cache, reads it back from the device into a running SHA-256 of the image,
+//! and writes a checkpoint whose synced point is the one just reached (fsynced
+//! at most every [`DURABLE_CHECKPOINT_EVERY`]). Between syncs it writes the
+//! checkpoint of the latest operation at most every [`CHECKPOINT_EVERY`]: a
+//! killed install redoes at most that much, a cut stream nothing (the last
+//! checkpoint is written when the loop hangs up).
+//!
+//! An operation that rewrites bytes below what the syncer was given starts
+//! that image's hash over (a new generation), so every byte hashed is the byte
+//! the image ends with.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::record::{Checkpoint, Records};
+use super::target::OpenImage;
+use crate::error::InstallError;
+
+/// How often the targets are synced: often enough that the stretch left for
+/// the end is small, seldom enough that the journal commits cost little.
+const SYNC_EVERY: Duration = Duration::from_millis(100);
+
+/// How often the checkpoint is made durable (fsynced). In between it is
+/// replaced atomically without fsyncs, and only a restart in the same boot
+/// uses its part beyond the synced point.
+const DURABLE_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// How often the checkpoint is written between syncs.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
+
+/// What an image's hash must cover, and what it must equal.
+#[derive(Debug, Clone)]
+pub(super) struct Expected {
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// How far the install is: operations before `next_op` (package bytes
+/// before `next_offset`) are written, and image `i` is written contiguously
+/// up to `covered[i]` in generation `generation[i]`.
+#[derive(Debug, Clone)]
+pub(super) struct Upto {
+    pub next_op: usize,
+    pub next_offset: u64,
+    pub covered: Vec<u64>,
+    pub generation: Vec<u64>,
+}
+
+/// The loop's news for the syncer.
+#[derive(Debug)]
+pub(super) enum Written {
+    Upto(Upto),
+    /// The install stops here (cancelled): sync and write a durable checkpoint.
+    Stop,
+    /// Nothing more will be written: sync, read the rest back and check.
+    Finish,
+}
+
+/// How the syncer ended, when it did not fail.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// After `Finish`: every image matches the manifest.
+    Verified,
+    /// After `Stop`: synced, with a durable checkpoint.
+    Stopped,
+    /// The loop hung up (it failed): the latest checkpoint is written.
+    Abandoned,
+}
+
+/// Contiguous coverage of one image, from its start, by the operations written.
+#[derive(Debug, Default)]
+pub(super) struct Coverage {
+    /// Bytes `[0, end)` are written.
+    end: u64,
+    /// Written stretches beyond a gap: start → end.
+    ahead: BTreeMap<u64, u64>,
+    /// Bumped when a write lands below what the syncer was given.
+    generation: u64,
+    /// What the syncer was last given.
+    claimed: u64,
+}
+
+impl Coverage {
+    /// Records a write of `[start, start + len)`; call it before writing.
+    pub fn add(&mut self, start: u64, len: u64) {
+        if start < self.claimed {
+            self.generation += 1;
+            self.claimed = 0;
+        }
+        let end = start.saturating_add(len);
+        if start > self.end {
+            let slot = self.ahead.entry(start).or_insert(end);
+            *slot = (*slot).max(end);
+            return;
+        }
+        self.end = self.end.max(end);
+        while let Some((&s, &e)) = self.ahead.first_key_value() {
+            if s > self.end {
+                break;
+            }
+            self.ahead.remove(&s);
+            self.end = self.end.max(e);
+        }
+    }
+
+    /// The contiguous end and its generation, as given to the syncer.
+    pub fn claim(&mut self) -> (u64, u64) {
+        self.claimed = self.end;
+        (self.end, self.generation)
+    }
+}
+
+/// The running hash of one image over `[0, hashed)`.
+struct Running {
+    generation: u64,
+    hashed: u64,
+    hasher: Sha256,
+}
+
+impl Running {
+    fn new(generation: u64) -> Self {
+        Running { generation, hashed: 0, hasher: Sha256::new() }
+    }
+}
+
+/// The syncer's state.
+pub(super) struct Syncer<'a> {
+    images: &'a [OpenImage],
+    expected: Vec<Expected>,
+    records: &'a Records,
+    /// The checkpoint being kept: its synced point and the latest one written.
+    checkpoint: Checkpoint,
+    running: Vec<Running>,
+    buf: Vec<u8>,
+    last_sync: Instant,
+    last_saved: Instant,
+    last_durable: Instant,
+    /// The latest news not yet synced, and whether its checkpoint is written.
+    pending: Option<Upto>,
+    saved: bool,
+}
+
+impl<'a> Syncer<'a> {
+    /// A syncer over `images`, keeping `checkpoint` (whose `next_op` and
+    /// synced point are where the install starts).
+    pub fn new(images: &'a [OpenImage], expected: Vec<Expected>, records: &'a Records, checkpoint: Checkpoint) -> Self {
+        let now = Instant::now();
+        Syncer {
+            running: images.iter().map(|_| Running::new(0)).collect(),
+            images,
+            expected,
+            records,
+            checkpoint,
+            buf: vec![0u8; 1 << 20],
+            last_sync: now,
+            last_saved: now,
+            last_durable: now,
+            pending: None,
+            saved: true,
+        }
+    }
+
+    /// The thread's body: runs until `Finish`, `Stop` or a hang-up, or until a
+    /// sync, a read or a checkpoint fails (the loop then finds it gone).
+    pub fn run(mut self, news: &Receiver<Written>) -> Result<Outcome, InstallError> {
+        loop {
+            let now = Instant::now();
+            if self.pending.is_some() && now >= self.last_sync + SYNC_EVERY {
+                self.sync()?;
+            } else if !self.saved && now >= self.last_saved + CHECKPOINT_EVERY {
+                self.save(false)?;
+            }
+            let message = match (&self.pending, self.saved) {
+                (None, true) => news.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                (Some(_), true) => news.recv_timeout((self.last_sync + SYNC_EVERY).saturating_duration_since(now)),
+                (_, false) => news.recv_timeout((self.last_saved + CHECKPOINT_EVERY).saturating_duration_since(now)),
+            };
+            match message {
+                Ok(Written::Upto(upto)) => {
+                    self.checkpoint.next_op = upto.next_op;
+                    self.checkpoint.next_offset = upto.next_offset;
+                    (self.pending, self.saved) = (Some(upto), false);
+                }
+                Ok(Written::Stop) => {
+                    self.sync()?;
+                    self.save(true)?;
+                    return Ok(Outcome::Stopped);
+                }
+                Ok(Written::Finish) => return self.finish().map(|()| Outcome::Verified),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    if !self.saved {
+                        self.save(false)?;
+                    }
+                    return Ok(Outcome::Abandoned);
+                }
+            }
+        }
+    }
+
+    /// Syncs every target, reads back what each image gained since the last
+    /// sync, and writes the checkpoint with its new synced point.
+    fn sync(&mut self) -> Result<(), InstallError> {
+        let Some(upto) = self.pending.take() else { return Ok(()) };
+        for image in self.images {
+            image.sync()?;
+        }
+        self.last_sync = Instant::now();
+        self.checkpoint.durable_op = upto.next_op;
+        self.checkpoint.durable_offset = upto.next_offset;
+        for (i, image) in self.images.iter().enumerate() {
+            let running = &mut self.running[i];
+            if running.generation != upto.generation[i] {
+                *running = Running::new(upto.generation[i]);
+            }
+            let end = upto.covered[i].min(self.expected[i].size);
+            if end > running.hashed {
+                image.read_back(&mut running.hasher, running.hashed, end, &mut self.buf)?;
+                running.hashed = end;
+            }
+        }
+        self.save(self.last_sync >= self.last_durable + DURABLE_CHECKPOINT_EVERY)
+    }
+
+    fn save(&mut self, durable: bool) -> Result<(), InstallError> {
+        self.records.save_checkpoint(&self.checkpoint, durable)?;
+        self.last_saved = Instant::now();
+        self.saved = true;
+        if durable {
+            self.last_durable = self.last_saved;
+        }
+        Ok(())
+    }
+
+    /// Syncs every target fully, reads back the rest of each image and
+    /// compares the image's SHA-256 with the manifest's.
+    fn finish(mut self) -> Result<(), InstallError> {
+        for image in self.images {
+            image.sync_all()?;
+        }
+        for ((image, expected), running) in self.images.iter().zip(&self.expected).zip(self.running.iter_mut()) {
+            image.read_back(&mut running.hasher, running.hashed, expected.size, &mut self.buf)?;
+            let found = hex::encode(std::mem::take(&mut running.hasher).finalize());
+            if found != expected.sha256 {
+                return Err(InstallError::VerifyFailed {
+                    class: image.class.clone(),
+                    path: image.target_path.clone(),
+                    expected: expected.sha256.clone(),
+                    found,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coverage_grows_over_gaps_and_a_rewrite_below_the_claim_starts_a_new_generation() {
+        let mut c = Coverage::default();
+        c.add(0, 10);
+        c.add(20, 10);
+        assert_eq!(c.claim(), (10, 0), "a gap stops the contiguous end");
+        c.add(10, 10);
+        assert_eq!(c.claim(), (30, 0), "filling the gap joins the stretch beyond it");
+        c.add(30, 5);
+        assert_eq!(c.claim(), (35, 0), "writes at or past the claim keep the generation");
+        c.add(5, 5);
+        assert_eq!(c.claim(), (35, 1), "a rewrite below the claim invalidates what was hashed");
+    }
+}
