@@ -2,9 +2,11 @@
 //! Starts the real nginx over ROOT and, in the same run, measures:
 //! - `curl -s URL | zstd -d | dd conv=fsync` of ZST (the baseline),
 //! - the download agent streaming PACKAGE into a file slot (install + verify),
+//!   the two taking turns REPS times (default 3; the best of each is reported,
+//!   every run is listed),
 //! - the same with CUTS connection resets (fault proxy), bytes read in total.
 //!
-//!   fotad-download-bench ROOT PACKAGE ZST KEYS_DIR WORK COMPATIBLE CUTS
+//!   fotad-download-bench ROOT PACKAGE ZST KEYS_DIR WORK COMPATIBLE CUTS [REPS]
 //!
 //! Prints `key value` lines.
 
@@ -21,8 +23,12 @@ use fotad_updater::install::{ImageTarget, InstallOptions, Installer};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [root, package, zst, keys, work, compatible, cuts] = args.as_slice() else {
-        bail!("usage: fotad-download-bench ROOT PACKAGE ZST KEYS_DIR WORK COMPATIBLE CUTS");
+    let (args, reps) = match args.as_slice() {
+        [rest @ .., reps] if rest.len() == 7 => (rest, reps.parse::<usize>().context("REPS")?),
+        rest => (rest, 3),
+    };
+    let [root, package, zst, keys, work, compatible, cuts] = args else {
+        bail!("usage: fotad-download-bench ROOT PACKAGE ZST KEYS_DIR WORK COMPATIBLE CUTS [REPS]");
     };
     let cuts: u64 = cuts.parse().context("CUTS")?;
     let work = Path::new(work);
@@ -35,15 +41,23 @@ fn main() -> Result<()> {
         nginx.url(&format!("/{zst}")),
         base.display()
     );
-    let t = Instant::now();
-    let status = Command::new("bash").args(["-o", "pipefail", "-c", &pipeline]).status()?;
-    ensure!(status.success(), "baseline pipeline failed: {pipeline}");
-    println!("baseline_secs {:.2}", t.elapsed().as_secs_f64());
-
-    let t = Instant::now();
-    let report = download(&nginx.url(&format!("/{package}")), keys, work, compatible)?;
-    println!("fotad_secs {:.2}", t.elapsed().as_secs_f64());
-    println!("package_bytes {size}\nfotad_fetched {}", report.bytes_fetched);
+    let (mut baseline, mut fotad) = (Vec::new(), Vec::new());
+    let mut fetched = 0;
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        let status = Command::new("bash").args(["-o", "pipefail", "-c", &pipeline]).status()?;
+        ensure!(status.success(), "baseline pipeline failed: {pipeline}");
+        baseline.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let report = download(&nginx.url(&format!("/{package}")), keys, work, compatible)?;
+        fotad.push(t.elapsed().as_secs_f64());
+        fetched = report.bytes_fetched;
+    }
+    let runs = |v: &[f64]| v.iter().map(|s| format!("{s:.2}")).collect::<Vec<_>>().join(",");
+    let best = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    println!("baseline_secs {:.2}\nbaseline_runs {}", best(&baseline), runs(&baseline));
+    println!("fotad_secs {:.2}\nfotad_runs {}", best(&fotad), runs(&fotad));
+    println!("package_bytes {size}\nfotad_fetched {fetched}");
 
     let faults = (0..cuts).map(|_| Fault::ResetAfter(size / (cuts + 1))).collect();
     let proxy = FaultProxy::start(nginx.addr(), faults)?;
