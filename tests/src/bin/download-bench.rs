@@ -64,7 +64,16 @@ fn main() -> Result<()> {
     let report = download(&proxy.url(&format!("/{package}")), keys, work, compatible)?;
     println!("cuts {cuts}\ncut_attempts {}\ncut_fetched {}", report.attempts, report.bytes_fetched);
     println!("cut_forwarded {}", proxy.bytes_forwarded());
+    println!("peak_rss_mib {:.1}", peak_rss_kib()? as f64 / 1024.0);
     Ok(())
+}
+
+/// This process's peak resident set (`VmHWM`), in KiB: the agent's downloads
+/// all ran in it (nginx and the baseline are other processes).
+fn peak_rss_kib() -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).context("no VmHWM in /proc/self/status")?;
+    line.trim().trim_end_matches("kB").trim().parse().context("VmHWM")
 }
 
 /// A fresh install of `url` into `WORK/target.img` with a new state directory.
