@@ -100,3 +100,68 @@ fn resume_from_stdin(dev: &Device, target: &Path, pkg: &[u8], offset: u64) -> st
     writer.join().unwrap();
     out
 }
+
+/// A package reader that fails like a cut connection after `left` bytes.
+struct CutAfter<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for CutAfter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Err(std::io::ErrorKind::ConnectionReset.into());
+        }
+        let want = buf.len().min(self.left as usize);
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// A power cut (simulated: the boot id changes) just after an install was
+/// resumed by streaming the package from its start: the checkpoint left then
+/// must name a synced point whose operation and package offset agree, so the
+/// install continues from it and ends with the exact image.
+#[test]
+fn power_cut_after_a_resume_from_the_package_start_continues_from_a_consistent_point() {
+    let dev = Device::new();
+    let new = image(4 << 20, 41);
+    let mut spec = dev.spec(vec![("rootfs", ImageInput::Full { target: dev.write("new.img", &new) })]);
+    spec.op_size = 32 << 10;
+    let pkg = dev.pack(&spec, "full.fota");
+    let target = dev.path("slot-b.img");
+    std::fs::write(&target, noise(new.len(), 9)).unwrap();
+    let boot = dev.write("boot_id", b"boot-1\n");
+    let mut installer = dev.installer(&[("rootfs", &target, None)]);
+    installer.set_boot_id_path(&boot);
+    let open = || BufReader::new(std::fs::File::open(&pkg).unwrap());
+
+    // First run: cancelled after 20 operations, at a synced, durable checkpoint.
+    let cancel = installer.cancel_flag();
+    let stopped = installer.install(open(), 0, &mut |p| {
+        if p.ops_done == 20 {
+            cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    assert!(matches!(stopped, Err(fotad_updater::InstallError::Cancelled)), "{stopped:?}");
+    cancel.store(false, std::sync::atomic::Ordering::SeqCst);
+    let first = installer.checkpoint().unwrap().unwrap();
+    assert_eq!((first.next_op, first.durable_op), (20, 20), "{first:?}");
+
+    // Second run: from the package's start (the header again, the written
+    // part skipped), cut a few operations on, before any sync.
+    let cut = CutAfter { inner: open(), left: first.next_offset + 3 * (32 << 10) };
+    let resumed = installer.install(cut, 0, &mut |_| {});
+    assert!(matches!(resumed, Err(fotad_updater::InstallError::Stream { .. })), "{resumed:?}");
+
+    // The power cut: another boot sees only the synced point.
+    std::fs::write(&boot, "boot-2\n").unwrap();
+    let cp = installer.checkpoint().unwrap().expect("a checkpoint after the cut");
+    assert!(cp.next_op >= first.next_op, "the synced point went back: {cp:?}");
+    let mut rest = std::fs::File::open(&pkg).unwrap();
+    std::io::Seek::seek(&mut rest, std::io::SeekFrom::Start(cp.next_offset)).unwrap();
+    let done = installer.install(BufReader::new(rest), cp.next_offset, &mut |_| {});
+    assert!(done.is_ok(), "resuming from {cp:?}: {done:?}");
+    assert!(std::fs::read(&target).unwrap() == new, "target differs after the power cut and resume");
+}

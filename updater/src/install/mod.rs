@@ -104,6 +104,12 @@ impl Installer {
         Arc::clone(&self.cancel)
     }
 
+    /// Reads the current boot's id from `path` instead of
+    /// `/proc/sys/kernel/random/boot_id` (tests that simulate a reboot).
+    pub fn set_boot_id_path(&mut self, path: &std::path::Path) {
+        self.records = self.records.clone().with_boot_id_path(path);
+    }
+
     pub fn options(&self) -> &InstallOptions {
         &self.opts
     }
@@ -230,13 +236,15 @@ impl Installer {
             package: package.into(),
             version: m.version.clone(),
             next_op: first_op,
-            next_offset: stream.offset,
+            next_offset: resume.map_or(stream.offset, |cp| cp.next_offset),
             package_size: header.package_size(),
             boot_id: self.records.boot_id(),
             // What was synced before: a resume in the same boot starts from
-            // data that may still be only in the page cache.
-            durable_op: resume.map_or(first_op, |cp| cp.durable_op.min(first_op)),
-            durable_offset: resume.map_or(stream.offset, |cp| cp.durable_offset.min(stream.offset)),
+            // data that may still be only in the page cache. (A resume that
+            // streams the package from its start is still at the header here,
+            // so the offsets come from the checkpoint, never from the stream.)
+            durable_op: resume.map_or(first_op, |cp| cp.durable_op),
+            durable_offset: resume.map_or(stream.offset, |cp| cp.durable_offset),
         };
         let syncer = Syncer::new(&images, expected.collect(), &self.records, checkpoint);
         let (news, news_rx) = mpsc::channel();
