@@ -19,7 +19,7 @@
 //! the image ends with.
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -182,30 +182,39 @@ impl<'a> Syncer<'a> {
             } else if !self.saved && now >= self.last_saved + CHECKPOINT_EVERY {
                 self.save(false)?;
             }
-            let message = match (&self.pending, self.saved) {
-                (None, true) => news.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                (Some(_), true) => news.recv_timeout((self.last_sync + SYNC_EVERY).saturating_duration_since(now)),
-                (_, false) => news.recv_timeout((self.last_saved + CHECKPOINT_EVERY).saturating_duration_since(now)),
+            let sync_due = self.pending.as_ref().map(|_| self.last_sync + SYNC_EVERY);
+            let save_due = (!self.saved).then_some(self.last_saved + CHECKPOINT_EVERY);
+            let mut message = match sync_due.into_iter().chain(save_due).min() {
+                None => news.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(due) => news.recv_timeout(due.saturating_duration_since(Instant::now())),
             };
-            match message {
-                Ok(Written::Upto(upto)) => {
-                    self.checkpoint.next_op = upto.next_op;
-                    self.checkpoint.next_offset = upto.next_offset;
-                    (self.pending, self.saved) = (Some(upto), false);
-                }
-                Ok(Written::Stop) => {
-                    self.sync()?;
-                    self.save(true)?;
-                    return Ok(Outcome::Stopped);
-                }
-                Ok(Written::Finish) => return self.finish().map(|()| Outcome::Verified),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    if !self.saved {
-                        self.save(false)?;
+            // Everything that queued up while syncing is taken at once: the
+            // next sync covers it all.
+            loop {
+                match message {
+                    Ok(Written::Upto(upto)) => {
+                        self.checkpoint.next_op = upto.next_op;
+                        self.checkpoint.next_offset = upto.next_offset;
+                        (self.pending, self.saved) = (Some(upto), false);
                     }
-                    return Ok(Outcome::Abandoned);
+                    Ok(Written::Stop) => {
+                        self.sync()?;
+                        self.save(true)?;
+                        return Ok(Outcome::Stopped);
+                    }
+                    Ok(Written::Finish) => return self.finish().map(|()| Outcome::Verified),
+                    Err(RecvTimeoutError::Timeout) => break,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        if !self.saved {
+                            self.save(false)?;
+                        }
+                        return Ok(Outcome::Abandoned);
+                    }
                 }
+                message = news.try_recv().map_err(|e| match e {
+                    TryRecvError::Empty => RecvTimeoutError::Timeout,
+                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                });
             }
         }
     }
