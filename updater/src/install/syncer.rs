@@ -135,6 +135,15 @@ impl Running {
     }
 }
 
+/// What the syncer waits for.
+enum Event {
+    News(Written),
+    /// Nothing came before the next sync or checkpoint was due.
+    Quiet,
+    /// The loop hung up.
+    HungUp,
+}
+
 /// The syncer's state.
 pub(super) struct Syncer<'a> {
     images: &'a [OpenImage],
@@ -176,46 +185,67 @@ impl<'a> Syncer<'a> {
     /// sync, a read or a checkpoint fails (the loop then finds it gone).
     pub fn run(mut self, news: &Receiver<Written>) -> Result<Outcome, InstallError> {
         loop {
-            let now = Instant::now();
-            if self.pending.is_some() && now >= self.last_sync + SYNC_EVERY {
-                self.sync()?;
-            } else if !self.saved && now >= self.last_saved + CHECKPOINT_EVERY {
-                self.save(false)?;
-            }
-            let sync_due = self.pending.as_ref().map(|_| self.last_sync + SYNC_EVERY);
-            let save_due = (!self.saved).then_some(self.last_saved + CHECKPOINT_EVERY);
-            let mut message = match sync_due.into_iter().chain(save_due).min() {
-                None => news.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                Some(due) => news.recv_timeout(due.saturating_duration_since(Instant::now())),
+            self.catch_up()?;
+            let mut event = match self.due() {
+                None => news.recv().map_or(Event::HungUp, Event::News),
+                Some(due) => match news.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                    Ok(written) => Event::News(written),
+                    Err(RecvTimeoutError::Timeout) => Event::Quiet,
+                    Err(RecvTimeoutError::Disconnected) => Event::HungUp,
+                },
             };
             // Everything that queued up while syncing is taken at once: the
             // next sync covers it all.
-            loop {
-                match message {
-                    Ok(Written::Upto(upto)) => {
-                        self.checkpoint.next_op = upto.next_op;
-                        self.checkpoint.next_offset = upto.next_offset;
-                        (self.pending, self.saved) = (Some(upto), false);
-                    }
-                    Ok(Written::Stop) => {
-                        self.sync()?;
-                        self.save(true)?;
-                        return Ok(Outcome::Stopped);
-                    }
-                    Ok(Written::Finish) => return self.finish().map(|()| Outcome::Verified),
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => {
-                        if !self.saved {
-                            self.save(false)?;
-                        }
-                        return Ok(Outcome::Abandoned);
-                    }
+            while !matches!(event, Event::Quiet) {
+                if let Some(outcome) = self.take(event)? {
+                    return Ok(outcome);
                 }
-                message = news.try_recv().map_err(|e| match e {
-                    TryRecvError::Empty => RecvTimeoutError::Timeout,
-                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-                });
+                event = match news.try_recv() {
+                    Ok(written) => Event::News(written),
+                    Err(TryRecvError::Empty) => Event::Quiet,
+                    Err(TryRecvError::Disconnected) => Event::HungUp,
+                };
             }
+        }
+    }
+
+    /// Syncs or writes the checkpoint if either is due.
+    fn catch_up(&mut self) -> Result<(), InstallError> {
+        let now = Instant::now();
+        if self.pending.is_some() && now >= self.last_sync + SYNC_EVERY {
+            self.sync()
+        } else if !self.saved && now >= self.last_saved + CHECKPOINT_EVERY {
+            self.save(false)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// When the next sync or checkpoint is due, if any is.
+    fn due(&self) -> Option<Instant> {
+        let sync = self.pending.as_ref().map(|_| self.last_sync + SYNC_EVERY);
+        let save = (!self.saved).then_some(self.last_saved + CHECKPOINT_EVERY);
+        sync.into_iter().chain(save).min()
+    }
+
+    /// Takes one event; `Some` ends the syncer.
+    fn take(&mut self, event: Event) -> Result<Option<Outcome>, InstallError> {
+        match event {
+            Event::News(Written::Upto(upto)) => {
+                self.checkpoint.next_op = upto.next_op;
+                self.checkpoint.next_offset = upto.next_offset;
+                (self.pending, self.saved) = (Some(upto), false);
+                Ok(None)
+            }
+            Event::News(Written::Stop) => {
+                self.sync()?;
+                self.save(true)?;
+                Ok(Some(Outcome::Stopped))
+            }
+            Event::News(Written::Finish) => self.finish().map(|()| Some(Outcome::Verified)),
+            Event::HungUp if !self.saved => self.save(false).map(|()| Some(Outcome::Abandoned)),
+            Event::HungUp => Ok(Some(Outcome::Abandoned)),
+            Event::Quiet => Ok(None),
         }
     }
 
@@ -255,7 +285,7 @@ impl<'a> Syncer<'a> {
 
     /// Syncs every target fully, reads back the rest of each image and
     /// compares the image's SHA-256 with the manifest's.
-    fn finish(mut self) -> Result<(), InstallError> {
+    fn finish(&mut self) -> Result<(), InstallError> {
         for image in self.images {
             image.sync_all()?;
         }
