@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 
-use self::syncer::{Coverage, Expected, Outcome, Syncer, Upto, Written};
+use self::syncer::{Coverage, Outcome, Syncer, Upto, Written};
 use crate::error::InstallError;
 use crate::ops::Executor;
 use crate::package::{load_public_keys, read_raw_header, sha256_hex, Header, Manifest, Operation, RawHeader};
@@ -225,7 +225,7 @@ impl Installer {
             .iter()
             .map(|image| OpenImage::open(image, &self.opts.images[&image.class]))
             .collect::<Result<Vec<_>, _>>()?;
-        let expected = m.images.iter().map(|i| Expected { size: i.target.size, sha256: i.target.sha256.clone() });
+        let expected = m.images.iter().map(|i| i.target.clone());
         if resume.is_none() {
             self.records.save_header(&header.raw)?;
             let status = Status::Writing { package: package.into(), version: m.version.clone() };

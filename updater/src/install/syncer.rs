@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use super::record::{Checkpoint, Records};
 use super::target::OpenImage;
 use crate::error::InstallError;
+use crate::package::ImageDigest;
 
 /// How often the targets are synced: often enough that the stretch left for
 /// the end is small, seldom enough that the journal commits cost little.
@@ -39,13 +40,6 @@ const DURABLE_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// How often the checkpoint is written between syncs.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
-
-/// What an image's hash must cover, and what it must equal.
-#[derive(Debug, Clone)]
-pub(super) struct Expected {
-    pub size: u64,
-    pub sha256: String,
-}
 
 /// How far the install is: operations before `next_op` (package bytes
 /// before `next_offset`) are written, and image `i` is written contiguously
@@ -147,7 +141,7 @@ enum Event {
 /// The syncer's state.
 pub(super) struct Syncer<'a> {
     images: &'a [OpenImage],
-    expected: Vec<Expected>,
+    expected: Vec<ImageDigest>,
     records: &'a Records,
     /// The checkpoint being kept: its synced point and the latest one written.
     checkpoint: Checkpoint,
@@ -164,7 +158,12 @@ pub(super) struct Syncer<'a> {
 impl<'a> Syncer<'a> {
     /// A syncer over `images`, keeping `checkpoint` (whose `next_op` and
     /// synced point are where the install starts).
-    pub fn new(images: &'a [OpenImage], expected: Vec<Expected>, records: &'a Records, checkpoint: Checkpoint) -> Self {
+    pub fn new(
+        images: &'a [OpenImage],
+        expected: Vec<ImageDigest>,
+        records: &'a Records,
+        checkpoint: Checkpoint,
+    ) -> Self {
         let now = Instant::now();
         Syncer {
             running: images.iter().map(|_| Running::new(0)).collect(),

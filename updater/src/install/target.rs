@@ -2,7 +2,7 @@
 //! operation output, and reading a written image back to verify it.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -98,36 +98,30 @@ impl OpenImage {
         }
         let io = |source| InstallError::Io { what: "reading back", path: self.target_path.clone(), source };
         drop_cache(&self.target, from, to.saturating_sub(from));
-        let mut at = from;
-        while at < to {
-            let want = buf.len().min(usize::try_from(to - at).unwrap_or(usize::MAX));
-            let n = self.target.read_at(&mut buf[..want], at).map_err(io)?;
-            if n == 0 {
-                return Err(io(std::io::ErrorKind::UnexpectedEof.into()));
-            }
-            hasher.update(&buf[..n]);
-            at += n as u64;
-        }
-        Ok(())
+        hash_range(&self.target, hasher, from, to, buf).map_err(io)
     }
 }
 
 /// SHA-256 (hex) of the first `size` bytes of `file`.
 pub fn hash_prefix(file: &File, size: u64) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut reader = file.try_clone()?;
-    reader.seek(SeekFrom::Start(0))?;
-    let mut left = size;
-    while left > 0 {
-        let n = reader.read(&mut buf[..left.min(1 << 20) as usize])?;
+    hash_range(file, &mut hasher, 0, size, &mut vec![0u8; 1 << 20])?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Feeds bytes `[from, to)` of `file` to `hasher`, read through `buf`.
+fn hash_range(file: &File, hasher: &mut Sha256, from: u64, to: u64, buf: &mut [u8]) -> std::io::Result<()> {
+    let mut at = from;
+    while at < to {
+        let want = buf.len().min(usize::try_from(to - at).unwrap_or(usize::MAX));
+        let n = file.read_at(&mut buf[..want], at)?;
         if n == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
         hasher.update(&buf[..n]);
-        left -= n as u64;
+        at += n as u64;
     }
-    Ok(hex::encode(hasher.finalize()))
+    Ok(())
 }
 
 fn drop_cache(file: &File, offset: u64, len: u64) {
