@@ -4,6 +4,7 @@
 //! sections over as TOML values.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -37,6 +38,8 @@ pub struct DmFragment {
     pub max_msg_size: Option<u64>,
     pub max_obj_size: Option<u64>,
     pub notification_udp_port: Option<u16>,
+    pub max_session_messages: Option<u32>,
+    pub max_session_secs: Option<u64>,
 }
 
 /// One `[[accounts]]` entry as written.
@@ -73,6 +76,10 @@ pub struct Settings {
     pub max_obj_size: u64,
     /// WAP-push-over-UDP listener; `None` = off (the default).
     pub notification_udp_port: Option<u16>,
+    /// Messages after which a session is aborted (large-object chunks not counted).
+    pub max_session_messages: u32,
+    /// Wall time after which a session is aborted, however slow the server.
+    pub max_session_time: Duration,
     pub accounts: Vec<AccountSettings>,
 }
 
@@ -141,6 +148,14 @@ fn settings(dm: DmFragment, accounts: Vec<AccountSettings>) -> Result<Settings, 
     if max_msg_size < 1024 {
         return Err(invalid("dm", "max_msg_size", "must be at least 1024".into()));
     }
+    let max_session_messages = dm.max_session_messages.unwrap_or(100);
+    if max_session_messages < 2 {
+        return Err(invalid("dm", "max_session_messages", "must be at least 2".into()));
+    }
+    let max_session_secs = dm.max_session_secs.unwrap_or(600);
+    if max_session_secs == 0 {
+        return Err(invalid("dm", "max_session_secs", "must be at least 1".into()));
+    }
     Ok(Settings {
         device_id: dm
             .device_id
@@ -157,6 +172,8 @@ fn settings(dm: DmFragment, accounts: Vec<AccountSettings>) -> Result<Settings, 
         max_msg_size,
         max_obj_size: dm.max_obj_size.unwrap_or(100 * 1024 * 1024),
         notification_udp_port: dm.notification_udp_port.filter(|p| *p != 0),
+        max_session_messages,
+        max_session_time: Duration::from_secs(max_session_secs),
         accounts,
     })
 }
@@ -246,6 +263,7 @@ ca_bundle = "/etc/fotad/ca.pem"
         assert_eq!(s.notification_udp_port, None);
         assert_eq!(s.state_dir, PathBuf::from("/var/lib/fotad"));
         assert!(s.accounts.is_empty());
+        assert_eq!((s.max_session_messages, s.max_session_time), (100, Duration::from_secs(600)));
     }
 
     #[test]
@@ -261,5 +279,7 @@ ca_bundle = "/etc/fotad/ca.pem"
         let bad = FULL.replace("\"hmac\"", "\"x509\"");
         assert!(matches!(Settings::from_toml_str(&bad).unwrap_err(), ConfigError::Invalid { key: "auth", .. }));
         assert!(Settings::from_toml_str("[slots]\n").is_err());
+        let zero = Settings::from_toml_str("[dm]\ndevice_id = \"d\"\nmax_session_secs = 0\n").unwrap_err();
+        assert!(matches!(zero, ConfigError::Invalid { key: "max_session_secs", .. }), "{zero}");
     }
 }

@@ -1,6 +1,7 @@
 //! `fotad`: the device update agent daemon (see `fotad::dbus::daemon`).
 
 fn main() -> std::process::ExitCode {
+    fotad::fumo::crash::install_hook();
     match fotad::dbus::daemon::main(std::env::args_os().skip(1)) {
         Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {

@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One SyncML message going out.
 #[derive(Debug, Clone)]
@@ -39,12 +39,20 @@ pub enum TransportError {
     Scheme { url: String },
     #[error("refusing to switch from {from} to plain-HTTP {to}")]
     Downgrade { from: String, to: String },
+    #[error("TLS with {url} failed: {message}; check the server certificate and the account's ca_bundle")]
+    TlsHandshake { url: String, message: String },
+    #[error("{url}: the session's time is up (the [dm] max_session_secs limit)")]
+    Deadline { url: String },
 }
 
 /// Sends a message and returns the reply (implemented over HTTP, or in-process
 /// by tests).
 pub trait Transport {
     fn exchange(&mut self, req: &Request) -> Result<Response, TransportError>;
+
+    /// Every exchange from now on must be over (reply read whole) by
+    /// `deadline`, however slowly the server sends.
+    fn set_deadline(&mut self, _deadline: Instant) {}
 }
 
 /// TLS material for one account.
@@ -60,6 +68,7 @@ pub struct TlsOptions {
 pub struct HttpTransport {
     agent: ureq::Agent,
     max_reply: usize,
+    deadline: Option<Instant>,
 }
 
 impl HttpTransport {
@@ -72,7 +81,7 @@ impl HttpTransport {
             .redirects(0)
             .tls_config(Arc::new(config))
             .build();
-        Ok(HttpTransport { agent, max_reply })
+        Ok(HttpTransport { agent, max_reply, deadline: None })
     }
 }
 
@@ -94,22 +103,50 @@ impl Transport for HttpTransport {
         if let Some(h) = &req.hmac {
             r = r.set(crate::auth::HMAC_HEADER, h);
         }
+        if let Some(deadline) = self.deadline {
+            // ureq applies the request timeout to the body reads too.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(TransportError::Deadline { url: req.url.clone() });
+            }
+            r = r.timeout(left);
+        }
         let resp = match r.send_bytes(&req.body) {
             Ok(resp) | Err(ureq::Error::Status(_, resp)) => resp,
-            Err(e) => return Err(TransportError::Http { url: req.url.clone(), message: e.to_string() }),
+            Err(ureq::Error::Transport(t)) => return Err(self.transport_error(&req.url, &t)),
         };
         let status = resp.status();
         let content_type = resp.header("Content-Type").unwrap_or("").to_string();
         let hmac = resp.header(crate::auth::HMAC_HEADER).map(str::to_string);
         let mut body = Vec::new();
-        resp.into_reader()
-            .take(self.max_reply as u64 + 1)
-            .read_to_end(&mut body)
-            .map_err(|e| TransportError::Http { url: req.url.clone(), message: e.to_string() })?;
+        resp.into_reader().take(self.max_reply as u64 + 1).read_to_end(&mut body).map_err(|e| {
+            match self.deadline.is_some_and(|d| Instant::now() >= d) {
+                true => TransportError::Deadline { url: req.url.clone() },
+                false => TransportError::Http { url: req.url.clone(), message: e.to_string() },
+            }
+        })?;
         if body.len() > self.max_reply {
             return Err(TransportError::TooLarge { url: req.url.clone(), limit: self.max_reply });
         }
         Ok(Response { status, content_type, body, hmac })
+    }
+
+    fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = Some(deadline);
+    }
+}
+
+impl HttpTransport {
+    /// A failed exchange, saying which TLS check failed when TLS did.
+    fn transport_error(&self, url: &str, t: &ureq::Transport) -> TransportError {
+        let url = url.to_string();
+        if let Some(message) = crate::download::tls_failure(t) {
+            return TransportError::TlsHandshake { url, message };
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return TransportError::Deadline { url };
+        }
+        TransportError::Http { url, message: crate::download::describe_transport(t) }
     }
 }
 

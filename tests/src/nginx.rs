@@ -29,6 +29,7 @@ impl Nginx {
     /// package, when nginx is not installed, and with its error log when it
     /// does not come up.
     pub fn start(root: &Path, tls: Option<&TlsFiles>) -> Result<Nginx, String> {
+        workers_can_read(root)?;
         let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
         let addr = free_port()?;
         let conf = dir.path().join("nginx.conf");
@@ -90,6 +91,30 @@ impl Drop for Nginx {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether nginx's workers can serve files below `root`: started by root,
+/// they run as `nobody`, so every directory on the way must be searchable by
+/// others. Says which one is not and what to do, before anything is served.
+pub fn workers_can_read(root: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if std::fs::metadata("/proc/self").map_or(true, |m| m.uid() != 0) {
+        return Ok(()); // the workers run as the caller
+    }
+    let root = std::path::absolute(root).map_err(|e| format!("{}: {e}", root.display()))?;
+    for dir in root.ancestors() {
+        let Ok(meta) = std::fs::metadata(dir) else { continue };
+        if meta.is_dir() && meta.permissions().mode() & 0o001 == 0 {
+            return Err(format!(
+                "nginx's workers (user nobody) cannot enter {} (mode {:o}), so they could not serve the packages \
+                 below it: use a directory that others may enter, or `chmod o+x {}`",
+                dir.display(),
+                meta.permissions().mode() & 0o7777,
+                dir.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn free_port() -> Result<SocketAddr, String> {

@@ -28,6 +28,8 @@ pub enum RetryCause {
 pub enum DownloadError {
     #[error("package URL {url}: only http:// and https:// are supported; fix the URL on the server")]
     BadUrl { url: String },
+    #[error("GET {url}: redirect refused: {reason}; fix the URL on the server")]
+    Redirect { url: String, reason: super::url::RedirectRefused },
     #[error("GET {url}: the server answered HTTP {status}; not retried (check the URL and its access rights)")]
     Http { url: String, status: u16 },
     #[error("TLS with {url} failed: {message}; check the server certificate and the [download] ca_bundle")]
@@ -50,7 +52,7 @@ impl DownloadError {
     /// The FUMO result code (OMA FUMO 1.0) reported for this failure.
     pub fn fumo_result(&self) -> u16 {
         match self {
-            DownloadError::BadUrl { .. } => 411,
+            DownloadError::BadUrl { .. } | DownloadError::Redirect { .. } => 411,
             DownloadError::Http { status, .. } => match status {
                 400 | 404 | 410 | 414 => 411,
                 401 | 403 | 407 => 406,
@@ -82,9 +84,10 @@ impl DownloadError {
                 401 => InstallStatus::UserCancelled,
                 _ => InstallStatus::DeviceAborted,
             },
-            DownloadError::BadUrl { .. } | DownloadError::Http { .. } | DownloadError::Tls { .. } => {
-                InstallStatus::LoaderError
-            }
+            DownloadError::BadUrl { .. }
+            | DownloadError::Redirect { .. }
+            | DownloadError::Http { .. }
+            | DownloadError::Tls { .. } => InstallStatus::LoaderError,
             DownloadError::CaBundle { .. } | DownloadError::State(_) => InstallStatus::DeviceAborted,
         }
     }

@@ -5,7 +5,7 @@ use std::error::Error as _;
 use std::io;
 
 use super::error::RetryCause;
-use super::url::redact;
+use super::url::{redact, redirect_target, RedirectRefused, MAX_REDIRECTS};
 use super::DownloadError;
 
 /// A usable answer.
@@ -31,19 +31,36 @@ pub enum Failure {
 }
 
 /// GETs `url`; with `range = Some((offset, validator))` asks for `bytes=offset-`
-/// only if the resource still carries `validator`.
+/// only if the resource still carries `validator`. Redirects are followed here,
+/// not by the HTTP client: at most [`MAX_REDIRECTS`], each target checked by
+/// [`redirect_target`] (a refused one ends the download: 411).
 pub fn get(agent: &ureq::Agent, url: &str, range: Option<(u64, &str)>) -> Result<Answer, Failure> {
-    let mut req = agent.get(url);
-    if let Some((offset, validator)) = range {
-        req = req.set("Range", &format!("bytes={offset}-")).set("If-Range", validator);
+    let mut current = url.to_string();
+    for _ in 0..=MAX_REDIRECTS {
+        let mut req = agent.get(&current);
+        if let Some((offset, validator)) = range {
+            req = req.set("Range", &format!("bytes={offset}-")).set("If-Range", validator);
+        }
+        let resp = match req.call() {
+            Ok(resp) => resp,
+            Err(ureq::Error::Status(status, _)) => return Err(status_failure(status, &current)),
+            Err(ureq::Error::Transport(t)) => return Err(transport_failure(&t, &current)),
+        };
+        match resp.status() {
+            301 | 302 | 303 | 307 | 308 => {
+                current = redirect_target(&current, resp.header("Location"))
+                    .map_err(|reason| redirect_failure(&current, reason))?;
+            }
+            206 => return check_range(resp, range.map_or(0, |r| r.0), &current),
+            200 => return Ok(Answer::Full(Box::new(resp))),
+            status => return Err(status_failure(status, &current)),
+        }
     }
-    match req.call() {
-        Ok(resp) if resp.status() == 206 => check_range(resp, range.map_or(0, |r| r.0), url),
-        Ok(resp) if resp.status() == 200 => Ok(Answer::Full(Box::new(resp))),
-        Ok(resp) => Err(status_failure(resp.status(), url)),
-        Err(ureq::Error::Status(status, _)) => Err(status_failure(status, url)),
-        Err(ureq::Error::Transport(t)) => Err(transport_failure(&t, url)),
-    }
+    Err(redirect_failure(url, RedirectRefused::TooMany))
+}
+
+fn redirect_failure(url: &str, reason: RedirectRefused) -> Failure {
+    Failure::Final(DownloadError::Redirect { url: redact(url), reason })
 }
 
 /// The validator to send back in `If-Range`: the ETag, else Last-Modified.
@@ -99,7 +116,7 @@ pub fn is_stall(kind: io::ErrorKind) -> bool {
 }
 
 /// The error's kind and message without the URL (ureq's own text has the full URL).
-fn describe(t: &ureq::Transport) -> String {
+pub fn describe(t: &ureq::Transport) -> String {
     let mut text = format!("{:?}", t.kind());
     if let Some(m) = t.message() {
         text = format!("{text}: {m}");
@@ -114,8 +131,9 @@ fn io_kind(t: &ureq::Transport) -> Option<io::ErrorKind> {
     t.source().and_then(|s| s.downcast_ref::<io::Error>()).map(io::Error::kind)
 }
 
-/// The rustls error somewhere in the chain, as text.
-fn tls_error(t: &ureq::Transport) -> Option<String> {
+/// The rustls error somewhere in the chain, as text: which certificate
+/// check failed (unknown issuer, expired, wrong name, ...).
+pub fn tls_error(t: &ureq::Transport) -> Option<String> {
     let mut next: Option<&(dyn std::error::Error + 'static)> = t.source();
     while let Some(e) = next {
         if let Some(r) = e.downcast_ref::<rustls::Error>() {

@@ -50,11 +50,18 @@ pub struct LargeObjects {
     max_obj_size: u64,
     pending: Option<Incoming>,
     counter: u64,
+    /// Chunks with data taken so far (they do not count as idle messages).
+    chunks_received: u64,
 }
 
 impl LargeObjects {
     pub fn new(dir: &Path, max_obj_size: u64) -> Self {
-        LargeObjects { dir: dir.to_path_buf(), max_obj_size, pending: None, counter: 0 }
+        LargeObjects { dir: dir.to_path_buf(), max_obj_size, pending: None, counter: 0, chunks_received: 0 }
+    }
+
+    /// Chunks carrying data taken in this session.
+    pub fn chunks_received(&self) -> u64 {
+        self.chunks_received
     }
 
     /// The URI of the object in progress.
@@ -82,7 +89,8 @@ impl LargeObjects {
             }
         }
         match self.append(c.data) {
-            Ok(()) => {}
+            Ok(()) if c.data.is_empty() => {}
+            Ok(()) => self.chunks_received += 1,
             Err(code) => {
                 self.abandon();
                 return Chunk::Failed(code);

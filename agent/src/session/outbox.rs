@@ -14,12 +14,16 @@ use crate::syncml::{
 const CHUNK_OVERHEAD: usize = 256;
 /// Smallest chunk worth sending next to other commands.
 const MIN_CHUNK: usize = 128;
+/// Room kept beside any one command for a SyncHdr Status without references.
+const HDR_STATUS_RESERVE: usize = 256;
 
 /// Outgoing commands not sent yet.
 #[derive(Debug, Default)]
 pub struct Outbox {
     pub queue: VecDeque<Outgoing>,
     next_cmd_id: u32,
+    /// Large-result chunks put into messages so far.
+    pub chunks_sent: u64,
 }
 
 /// The header fields of every message of a session.
@@ -78,7 +82,10 @@ impl Outbox {
         let mut sent = Vec::new();
         if let Some(mut s) = hdr_status {
             s.cmd_id = self.next_id();
-            let c = Command::Status(s);
+            let mut c = Command::Status(s);
+            if !budget.fits_alone(&c, 0)? {
+                c = without_references(c);
+            }
             budget.force_add(&c)?;
             msg.body.commands.push(c);
         }
@@ -86,19 +93,30 @@ impl Outbox {
             match next {
                 Outgoing::Cmd(mut c) => {
                     c.set_cmd_id(self.next_cmd_id + 1);
+                    if !budget.fits_alone(&c, HDR_STATUS_RESERVE)? {
+                        if let Some((a, b)) = split_results(&c) {
+                            self.queue.push_front(Outgoing::Cmd(b));
+                            self.queue.push_front(Outgoing::Cmd(a));
+                            continue;
+                        }
+                        // A Status echoing a huge target: the references are optional.
+                        c = without_references(c);
+                        if !budget.fits_alone(&c, HDR_STATUS_RESERVE)? {
+                            eprintln!(
+                                "fotad: session: dropping a {} that cannot fit any message of {limit} bytes",
+                                c.name()
+                            );
+                            continue;
+                        }
+                    }
                     if !budget.try_add(&c)? {
                         if let Some((a, b)) = split_results(&c) {
                             self.queue.push_front(Outgoing::Cmd(b));
                             self.queue.push_front(Outgoing::Cmd(a));
                             continue;
                         }
-                        if sent.iter().any(|(_, s)| !matches!(s, Command::Status(_))) {
-                            self.queue.push_front(Outgoing::Cmd(c));
-                            break;
-                        }
-                        // Nothing but statuses yet: send it anyway so the
-                        // session makes progress.
-                        budget.force_add(&c)?;
+                        self.queue.push_front(Outgoing::Cmd(c));
+                        break;
                     }
                     self.next_id();
                     sent.push((c.cmd_id(), c.clone()));
@@ -157,11 +175,21 @@ impl Outbox {
         });
         budget.force_add(&c)?;
         msg.body.commands.push(c);
+        self.chunks_sent += 1;
         if more {
             ch.offset += len as u64;
             self.queue.push_front(Outgoing::LargeResult(ch));
         }
         Ok(())
+    }
+}
+
+/// A Status without its Target/SourceRefs and Items (all optional), for a
+/// server that made them too large to echo; other commands as they are.
+fn without_references(c: Command) -> Command {
+    match c {
+        Command::Status(s) => Command::Status(Status { target_ref: vec![], source_ref: vec![], items: vec![], ..s }),
+        other => other,
     }
 }
 

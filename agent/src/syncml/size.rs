@@ -9,6 +9,8 @@ pub struct MessageBudget {
     codec: Codec,
     max: usize,
     used: usize,
+    /// The envelope alone.
+    envelope: usize,
 }
 
 impl MessageBudget {
@@ -18,7 +20,13 @@ impl MessageBudget {
         probe.body.commands.clear();
         probe.body.final_flag = true;
         let used = codec.encode(&probe)?.len();
-        Ok(MessageBudget { codec, max, used })
+        Ok(MessageBudget { codec, max, used, envelope: used })
+    }
+
+    /// Whether `c` fits into a message holding nothing else but `reserve`
+    /// bytes of other commands.
+    pub fn fits_alone(&self, c: &Command, reserve: usize) -> Result<bool, SyncmlError> {
+        Ok(self.envelope + reserve + self.codec.command_size(c)? <= self.max)
     }
 
     pub fn used(&self) -> usize {
