@@ -130,15 +130,21 @@ impl AgentRig {
 
     /// The server will set PkgURL to `file` on nginx and Exec DownloadAndUpdate.
     pub fn order(&self, file: &str, correlator: &str) {
+        self.order_url(&self.nginx.url(&format!("/{file}")), correlator);
+    }
+
+    /// The server will set PkgURL to `url` and Exec DownloadAndUpdate.
+    pub fn order_url(&self, url: &str, correlator: &str) {
         let item = |uri: &str, data: Option<String>| Item {
             target: Some(Loc::uri(uri)),
             meta: data.as_ref().map(|_| Meta { format: Some("chr".into()), ..Meta::default() }),
             data: data.map(String::into_bytes),
             ..Item::default()
         };
-        let url = self.nginx.url(&format!("/{file}"));
-        let replace =
-            ItemCmd { items: vec![item(&format!("{FUMO}/DownloadAndUpdate/PkgURL"), Some(url))], ..Default::default() };
+        let replace = ItemCmd {
+            items: vec![item(&format!("{FUMO}/DownloadAndUpdate/PkgURL"), Some(url.to_string()))],
+            ..Default::default()
+        };
         self.server.queue(DEVICE_ID, DmCommand::Replace(replace));
         let exec = ItemCmd {
             correlator: Some(correlator.into()),

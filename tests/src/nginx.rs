@@ -139,3 +139,37 @@ fn config(dir: &Path, root: &Path, addr: SocketAddr, tls: Option<&TlsFiles>) -> 
            default_type application/octet-stream;\n  server {{\n{server}  }}\n}}\n"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    use super::*;
+
+    #[test]
+    fn a_root_below_a_private_directory_is_refused_at_once_when_workers_drop_to_nobody() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let private = dir.path().join("mktemp-d");
+        std::fs::create_dir_all(private.join("www")).unwrap();
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let root = private.join("www");
+        let as_root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
+        match Nginx::start(&root, None) {
+            Err(e) if as_root => assert!(e.contains("mktemp-d") && e.contains("chmod o+x"), "{e}"),
+            Ok(_) if !as_root => {} // the workers run as the caller, who can read it
+            other => panic!("as root: {as_root}, got {:?}", other.map(|n| n.addr())),
+        }
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o711)).unwrap();
+        let nginx = Nginx::start(&root, None).unwrap();
+        std::fs::write(root.join("a"), "x").unwrap();
+        std::fs::set_permissions(root.join("a"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut conn = TcpStream::connect(nginx.addr()).unwrap();
+        use std::io::{Read, Write};
+        conn.write_all(b"GET /a HTTP/1.0\r\n\r\n").unwrap();
+        let mut text = String::new();
+        conn.read_to_string(&mut text).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    }
+}

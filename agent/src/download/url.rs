@@ -84,6 +84,7 @@ pub fn resolve(base: &str, reference: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

@@ -52,6 +52,8 @@ pub struct Hostile {
     pub msg_ref: Option<u32>,
     /// Replies are written one byte per this interval.
     pub drip: Option<Duration>,
+    /// A command larger than the device's MaxMsgSize is sent anyway, alone.
+    pub oversize: bool,
 }
 
 /// A fixed answer to a GET of a path (redirects, broken downloads).
@@ -381,7 +383,10 @@ impl DmState {
                 Queued::Cmd(mut c) => {
                     c.set_cmd_id(self.next_cmd_id(msg));
                     if !budget.try_add(&c).unwrap_or(false) {
-                        return self.requeue(device, Queued::Cmd(c));
+                        let alone = !out.body.commands.iter().any(|c| !matches!(c, Command::Status(_)));
+                        if !(self.config.hostile.oversize && alone) {
+                            return self.requeue(device, Queued::Cmd(c));
+                        }
                     }
                     out.body.commands.push(c);
                 }

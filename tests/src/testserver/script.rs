@@ -17,6 +17,7 @@
 //! hostile session-id 7FFF      # replies carry another SessionID
 //! hostile msg-ref 99           # Statuses refer to a message never sent
 //! hostile drip 50              # replies written one byte per 50 ms
+//! hostile oversize             # commands larger than the device's MaxMsgSize sent anyway
 //! route /p.fota 302 Location: file:///etc/passwd   # answer to a GET
 //! ```
 
@@ -56,8 +57,12 @@ pub fn parse(text: &str) -> Result<Script, String> {
     Ok(out)
 }
 
-/// `hostile endless N | session-id ID | msg-ref N | drip MS`.
+/// `hostile endless N | session-id ID | msg-ref N | drip MS | oversize`.
 fn hostile(h: &mut Hostile, rest: &str) -> Result<(), String> {
+    if rest.trim() == "oversize" {
+        h.oversize = true;
+        return Ok(());
+    }
     let (what, value) = rest.split_once(' ').ok_or("missing value")?;
     let number = || value.trim().parse::<u64>().map_err(|_| format!("{value:?} is not a number"));
     match what {
@@ -181,7 +186,7 @@ mod tests {
     #[test]
     fn parses_hostile_behaviours_and_routes() {
         let s = parse(
-            "hostile endless 500\nhostile session-id 7FFF\nhostile msg-ref 99\nhostile drip 50\n\
+            "hostile endless 500\nhostile session-id 7FFF\nhostile msg-ref 99\nhostile drip 50\nhostile oversize\n\
              route /p.fota 302 Location: file:///etc/passwd\nget ./A\n",
         )
         .unwrap();
@@ -190,6 +195,7 @@ mod tests {
             session_id: Some("7FFF".into()),
             msg_ref: Some(99),
             drip: Some(Duration::from_millis(50)),
+            oversize: true,
         };
         assert_eq!(s.hostile, expected);
         assert_eq!(s.routes[0].0, "/p.fota");
