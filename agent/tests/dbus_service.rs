@@ -37,6 +37,8 @@ impl SimPort for FakeSim {
         SimSnapshot {
             state: "pin-required".into(),
             iccid: "8949".into(),
+            imsi: "262011234567890".into(),
+            msisdn: "+491701234567".into(),
             operator: "26201".into(),
             pin_tries_left: tries,
         }
@@ -89,7 +91,7 @@ fn each_method_answers_over_gdbus() {
     m.wait_for("Completed notify", |l| l.contains("'notify', uint32 200, 'package0 of 3 bytes'"));
 
     fails_with(&gdbus_call(&bus, As::Root, "EnterPin", &["0000"]), "org.fotad.Agent1.Error.Failed");
-    assert!(get_property(&bus, As::Root, "Sim").contains("'pin-required', '8949', '26201', uint32 2"));
+    assert_eq!(get_property(&bus, As::Root, "Sim"), "(<('pin-required', uint32 2)>,)");
     assert_eq!(ok(&gdbus_call(&bus, As::Root, "EnterPin", &["1234"])).trim(), "(uint32 3,)");
     fails_with(&gdbus_call(&bus, As::Root, "EnterPin", &["12"]), "InvalidArgs");
 
@@ -270,4 +272,39 @@ fn maintenance_window_waits_outside_and_proceeds_inside() {
     ok(&gdbus_call(&rig.bus, As::Root, "InstallFile", &[&rig.pkg]));
     assert!(completed(&m).contains("'install', uint32 200"), "{:?}", m.all());
     assert!(!m.all().iter().any(|l| l.contains("'deferred'")), "{:?}", m.all());
+}
+
+#[test]
+fn sim_identity_reaches_only_root_and_fotad_ui() {
+    let bus = Bus::start(true);
+    let mut p = parts();
+    p.sim = Arc::new(FakeSim(Mutex::new(3)));
+    let _d = Daemon::start(&bus, p);
+    let m = Monitor::start(&bus);
+    let secrets = ["8949", "262011234567890", "+491701234567", "26201"];
+    let public = get_property(&bus, As::Nobody, "Sim");
+    assert_eq!(public, "(<('pin-required', uint32 3)>,)", "identity for everyone: {public}");
+    let all = ok(&gdbus_call(&bus, As::Nobody, "org.freedesktop.DBus.Properties.GetAll", &["org.fotad.Agent1"]));
+    assert!(secrets.iter().all(|s| !all.contains(s)), "identity for everyone: {all}");
+    fails_with(&gdbus_call(&bus, As::Nobody, "GetSimIdentity", &[]), "org.freedesktop.DBus.Error.AccessDenied");
+    for who in [As::UiUser, As::Root] {
+        let id = ok(&gdbus_call(&bus, who, "GetSimIdentity", &[]));
+        assert_eq!(id.trim(), "('8949', '262011234567890', '+491701234567', '26201')", "{who:?}");
+    }
+    // PropertiesChanged reaches every listener: no identity in it either.
+    ok(&gdbus_call(&bus, As::Root, "EnterPin", &["1234"]));
+    m.wait_for("Sim changed", |l| l.contains("PropertiesChanged") && l.contains("'Sim'"));
+    let seen = m.all();
+    assert!(seen.iter().all(|l| secrets.iter().all(|s| !l.contains(s))), "{seen:?}");
+}
+
+#[test]
+fn the_daemon_keeps_the_sim_identity_from_others_when_the_bus_lets_everything_through() {
+    let bus = Bus::start(false);
+    let mut p = parts();
+    p.sim = Arc::new(FakeSim(Mutex::new(3)));
+    let _d = Daemon::start(&bus, p);
+    let e = fails_with(&gdbus_call(&bus, As::Nobody, "GetSimIdentity", &[]), "org.fotad.Agent1.Error.AccessDenied");
+    assert!(e.contains("GetSimIdentity needs root or membership in group fotad-ui"), "{e}");
+    assert!(ok(&gdbus_call(&bus, As::UiUser, "GetSimIdentity", &[])).contains("'8949'"));
 }

@@ -21,6 +21,7 @@ pub trait Agent1 {
     fn notify(&self, package0: &[u8]) -> zbus::Result<()>;
     fn install_file(&self, path: &str) -> zbus::Result<()>;
     fn enter_pin(&self, pin: &str) -> zbus::Result<u32>;
+    fn get_sim_identity(&self) -> zbus::Result<(String, String, String, String)>;
 
     #[zbus(property)]
     fn state(&self) -> zbus::Result<String>;
@@ -39,7 +40,7 @@ pub trait Agent1 {
     #[zbus(property)]
     fn language(&self) -> zbus::Result<String>;
     #[zbus(property)]
-    fn sim(&self) -> zbus::Result<(String, String, String, u32)>;
+    fn sim(&self) -> zbus::Result<(String, u32)>;
 
     #[zbus(signal)]
     fn prompt(

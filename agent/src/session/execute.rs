@@ -129,6 +129,12 @@ impl Executor<'_> {
         let (format, type_) = (meta.and_then(|m| m.format.clone()), meta.and_then(|m| m.type_.clone()));
         let data = item.data.as_deref().unwrap_or_default();
         let chunked = item.more_data || self.lo.pending_uri() == Some(uri);
+        if chunked && self.lo.pending_uri() != Some(uri) {
+            // The ACL before the first chunk: a server without rights stores nothing.
+            if let Err(e) = self.tree.check_write(Who::Server(self.server_id), cmd == "Add", uri) {
+                return StatusCode::from(&e);
+            }
+        }
         let value = if chunked {
             let size = meta.and_then(|m| m.size);
             match self.lo.chunk(&ChunkIn { cmd, uri, size, data, more: item.more_data, format, type_ }) {

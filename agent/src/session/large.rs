@@ -111,7 +111,7 @@ impl LargeObjects {
         self.counter += 1;
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
         let file = self.dir.join(format!("lo-{stamp}-{}", self.counter));
-        File::create(&file).map_err(|e| io_code(&e))?;
+        crate::state::create_private(&file).map_err(|e| io_code(&e))?;
         Ok(Incoming {
             cmd: c.cmd,
             uri: c.uri.to_string(),
@@ -191,6 +191,10 @@ mod tests {
         let Chunk::Complete { value, .. } = lo.chunk(&chunk("./A", None, b"def", false)) else { panic!() };
         assert_eq!(read_range(&value, 0, 100).unwrap(), b"abcdef");
         assert_eq!(read_range(&value, 2, 3).unwrap(), b"cde");
+        // A large object may be a secret (an AAuthSecret): private like every state file.
+        let Value::File { path, .. } = &value else { panic!() };
+        let mode = std::os::unix::fs::PermissionsExt::mode(&fs::metadata(path).unwrap().permissions());
+        assert_eq!(format!("{:o}", mode & 0o777), "600");
     }
 
     #[test]
