@@ -12,6 +12,7 @@ pub mod dbus;
 pub mod device;
 pub mod download;
 pub mod fumo;
+pub mod http_client;
 pub mod i18n;
 pub mod mo;
 pub mod notification;

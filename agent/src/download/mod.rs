@@ -12,7 +12,6 @@ mod http;
 pub mod notify;
 pub mod resume;
 pub mod settings;
-mod tls;
 mod transfer;
 pub mod url;
 
@@ -24,7 +23,6 @@ use fotad_updater::install::{Installed, Installer, Progress};
 
 pub use descriptor::{Descriptor, DescriptorError};
 pub use error::{DownloadError, RetryCause};
-pub use http::{describe as describe_transport, tls_error as tls_failure};
 pub use notify::InstallStatus;
 pub use resume::ResumeState;
 pub use settings::DownloadSettings;
@@ -80,15 +78,15 @@ pub struct Downloader {
 
 impl Downloader {
     pub fn new(settings: DownloadSettings) -> Result<Self, DownloadError> {
-        let tls = tls::client_config(settings.ca_bundle.as_deref())?;
         // Redirects are followed by `http::get`, under the URL rules; the
         // client itself follows none.
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(settings.connect_timeout)
-            .timeout_read(settings.read_timeout)
-            .tls_config(tls)
-            .redirects(0)
-            .build();
+        let agent = crate::http_client::agent(&crate::http_client::ClientOptions {
+            ca_bundle: settings.ca_bundle.as_deref(),
+            connect_timeout: settings.connect_timeout,
+            read_timeout: settings.read_timeout,
+            ..Default::default()
+        })
+        .map_err(|e| DownloadError::CaBundle { path: e.path, message: e.message })?;
         Ok(Downloader { agent, settings, fetched: AtomicU64::new(0) })
     }
 
