@@ -130,8 +130,15 @@ pub fn render_status(s: &Status) -> String {
     for slot in &s.slots {
         let devices: Vec<String> = slot.devices.iter().map(|(c, d)| format!("{c}={}", d.display())).collect();
         let version = slot.version.as_deref().unwrap_or("-");
-        out.push_str(&format!("slot {}:     {}, version {version}, {}\n", slot.slot, slot.state, devices.join(" ")));
+        let security = slot.security_version.map_or(String::new(), |v| format!(" (security version {v})"));
+        out.push_str(&format!(
+            "slot {}:     {}, version {version}{security}, {}\n",
+            slot.slot,
+            slot.state,
+            devices.join(" ")
+        ));
     }
+    out.push_str(&format!("security floor: {} (packages below it are refused)\n", s.security_floor));
     if let Some(p) = &s.pending {
         out.push_str(&format!("pending:    update to {} from {}\n", p.target, p.from));
     }

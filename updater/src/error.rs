@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::lifecycle::LifecycleError;
 use crate::ops::OpError;
 use crate::package::PackageError;
 
@@ -41,6 +42,8 @@ pub enum InstallError {
     VerifyFailed { class: String, path: PathBuf, expected: String, found: String },
     #[error("resume offset {given} does not match the checkpoint ({expected:?}); restart from 0")]
     ResumeMismatch { given: u64, expected: Option<u64> },
+    #[error("marking the target slot bad before writing: {0}")]
+    Slot(Box<LifecycleError>),
     #[error("install cancelled at a checkpoint; it resumes from there")]
     Cancelled,
 }
@@ -66,6 +69,10 @@ impl InstallError {
             InstallError::TargetTooSmall { .. } | InstallError::NoSpace { .. } => 502,
             InstallError::Stream { .. } => 503,
             InstallError::Cancelled => 401,
+            InstallError::Slot(e) => match **e {
+                LifecycleError::BootedNotConfirmed(_) => 405,
+                _ => 410,
+            },
             InstallError::Io { .. } | InstallError::VerifyFailed { .. } | InstallError::ResumeMismatch { .. } => 410,
         }
     }
@@ -74,5 +81,32 @@ impl InstallError {
     /// (the stream was cut or the install was stopped), as opposed to a refusal.
     pub fn is_resumable(&self) -> bool {
         matches!(self, InstallError::Truncated { .. } | InstallError::Stream { .. } | InstallError::Cancelled)
+    }
+
+    /// Whether the package was refused: not trusted, not for this device or its
+    /// slots, below the security floor, or corrupt (as opposed to an error of
+    /// the device, the state directory or the command line).
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            InstallError::Package(PackageError::Io { .. } | PackageError::BadKey { .. }) => false,
+            InstallError::Package(_)
+            | InstallError::Incompatible { .. }
+            | InstallError::Downgrade { .. }
+            | InstallError::NoTarget { .. }
+            | InstallError::NoSource { .. }
+            | InstallError::Refused { .. }
+            | InstallError::TargetIsSource { .. }
+            | InstallError::WrongSource { .. }
+            | InstallError::Corrupt { .. }
+            | InstallError::TargetTooSmall { .. }
+            | InstallError::VerifyFailed { .. } => true,
+            InstallError::Truncated { .. }
+            | InstallError::Stream { .. }
+            | InstallError::NoSpace { .. }
+            | InstallError::Io { .. }
+            | InstallError::ResumeMismatch { .. }
+            | InstallError::Slot(_)
+            | InstallError::Cancelled => false,
+        }
     }
 }

@@ -7,7 +7,7 @@ use fotad_updater::boot::sim::SimDisk;
 use fotad_updater::boot::{BootState, SlotState};
 use fotad_updater::lifecycle::{BootCheck, Lifecycle, LifecycleError};
 use fotad_updater::slot::{Partition, Slot, SlotSet, Slots};
-use fotad_updater::slot_record::UpdateResult;
+use fotad_updater::slot_record::{SlotContent, UpdateResult};
 
 fn slots() -> Slots {
     let set = |r: &str, b: &str| -> SlotSet {
@@ -58,7 +58,7 @@ fn check_boot_walks_waiting_booted_new_and_updated() {
     let mut l = lc(&disk, Slot::A, d.path());
     assert_eq!(l.check_boot().unwrap(), BootCheck::NoUpdate);
     let t = l.prepare_target().unwrap();
-    l.activate(t.slot, 2, Some("7")).unwrap();
+    l.activate(t.slot, 2, Some(&SlotContent::new("7", 1))).unwrap();
     assert_eq!(l.check_boot().unwrap(), BootCheck::Waiting { target: Slot::B });
     assert_eq!(l.mark_good().unwrap(), BootCheck::Waiting { target: Slot::B }, "mark-good on A keeps the activation");
     assert_eq!(disk.state().primary, Some(Slot::B));
@@ -82,7 +82,7 @@ fn power_cut_between_record_and_bootloader_write_reports_fell_back() {
     let mut l = lc(&disk, Slot::A, d.path());
     let t = l.prepare_target().unwrap();
     disk.cut_power_at(0);
-    assert!(l.activate(t.slot, 3, Some("8")).is_err());
+    assert!(l.activate(t.slot, 3, Some(&SlotContent::new("8", 1))).is_err());
     disk.power_on();
     let mut l = lc(&disk, Slot::A, d.path());
     let BootCheck::Done(o) = l.mark_good().unwrap() else { panic!("outcome expected") };

@@ -10,8 +10,8 @@ use lexopt::Arg::{Long, Short, Value};
 use lexopt::ValueExt;
 
 use crate::error::InstallError;
-use crate::install::{ImageTarget, InstallOptions, Installed, Installer, Progress, Status};
-use crate::package::{read_header, sha256_hex};
+use crate::install::{ImageTarget, InstallOptions, Installed, Installer, Progress, Records};
+use crate::package::{read_header, read_raw_header, sha256_hex, PackageError};
 
 const HELP: &str = "\
 usage: fotad-update [--config-root DIR] install PKG|- [options]
@@ -19,10 +19,11 @@ usage: fotad-update [--config-root DIR] install PKG|- [options]
 Streams the package (a file, or - for standard input) into the inactive slot
 (from the configuration), verifies it, copies the image classes the package
 does not carry from the booted slot, and makes the slot primary for a limited
-number of trial boots: reboot to boot it. The signature, model and security
-version are checked before anything is written; every operation is synced and
-checkpointed. Running the same command again after an interruption resumes
-from the checkpoint.
+number of trial boots: reboot to boot it. The signature, model, security
+version (against the highest confirmed on the slots) and the fit of the images
+are checked before anything is written or the slot is marked bad; every
+operation is synced and checkpointed. Running the same command again after an
+interruption resumes from the checkpoint.
 
 With --target, writes the given images instead and touches no bootloader:
 
@@ -32,12 +33,14 @@ With --target, writes the given images instead and touches no bootloader:
   --state-dir DIR           checkpoint and status (default /var/lib/fotad)
   --compatible MODEL        this device's model string (required with --target)
   --installed-security-version N
-                            refuse packages below N (default: the last installed package's)
+                            refuse packages below N (default: the highest security
+                            version confirmed on the slots or installed completely,
+                            as recorded in the state directory)
   --offset N                standard input starts at package byte N (the checkpoint's next offset)
   --progress                print progress lines on standard error
 
 exit codes: 0 installed, 3 refused (bad package or not for this device),
-75 interrupted and resumable, 1 other errors.";
+75 interrupted and resumable, 1 other errors (a missing file, a device error).";
 
 #[derive(Default)]
 struct Args {
@@ -89,7 +92,7 @@ fn install_inactive_slot(a: &Args, package: &Path, config_root: &Path) -> Result
     }
     let settings = crate::update::settings_under(config_root)?;
     let update = crate::update::begin(&settings)?;
-    eprintln!("fotad-update: installing into slot {} (marked bad until verified)", update.slot());
+    eprintln!("fotad-update: installing into slot {} (marked bad once the package is verified)", update.slot());
     let targets = update_targets(&update);
     let done = match stream(update.installer(), package, a) {
         Ok(done) => done,
@@ -137,7 +140,11 @@ fn report(result: Result<(Installed, Activated), InstallError>, targets: &BTreeM
             Ok(0)
         }
         Err(e) => {
-            let code = if e.is_resumable() { super::EXIT_RESUMABLE } else { super::EXIT_REFUSED };
+            let code = match () {
+                () if e.is_resumable() => super::EXIT_RESUMABLE,
+                () if e.is_refusal() => super::EXIT_REFUSED,
+                () => super::EXIT_OTHER,
+            };
             eprintln!("fotad-update: install failed (FUMO result {}): {e}", e.fumo_result());
             if e.is_resumable() {
                 eprintln!("fotad-update: run the same command again to resume from the checkpoint");
@@ -157,7 +164,7 @@ fn options(a: &Args) -> Result<InstallOptions> {
     let state_dir = a.state_dir.clone().unwrap_or_else(|| "/var/lib/fotad".into());
     let installed = match a.installed_security_version {
         Some(v) => v,
-        None => last_installed_security_version(&state_dir)?,
+        None => recorded_floor(&state_dir)?,
     };
     let images = a
         .targets
@@ -176,22 +183,31 @@ fn options(a: &Args) -> Result<InstallOptions> {
     })
 }
 
-fn last_installed_security_version(state_dir: &Path) -> Result<u64> {
-    let status = crate::install::Records::new(state_dir).status()?;
-    Ok(match status {
-        Some(Status::Installed { security_version, .. }) => security_version,
-        _ => 0,
-    })
+/// The floor for `--target` installs without `--installed-security-version`:
+/// the slot record's (highest confirmed) or the security version of the last
+/// package installed completely, whichever is higher. Neither is changed by an
+/// interrupted or refused install.
+fn recorded_floor(state_dir: &Path) -> Result<u64> {
+    let confirmed = crate::slot_record::load(&crate::slot_record::path_in(state_dir))?.security_floor;
+    let installed = match Records::new(state_dir).installed_header()? {
+        Some(raw) => read_header(&mut raw.as_slice()).map(|h| h.manifest.security_version).unwrap_or(0),
+        None => 0,
+    };
+    Ok(confirmed.max(installed))
 }
 
 /// Opens a package file, positioned at the checkpoint when one exists for
-/// this same package (so a re-run resumes), else at the start.
+/// this same package (so a re-run resumes), else at the start. A file whose
+/// header is cut short is refused: no checkpoint can complete it.
 fn open_at_checkpoint(installer: &Installer, path: &Path) -> Result<(Box<dyn Read>, u64), InstallError> {
     let io = |source| InstallError::Io { what: "reading package", path: path.to_path_buf(), source };
     let mut file = File::open(path).map_err(io)?;
+    let raw = match read_raw_header(&mut file) {
+        Err(PackageError::Io { source, .. }) => return Err(io(source)),
+        other => other?,
+    };
     if let Some(cp) = installer.checkpoint()? {
-        let same = read_header(&mut file).map(|h| sha256_hex(&h.manifest_bytes) == cp.package).unwrap_or(false);
-        if same {
+        if sha256_hex(&raw.manifest_bytes) == cp.package {
             eprintln!(
                 "fotad-update: resuming version {} at byte {} (operation {})",
                 cp.version, cp.next_offset, cp.next_op

@@ -14,6 +14,8 @@ use lexopt::ValueExt;
 pub const EXIT_RESUMABLE: u8 = 75;
 /// Exit code for a package refused by the device (signature, model, downgrade, …).
 pub const EXIT_REFUSED: u8 = 3;
+/// Exit code for other errors (a missing file, the device, the state directory).
+pub const EXIT_OTHER: u8 = 1;
 
 pub const USAGE: &str = "\
 usage: fotad-update [--config-root DIR] <command> [options]
