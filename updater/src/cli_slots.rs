@@ -11,6 +11,7 @@ use crate::boot::sim::{self, Selection};
 use crate::config::{self, Layers, Settings};
 use crate::lifecycle::{open_backend, BootCheck, Lifecycle, Status};
 use crate::slot::Slot;
+use crate::text::escaped;
 
 /// The subcommands of this module.
 pub const SUBCOMMANDS: [&str; 6] = ["status", "activate", "mark-good", "mark-bad", "check-boot", "simulate-boot"];
@@ -129,7 +130,7 @@ pub fn render_status(s: &Status) -> String {
     out.push_str(&format!("primary:    {primary}\n"));
     for slot in &s.slots {
         let devices: Vec<String> = slot.devices.iter().map(|(c, d)| format!("{c}={}", d.display())).collect();
-        let version = slot.version.as_deref().unwrap_or("-");
+        let version = slot.version.as_deref().map_or("-".to_string(), escaped);
         let security = slot.security_version.map_or(String::new(), |v| format!(" (security version {v})"));
         out.push_str(&format!(
             "slot {}:     {}, version {version}{security}, {}\n",

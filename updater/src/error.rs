@@ -32,7 +32,7 @@ pub enum InstallError {
     Truncated { offset: u64, size: u64 },
     #[error("reading the package stream at byte {offset}: {source}")]
     Stream { offset: u64, source: std::io::Error },
-    #[error("target {path} holds {available} bytes, image {class:?} needs {needed}")]
+    #[error("image {class:?} needs {needed} bytes, but target {path} can hold {available}")]
     TargetTooSmall { class: String, path: PathBuf, needed: u64, available: u64 },
     #[error("no space left writing {path}")]
     NoSpace { path: PathBuf },
@@ -40,7 +40,7 @@ pub enum InstallError {
     Io { what: &'static str, path: PathBuf, source: std::io::Error },
     #[error("image {class:?} in {path} does not verify after writing: SHA-256 {found}, expected {expected}")]
     VerifyFailed { class: String, path: PathBuf, expected: String, found: String },
-    #[error("resume offset {given} does not match the checkpoint ({expected:?}); restart from 0")]
+    #[error("{}", resume_mismatch(*given, *expected))]
     ResumeMismatch { given: u64, expected: Option<u64> },
     #[error("marking the target slot bad before writing: {0}")]
     Slot(Box<LifecycleError>),
@@ -108,5 +108,17 @@ impl InstallError {
             | InstallError::Slot(_)
             | InstallError::Cancelled => false,
         }
+    }
+}
+
+fn resume_mismatch(given: u64, expected: Option<u64>) -> String {
+    match expected {
+        Some(next) => format!(
+            "resume offset {given} does not match the checkpoint, which continues at byte {next}: \
+             stream the package from there (`install - --offset {next}`) or whole from byte 0"
+        ),
+        None => format!(
+            "resume offset {given} given, but there is no checkpoint to resume: stream the whole package from byte 0"
+        ),
     }
 }

@@ -100,7 +100,7 @@ mod pipeline {
 
     use fotad_updater::boot::sim::SimDisk;
     use fotad_updater::boot::{BootState, SlotState};
-    use fotad_updater::config::{BootloaderConfig, Settings, SlotSource};
+    use fotad_updater::config::{BootloaderConfig, Settings, SlotSource, DEFAULT_READ_TIMEOUT};
     use fotad_updater::lifecycle::{Lifecycle, LifecycleError};
     use fotad_updater::slot::{Partition, Slot, SlotSet, Slots};
     use fotad_updater::update::begin_on;
@@ -117,6 +117,7 @@ mod pipeline {
             tries: 2,
             cmdline: r.dev.path("cmdline"),
             mountinfo: r.dev.path("mountinfo"),
+            read_timeout: DEFAULT_READ_TIMEOUT,
             bootloader: BootloaderConfig::File { path: r.dev.path("unused") },
             slots: SlotSource::Config(Slots::new(set("rootfs-a.img"), set("rootfs-b.img")).unwrap()),
         }

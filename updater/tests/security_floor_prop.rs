@@ -166,6 +166,7 @@ impl World {
             tries: 2,
             cmdline: dir.path().join("cmdline"),
             mountinfo: dir.path().join("mountinfo"),
+            read_timeout: fotad_updater::config::DEFAULT_READ_TIMEOUT,
             bootloader: BootloaderConfig::File { path: dir.path().join("unused") },
             slots: SlotSource::Config(slots.clone()),
         };

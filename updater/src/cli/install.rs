@@ -4,14 +4,18 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use lexopt::Arg::{Long, Short, Value};
 use lexopt::ValueExt;
 
+use super::stdin::TimedStdin;
+use crate::config::{DEFAULT_READ_TIMEOUT, MAX_READ_TIMEOUT_SECS};
 use crate::error::InstallError;
 use crate::install::{ImageTarget, InstallOptions, Installed, Installer, Progress, Records};
 use crate::package::{read_header, read_raw_header, sha256_hex, PackageError};
+use crate::text::escaped;
 
 const HELP: &str = "\
 usage: fotad-update [--config-root DIR] install PKG|- [options]
@@ -36,7 +40,12 @@ With --target, writes the given images instead and touches no bootloader:
                             refuse packages below N (default: the highest security
                             version confirmed on the slots or installed completely,
                             as recorded in the state directory)
+
+Either way:
+
   --offset N                standard input starts at package byte N (the checkpoint's next offset)
+  --read-timeout SECS       give up (resumably) when standard input brings no data for SECS
+                            seconds (default: [updater] read_timeout_secs, else 300)
   --progress                print progress lines on standard error
 
 exit codes: 0 installed, 3 refused (bad package or not for this device),
@@ -52,6 +61,7 @@ struct Args {
     compatible: Option<String>,
     installed_security_version: Option<u64>,
     offset: u64,
+    read_timeout: Option<Duration>,
     progress: bool,
 }
 
@@ -66,6 +76,7 @@ pub fn run(parser: &mut lexopt::Parser, config_root: &Path) -> Result<u8> {
             Long("compatible") => a.compatible = Some(parser.value()?.string()?),
             Long("installed-security-version") => a.installed_security_version = Some(parser.value()?.parse()?),
             Long("offset") => a.offset = parser.value()?.parse()?,
+            Long("read-timeout") => a.read_timeout = Some(read_timeout(parser.value()?.parse()?)?),
             Long("progress") => a.progress = true,
             Short('h') | Long("help") => {
                 println!("{HELP}");
@@ -80,8 +91,16 @@ pub fn run(parser: &mut lexopt::Parser, config_root: &Path) -> Result<u8> {
         return install_inactive_slot(&a, &package, config_root);
     }
     let installer = Installer::new(options(&a)?);
-    let result = stream(&installer, &package, &a);
+    let timeout = a.read_timeout.unwrap_or(DEFAULT_READ_TIMEOUT);
+    let result = stream(&installer, &package, &a, timeout);
     report(result.map(|done| (done, None)), &a.targets)
+}
+
+fn read_timeout(secs: u64) -> Result<Duration> {
+    if !(1..=MAX_READ_TIMEOUT_SECS).contains(&secs) {
+        bail!("--read-timeout {secs}: give 1 to {MAX_READ_TIMEOUT_SECS} seconds");
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 /// Installs into the configured inactive slot and activates it.
@@ -94,7 +113,8 @@ fn install_inactive_slot(a: &Args, package: &Path, config_root: &Path) -> Result
     let update = crate::update::begin(&settings)?;
     eprintln!("fotad-update: installing into slot {} (marked bad once the package is verified)", update.slot());
     let targets = update_targets(&update);
-    let done = match stream(update.installer(), package, a) {
+    let timeout = a.read_timeout.unwrap_or(settings.read_timeout);
+    let done = match stream(update.installer(), package, a, timeout) {
         Ok(done) => done,
         Err(e) => return report(Err(e), &targets),
     };
@@ -106,7 +126,7 @@ fn update_targets(update: &crate::update::SlotUpdate) -> BTreeMap<String, PathBu
     update.installer().options().images.iter().map(|(c, i)| (c.clone(), i.target.clone())).collect()
 }
 
-fn stream(installer: &Installer, package: &Path, a: &Args) -> Result<Installed, InstallError> {
+fn stream(installer: &Installer, package: &Path, a: &Args, timeout: Duration) -> Result<Installed, InstallError> {
     let show = a.progress;
     let mut progress = |p: Progress| {
         if show {
@@ -118,7 +138,9 @@ fn stream(installer: &Installer, package: &Path, a: &Args) -> Result<Installed, 
         }
     };
     if package.as_os_str() == "-" {
-        installer.install(BufReader::with_capacity(1 << 20, std::io::stdin().lock()), a.offset, &mut progress)
+        let io = |source| InstallError::Io { what: "reading", path: "standard input".into(), source };
+        let stdin = TimedStdin::new(timeout).map_err(io)?;
+        installer.install(BufReader::with_capacity(1 << 20, stdin), a.offset, &mut progress)
     } else {
         let (reader, start) = open_at_checkpoint(installer, package)?;
         installer.install(reader, start, &mut progress)
@@ -130,9 +152,9 @@ type Activated = Option<(crate::slot::Slot, u8)>;
 fn report(result: Result<(Installed, Activated), InstallError>, targets: &BTreeMap<String, PathBuf>) -> Result<u8> {
     match result {
         Ok((done, activated)) => {
-            println!("installed version {} (security version {})", done.version, done.security_version);
+            println!("installed version {} (security version {})", escaped(&done.version), done.security_version);
             for (class, sha) in &done.images {
-                println!("  {class}: {} verified, sha256 {sha}", targets[class].display());
+                println!("  {}: {} verified, sha256 {sha}", escaped(class), targets[class].display());
             }
             if let Some((slot, tries)) = activated {
                 println!("slot {slot} is primary for {tries} trial boots: reboot to boot it");
@@ -210,7 +232,9 @@ fn open_at_checkpoint(installer: &Installer, path: &Path) -> Result<(Box<dyn Rea
         if sha256_hex(&raw.manifest_bytes) == cp.package {
             eprintln!(
                 "fotad-update: resuming version {} at byte {} (operation {})",
-                cp.version, cp.next_offset, cp.next_op
+                escaped(&cp.version),
+                cp.next_offset,
+                cp.next_op
             );
             file.seek(SeekFrom::Start(cp.next_offset)).map_err(io)?;
             return Ok((Box::new(BufReader::with_capacity(1 << 20, file)), cp.next_offset));

@@ -3,12 +3,15 @@
 
 mod install;
 mod pack;
+mod stdin;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use lexopt::ValueExt;
+
+use crate::text::escaped;
 
 /// Exit code for an install that stopped resumably (stream cut, cancelled).
 pub const EXIT_RESUMABLE: u8 = 75;
@@ -97,18 +100,21 @@ fn inspect(parser: &mut lexopt::Parser) -> Result<u8> {
         "package {} for {:?}, version {} (security version {})",
         path.display(),
         m.compatible,
-        m.version,
+        escaped(&m.version),
         m.security_version
     );
     println!("size {} bytes (header {}, payload {})", header.package_size(), header.payload_offset(), m.payload_size);
     for (id, _) in &header.signatures {
-        println!("signed by key {id}");
+        println!("signed by key {}", escaped(id));
+    }
+    for (lang, text) in &m.description {
+        println!("description [{}]: {}", escaped(lang), escaped(text));
     }
     for image in &m.images {
         let kind = if image.source.is_some() { "delta" } else { "full" };
         println!(
             "image {}: {kind}, {} bytes, sha256 {}, {} operations",
-            image.class,
+            escaped(&image.class),
             image.target.size,
             image.target.sha256,
             image.operations.len()

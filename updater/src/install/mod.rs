@@ -227,9 +227,10 @@ impl Installer {
             let resume = checkpoint.filter(|cp| cp.package == package);
             return Ok((header, resume));
         }
-        let cp = checkpoint
-            .filter(|cp| cp.next_offset == start)
-            .ok_or(InstallError::ResumeMismatch { given: start, expected: None })?;
+        let cp = checkpoint.ok_or(InstallError::ResumeMismatch { given: start, expected: None })?;
+        if cp.next_offset != start {
+            return Err(InstallError::ResumeMismatch { given: start, expected: Some(cp.next_offset) });
+        }
         let raw = read_raw_header(&mut self.records.header()?.as_slice())?;
         if sha256_hex(&raw.manifest_bytes) != cp.package {
             return Err(InstallError::ResumeMismatch { given: start, expected: Some(cp.next_offset) });
@@ -437,9 +438,12 @@ impl<R: Read> Stream<R> {
         Ok(())
     }
 
+    /// A header that could not be read: the stream ended or failed (as
+    /// resumable as a cut later on), or it is not a valid header.
     fn map_truncation(&self, e: crate::package::PackageError) -> InstallError {
         match e {
             crate::package::PackageError::Truncated(_) => InstallError::Truncated { offset: self.offset, size: 0 },
+            crate::package::PackageError::Io { source, .. } => InstallError::Stream { offset: self.offset, source },
             other => other.into(),
         }
     }

@@ -175,10 +175,16 @@ fn same_file(a: &File, b: &File) -> std::io::Result<bool> {
 }
 
 /// How large an image `target` can take: a block device its size; a regular
-/// file grows to the image size.
+/// file (a file slot) its size plus the space its filesystem has left for it
+/// to grow into.
 fn capacity(target: &File) -> std::io::Result<u64> {
-    if target.metadata()?.is_file() {
-        return Ok(u64::MAX);
+    let meta = target.metadata()?;
+    if !meta.is_file() {
+        return device_size(target);
     }
-    device_size(target)
+    let fs = nix::sys::statvfs::fstatvfs(target).map_err(std::io::Error::from)?;
+    // The field types are 32 bits wide on some 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    let free = u64::from(fs.blocks_available()).saturating_mul(u64::from(fs.fragment_size()));
+    Ok(meta.len().saturating_add(free))
 }
