@@ -299,13 +299,24 @@ impl Lifecycle {
     }
 
     /// Switches to the other slot, which holds an earlier install (`fotad-update
-    /// activate`): refuses a slot marked bad (partial or unverified content). Not
-    /// an update: no pending update is recorded, so no outcome is reported.
+    /// activate`): refuses a slot marked bad (partial or unverified content). A
+    /// confirmed slot stays confirmed and only becomes primary; any other goes on
+    /// trial for `tries` boots, which needs the booted slot confirmed to fall
+    /// back to. Not an update: no pending update is recorded, so no outcome is
+    /// reported.
     pub fn switch_to(&mut self, target: Slot, tries: u8) -> Result<(), LifecycleError> {
-        if target != self.booted && self.boot.slot_state(target) == SlotState::Bad {
-            return Err(LifecycleError::SlotIsBad(target));
+        self.check_activation(target, tries)?;
+        match self.boot.slot_state(target) {
+            SlotState::Bad => Err(LifecycleError::SlotIsBad(target)),
+            SlotState::Good => {
+                self.boot.set_primary(target);
+                self.write_boot()
+            }
+            SlotState::Trial { .. } if self.boot.slot_state(self.booted) != SlotState::Good => {
+                Err(LifecycleError::BootedNotConfirmed(self.booted))
+            }
+            SlotState::Trial { .. } => self.make_primary(target, tries),
         }
-        self.make_primary(target, tries)
     }
 
     /// Confirms the booted slot (after a good boot), makes it primary when the

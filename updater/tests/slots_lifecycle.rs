@@ -89,3 +89,31 @@ fn power_cut_between_record_and_bootloader_write_reports_fell_back() {
     assert_eq!((o.result, o.target), (UpdateResult::FellBack, Slot::B));
     assert_eq!(l.status().unwrap().slots[1].version, None, "the failed version is forgotten");
 }
+
+#[test]
+fn switching_back_to_a_confirmed_slot_keeps_it_confirmed_and_never_leaves_no_bootable_slot() {
+    let d = tempfile::tempdir().unwrap();
+    // B booted in its last trial boot, unconfirmed; A is the confirmed fallback.
+    let trial = BootState { primary: Some(Slot::B), a: SlotState::Good, b: SlotState::Trial { tries_left: 0 } };
+    let disk = SimDisk::new(trial);
+    lc(&disk, Slot::B, d.path()).switch_to(Slot::A, 2).unwrap();
+    assert_eq!(
+        disk.state(),
+        BootState { primary: Some(Slot::A), a: SlotState::Good, b: SlotState::Trial { tries_left: 0 } },
+        "a confirmed slot made primary again must stay confirmed"
+    );
+    for _ in 0..5 {
+        assert_eq!(disk.power_on(), fotad_updater::boot::sim::Selection::Boot(Slot::A));
+    }
+
+    // Putting an unconfirmed slot on trial needs a confirmed slot to fall back to.
+    let both_unconfirmed = BootState {
+        primary: Some(Slot::B),
+        a: SlotState::Trial { tries_left: 0 },
+        b: SlotState::Trial { tries_left: 1 },
+    };
+    let disk = SimDisk::new(both_unconfirmed);
+    let refused = lc(&disk, Slot::B, d.path()).switch_to(Slot::A, 2);
+    assert!(matches!(refused, Err(LifecycleError::BootedNotConfirmed(Slot::B))), "{refused:?}");
+    assert_eq!(disk.state(), both_unconfirmed);
+}

@@ -32,7 +32,7 @@ packages:
 
 slots and bootloader (configured in DIR/etc/fotad/fotad.toml and conf.d; DIR defaults to /):
   status [--json]                  slots, booted, primary, states, versions, pending update
-  activate [A|B|other] [--tries N] make a slot primary for N trial boots
+  activate [A|B|other] [--tries N] make a slot primary (a confirmed one as it is, another for N trial boots)
   mark-good                        confirm the booted slot (run by fotad-mark-good.service)
   mark-bad [A|B|booted|other]      mark a slot not bootable
   check-boot [--json]              booted the new slot, or fell back?
