@@ -44,18 +44,37 @@ fn bad_packages(r: &Rig) -> Vec<(&'static str, PathBuf, i32)> {
     ]
 }
 
+/// Installs each bad input (from the same state: what one changed is put
+/// back) and lists what went wrong: an exit status other than the expected
+/// one, a changed bootloader state, slot record or install status.
+fn wrongs_of_bad_inputs(r: &Rig) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for (what, pkg, code) in bad_packages(r) {
+        let before = r.snapshot();
+        let out = r.cli(&["install", s(&pkg)]);
+        if out.status.code() != Some(code) {
+            wrong.push(format!("{what}: exit status {:?}, expected {code}", out.status.code()));
+        }
+        let after = r.snapshot();
+        if after.0 != before.0 {
+            wrong.push(format!("{what}: the bootloader state changed from {:?} to {:?}", before.0, after.0));
+        }
+        if after.1 != before.1 {
+            wrong.push(format!("{what}: the slot record changed"));
+        }
+        if after.2 != before.2 {
+            wrong.push(format!("{what}: the install status changed"));
+        }
+        r.restore(&before);
+    }
+    wrong
+}
+
 #[test]
 fn bad_inputs_leave_a_good_fallback_slot_good() {
     let r = with_good_fallback();
-    for (what, pkg, code) in bad_packages(&r) {
-        let before = r.snapshot();
-        let out = r.cli(&["install", s(&pkg)]);
-        assert_eq!(out.status.code(), Some(code), "{what}: {}", String::from_utf8_lossy(&out.stderr));
-        let after = r.snapshot();
-        assert_eq!(after.0, before.0, "{what}: the bootloader state changed");
-        assert!(after.1 == before.1, "{what}: the slot record changed");
-        assert!(after.2 == before.2, "{what}: the install status changed");
-    }
+    let wrong = wrongs_of_bad_inputs(&r);
+    assert!(wrong.is_empty(), "{wrong:#?}");
     assert_eq!(r.boot_state().get(Slot::A), SlotState::Good);
 }
 
@@ -65,14 +84,8 @@ fn bad_inputs_leave_an_update_waiting_for_its_trial_boot_in_place() {
     r.ok(&["install", s(&r.package("2.0", 5))]);
     let waiting = r.boot_state();
     assert_eq!((waiting.primary, waiting.b), (Some(Slot::B), SlotState::Trial { tries_left: 2 }));
-    for (what, pkg, _) in bad_packages(&r) {
-        let before = r.snapshot();
-        r.cli(&["install", s(&pkg)]);
-        let after = r.snapshot();
-        assert_eq!(after.0, before.0, "{what}: the bootloader state changed");
-        assert!(after.1 == before.1, "{what}: the slot record (pending update) changed");
-        assert!(after.2 == before.2, "{what}: the install status changed");
-    }
+    let wrong = wrongs_of_bad_inputs(&r);
+    assert!(wrong.is_empty(), "{wrong:#?}");
     assert_eq!(r.status()["pending"]["target"], "B");
     r.ok(&["simulate-boot"]);
     let out = r.ok(&["mark-good"]);

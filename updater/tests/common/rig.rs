@@ -11,6 +11,9 @@ use fotad_updater::delta::ImageInput;
 
 use super::{image, s, Device};
 
+/// The bootloader state, the slot record and the install status record.
+pub type Snapshot = (BootState, Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// Size of the slot images.
 pub const IMAGE_SIZE: usize = 256 << 10;
 
@@ -110,8 +113,20 @@ impl Rig {
 
     /// Everything an install may change before its checks: the bootloader
     /// state, the slot record and the installer's status record.
-    pub fn snapshot(&self) -> (BootState, Option<Vec<u8>>, Option<Vec<u8>>) {
+    pub fn snapshot(&self) -> Snapshot {
         let read = |p: PathBuf| std::fs::read(p).ok();
         (self.boot_state(), read(self.dev.path("state/slots.json")), read(self.dev.path("state/install/status.json")))
+    }
+
+    /// Puts back what [`Rig::snapshot`] saw.
+    pub fn restore(&self, snap: &Snapshot) {
+        let bytes = serde_json::to_vec(&snap.0).unwrap();
+        std::fs::write(self.dev.path("bootstate.json"), bytes).unwrap();
+        for (path, content) in [("state/slots.json", &snap.1), ("state/install/status.json", &snap.2)] {
+            match content {
+                Some(bytes) => std::fs::write(self.dev.path(path), bytes).unwrap(),
+                None => drop(std::fs::remove_file(self.dev.path(path))),
+            }
+        }
     }
 }
