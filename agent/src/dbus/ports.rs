@@ -35,8 +35,9 @@ impl InstallTarget for Installer {
     }
 }
 
-/// Prepares the target of each `InstallFile` (the inactive slot, marked bad
-/// until the install is verified); an error says why no target is available.
+/// Prepares the target of each `InstallFile` (the inactive slot; its installer
+/// marks it bad right before the first write); an error says why no target is
+/// available.
 pub type InstallProvider = Box<dyn Fn() -> Result<Box<dyn InstallTarget>, String> + Send + Sync>;
 
 /// What the service knows of the SIM. Everyone sees `state` and

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use fotad_updater::install::ManifestPolicy;
 use fotad_updater::lifecycle::{BootCheck, Lifecycle, LifecycleError};
-use fotad_updater::slot_record::UpdateResult;
+use fotad_updater::slot_record::{SlotContent, UpdateResult};
 use fotad_updater::update::SlotUpdate;
 use fotad_updater::InstallError;
 
@@ -218,18 +218,18 @@ impl Runner {
         let status = fotad_updater::install::Records::new(&self.updater.state_dir).status().ok().flatten();
         // The slot must still hold the package this instance downloaded.
         let expected = self.with_store(|s| Ok(s.downloaded(&job.instance).map(|d| d.package.clone())))?;
-        let version = match status {
-            Some(fotad_updater::install::Status::Installed { version, package, .. })
+        let content = match status {
+            Some(fotad_updater::install::Status::Installed { version, package, security_version })
                 if expected.as_ref().map_or(true, |p| *p == package) =>
             {
-                version
+                SlotContent::new(version, security_version)
             }
             _ => return self.finish(job, Event::UpdateFailed { have_data: false }, RESULT_CLIENT_ERROR),
         };
         self.advance(job, Event::UpdateStarted, FumoState::UpdateProgressing)?;
         let mut lifecycle = Lifecycle::open(&self.updater)?;
         let target = !lifecycle.booted();
-        if lifecycle.activate(target, self.updater.tries, Some(&version)).is_err() {
+        if lifecycle.activate(target, self.updater.tries, Some(&content)).is_err() {
             return self.finish(job, Event::UpdateFailed { have_data: true }, RESULT_UPDATE_FAILED);
         }
         self.with_store(|s| {
