@@ -19,6 +19,7 @@ pub use crate::install::ImageTarget;
 
 use crate::boot::{self, Backend, BootError, BootState, Bootloader, SlotState, MAX_TRIES};
 use crate::config::{BootloaderConfig, Settings, SlotSource};
+use crate::install::{self, Records};
 use crate::slot::booted::{self, BootedError, Probe};
 use crate::slot::gpt::DiscoverError;
 use crate::slot::{Slot, Slots};
@@ -179,7 +180,29 @@ impl Lifecycle {
     }
 
     fn record(&self) -> Result<SlotRecord, LifecycleError> {
-        Ok(slot_record::load(&self.record_path)?)
+        let mut record = slot_record::load(&self.record_path)?;
+        if record.security_versions.is_empty() && record.security_floor == 0 {
+            self.carry_over_security_version(&mut record);
+        }
+        Ok(record)
+    }
+
+    /// A record written before it kept security versions (fotad 0.1): the
+    /// installer's status record names the security version of the last
+    /// completely installed package, and the slot whose recorded version is
+    /// that package's holds it. Without this an upgraded device would start
+    /// with no floor at all until its next confirmed update.
+    fn carry_over_security_version(&self, record: &mut SlotRecord) {
+        let Some(state_dir) = self.record_path.parent() else { return };
+        let Ok(Some(install::Status::Installed { version, security_version, .. })) = Records::new(state_dir).status()
+        else {
+            return;
+        };
+        for (slot, v) in &record.versions {
+            if *v == version {
+                record.security_versions.insert(*slot, security_version);
+            }
+        }
     }
 
     /// Stores the record, with the confirmed slots folded into its floor.

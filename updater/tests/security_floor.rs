@@ -54,3 +54,20 @@ fn the_floor_is_the_highest_confirmed_even_after_switching_back_to_an_older_slot
     assert_eq!(out.status.code(), Some(3), "security version 6 accepted below the confirmed 7");
     assert_eq!(r.status()["security_floor"], 7);
 }
+
+#[test]
+fn a_device_updated_by_a_fotad_without_the_floor_record_keeps_its_confirmed_security_version() {
+    let r = Rig::new();
+    r.update_and_confirm(&r.package("2.0", 5));
+    assert_eq!(r.status()["booted"], "B");
+    // The slot record as fotad 0.1 wrote it: versions only, no security versions.
+    let path = r.dev.path("state/slots.json");
+    let mut record: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let record = record.as_object_mut().unwrap();
+    record.remove("security_versions");
+    record.remove("security_floor");
+    std::fs::write(&path, serde_json::to_vec(record).unwrap()).unwrap();
+    assert_eq!(r.status()["security_floor"], 5, "the status record's security version was not carried over");
+    let out = r.cli(&["install", s(&r.package("1.5", 3))]);
+    assert_eq!(out.status.code(), Some(3), "security version 3 accepted below the confirmed 5 after the upgrade");
+}

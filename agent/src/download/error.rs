@@ -66,7 +66,12 @@ impl DownloadError {
                 RetryCause::Stall => 407,
                 RetryCause::Network => 503,
             },
-            DownloadError::Install { source, .. } => source.fumo_result(),
+            // Out of room while the package still downloads: "download
+            // failed, out of memory" rather than the updater's 502.
+            DownloadError::Install { source, .. } => match source.fumo_result() {
+                502 => 501,
+                code => code,
+            },
             DownloadError::Cancelled { .. } => 401,
             DownloadError::Descriptor(d) => d.fumo_result(),
         }
@@ -128,5 +133,8 @@ mod tests {
         assert_eq!(e.install_status(), InstallStatus::NonAcceptableContent);
         let c = DownloadError::Cancelled { url: "u".into() };
         assert_eq!((c.fumo_result(), c.install_status()), (401, InstallStatus::UserCancelled));
+        let full = InstallError::TargetTooSmall { class: "rootfs".into(), path: "/dev/b".into(), needed: 2, available: 1 };
+        let e = DownloadError::Install { url: "u".into(), source: full };
+        assert_eq!((e.fumo_result(), e.install_status()), (501, InstallStatus::InsufficientMemory));
     }
 }
