@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The checks of scripts/check-layers that read bitbake's output and lay out disks.
 
-usage: check-layers.py recipe-env ENV_DIR           the recipes as bitbake -e shows them
+usage: check-layers.py recipe-env ENV_DIR FOTAD_UPDATE  the recipes as bitbake -e shows them
        check-layers.py wks ENV_DIR                  the .wks.in layouts, with sgdisk
-       check-layers.py genimage WORK_DIR            the Buildroot board's disk, with genimage
+       check-layers.py uboot                       boot.scr in real U-Boot under QEMU
+       check-layers.py buildroot                   the package under make, the board's disk with genimage
 
 ENV_DIR holds `bitbake -e RECIPE` of each recipe as env.RECIPE (parse-layer's stdout,
 split). Every check prints what it checked; the first failure ends the run (exit 1).
@@ -580,11 +581,175 @@ def check_genimage(work: Path):
     ok("genimage: rootfs_a holds rootfs.ext4 byte for byte, the data partition is an ext4 labelled data")
 
 
+def check_buildroot_install(tmp: Path):
+    """fotad.mk's install commands run by make, as Buildroot's cargo-package would run
+    them (a stand-in for the infrastructure, Buildroot's helpers qstrip and sep, and
+    the built binaries), with the defconfig's options and with D-Bus and SIM off."""
+    mk = BR / "package/fotad/fotad.mk"
+    text = mk.read_text()
+    check("$(eval $(cargo-package))" in text, "fotad.mk is not a cargo-package")
+    for case, dbus, sim in (("defaults", "y", "y"), ("no-dbus-no-sim", "", "")):
+        build = tmp / case / "build/fotad-custom"
+        release = build / "target/x86_64-buildroot-linux-gnu/release"
+        release.mkdir(parents=True)
+        for b in ("fotad", "fotactl", "fotad-update"):
+            (release / b).write_text("#!/bin/sh\n")
+        for d in ("systemd", "dbus", "yocto"):
+            (build / d).symlink_to(ROOT / d)
+        target = tmp / case / "target"
+        key = tmp / "release.pub"
+        key.write_text("stand-in public key\n")
+        makefile = tmp / case / "Makefile"
+        makefile.write_text(f"""BR2_EXTERNAL_FOTAD_PATH := {BR}
+BR2_PACKAGE_FOTAD_COMPATIBLE := "qemu-x86_64"
+BR2_PACKAGE_FOTAD_BOOTLOADER := "grub"
+BR2_PACKAGE_FOTAD_GRUBENV := "/boot/efi/EFI/BOOT/grubenv"
+BR2_PACKAGE_FOTAD_GPT_DISK := "/dev/vda"
+BR2_PACKAGE_FOTAD_STATE_DIR := "/data/fotad"
+BR2_PACKAGE_FOTAD_PUBLIC_KEYS := "{key}"
+BR2_PACKAGE_FOTAD_DBUS := {dbus}
+BR2_PACKAGE_FOTAD_SIM := {sim}
+TARGET_DIR := {target}
+INSTALL := install
+RUSTC_TARGET_NAME := x86_64-buildroot-linux-gnu
+qstrip = $(strip $(subst ",,$(1)))
+define sep
+
+
+endef
+define cargo-package
+{build}/.stamp_installed:
+\t$$(FOTAD_INSTALL_TARGET_CMDS)
+\t$$(FOTAD_INSTALL_INIT_SYSTEMD)
+endef
+include {mk}
+""")
+        run(["make", "-s", "-f", str(makefile), str(build / ".stamp_installed")])
+        files = sorted("/" + str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+        want = ["/etc/fotad/keys/release.pub", "/usr/bin/fotactl", "/usr/bin/fotad", "/usr/bin/fotad-update",
+                "/usr/lib/fotad/conf.d/10-fotad.toml", "/usr/lib/systemd/system/fotad-mark-good.service",
+                "/usr/lib/tmpfiles.d/fotad-state.conf", "/usr/lib/tmpfiles.d/fotad.conf",
+                "/usr/share/dbus-1/interfaces/org.fotad.Agent1.xml"]
+        if dbus:
+            want += ["/usr/lib/systemd/system/fotad.service",
+                     "/usr/lib/systemd/system/fotad.service.d/10-state-dir.conf",
+                     "/usr/share/dbus-1/system.d/org.fotad.Agent1.conf"]
+        if not sim:
+            want += ["/usr/lib/fotad/conf.d/20-no-sim.toml"]
+        check(files == sorted(want), f"fotad.mk ({case}) installs {files}, expected {sorted(want)}")
+        same = {"usr/lib/systemd/system/fotad-mark-good.service": "systemd/fotad-mark-good.service",
+                "usr/lib/tmpfiles.d/fotad.conf": "systemd/fotad.tmpfiles.conf",
+                "usr/share/dbus-1/interfaces/org.fotad.Agent1.xml": "dbus/org.fotad.Agent1.xml"}
+        if dbus:
+            same.update({"usr/lib/systemd/system/fotad.service": "systemd/fotad.service",
+                         "usr/share/dbus-1/system.d/org.fotad.Agent1.conf": "dbus/org.fotad.Agent1.conf"})
+        for installed, source in same.items():
+            check((target / installed).read_bytes() == (ROOT / source).read_bytes(),
+                  f"fotad.mk ({case}): /{installed} is not {source}")
+        conf = tomllib.loads((target / "usr/lib/fotad/conf.d/10-fotad.toml").read_text())
+        check(conf["updater"]["compatible"] == "qemu-x86_64" and conf["updater"]["state_dir"] == "/data/fotad"
+              and conf["bootloader"] == {"backend": "grub", "grubenv": "/boot/efi/EFI/BOOT/grubenv",
+                                         "fw_env_config": "/etc/fw_env.config"}
+              and conf["slots"] == {"gpt_disk": "/dev/vda"}, f"fotad.mk ({case}): 10-fotad.toml {conf}")
+        if not sim:
+            check(tomllib.loads((target / "usr/lib/fotad/conf.d/20-no-sim.toml").read_text()) == {"sim": {"enabled": False}},
+                  "20-no-sim.toml")
+        ok(f"fotad.mk under make ({case}: D-Bus {'on' if dbus else 'off'}, SIM {'on' if sim else 'off'}): "
+           f"installs {len(files)} files, units/policy/tmpfiles are those of systemd/ and dbus/, 10-fotad.toml filled in")
+    users = re.search(r"^FOTAD_USERS = (.*)$", text, re.M)
+    fields = users.group(1).split(None, 8) if users else []
+    check(len(fields) == 9 and fields[0] == "-" and fields[2] == "fotad-ui",
+          f"FOTAD_USERS is not a makeusers line creating the group fotad-ui: {fields}")
+    ok("FOTAD_USERS creates the group fotad-ui (makeusers: no user, group only)")
+
+
+def check_uboot_script(tmp: Path):
+    """boot.scr (compiled from boot.cmd) run by real U-Boot (Debian's qemu_arm64 build
+    under qemu-system-aarch64) from a virtio disk laid out like fotad-ab-uboot.wks.in:
+    it loads the kernel from the chosen slot's partition, boots with U-Boot's own
+    device tree when fdtfile is empty (QEMU virt), and when the kernel does not boot
+    restarts for a slot in trial but returns for a confirmed one."""
+    uboot_bin = Path("/usr/lib/u-boot/qemu_arm64/u-boot.bin")
+    check(uboot_bin.is_file(), f"{uboot_bin} missing: install u-boot-qemu")
+    scr = tmp / "boot.scr"
+    run(["mkimage", "-A", "arm64", "-O", "linux", "-T", "script", "-C", "none", "-n", "fotad",
+         "-d", str(LAYER / "recipes-bsp/u-boot/files/boot.cmd"), str(scr)])
+    disk = tmp / "uboot-disk.img"
+    with disk.open("wb") as f:
+        f.truncate(40 * MIB)
+    run(["sgdisk", "-o", "-n", "1:8192:+8M", "-c", "1:boot", "-n", "2:0:+8M", "-c", "2:rootfs_a",
+         "-n", "3:0:+8M", "-c", "3:rootfs_b", "-n", "4:0:+4M", "-c", "4:data", str(disk)])
+    parts = {}
+    for n in (1, 2, 3):
+        info = run(["sgdisk", "-i", str(n), str(disk)])
+        parts[n] = int(re.search(r"First sector: (\d+)", info).group(1)) * 512
+    boot = tmp / "boot.vfat"
+    run(["mkfs.vfat", "-C", str(boot), str(8 * 1024)])
+    run(["mcopy", "-i", str(boot), str(scr), "::boot.scr"])
+    images = {1: boot.read_bytes()}
+    for n, slot in ((2, "A"), (3, "B")):
+        src = tmp / f"slot{slot}"
+        (src / "boot").mkdir(parents=True)
+        (src / "boot/Image").write_bytes(f"not a kernel: slot {slot}\n".encode() * 64)
+        img = tmp / f"slot{slot}.ext4"
+        run(["mkfs.ext4", "-q", "-F", "-d", str(src), str(img), "8M"])
+        images[n] = img.read_bytes()
+    with disk.open("r+b") as f:
+        for n, data in images.items():
+            f.seek(parts[n])
+            f.write(data)
+
+    def boot_once(name: str, state: str) -> str:
+        env_dev = tmp / f"env-{name}.bin"
+        env_dev.write_bytes(bytes(0x40000))
+        cfg = tmp / f"env-{name}.config"
+        cfg.write_text(f"{env_dev} 0x0 0x40000\n")
+        # The load addresses of U-Boot's qemu-arm default environment (which the
+        # environment written here replaces).
+        script = (f"{state}; setenv scriptaddr 0x40200000; setenv kernel_addr_r 0x40400000; "
+                  "setenv fdt_addr_r 0x40000000; virtio scan; setenv devtype virtio; setenv devnum 0; "
+                  "load virtio 0:1 ${scriptaddr} boot.scr; source ${scriptaddr}; "
+                  "echo \"RETURNED slot=${fotad_slot} fdt=${fotad_fdt} control=${fdtcontroladdr} fdtfile=${fdtfile}\"; "
+                  "poweroff")
+        defenv = tmp / "defenv"
+        defenv.write_text("bootdelay=0\n")
+        for k, v in (("bootdelay", "0"), ("bootcmd", script)):
+            run(["fw_setenv", "-c", str(cfg), "-f", str(defenv), k, v])
+        flash0, flash1 = tmp / "flash0.img", tmp / f"flash1-{name}.img"
+        for path, content in ((flash0, uboot_bin.read_bytes()), (flash1, env_dev.read_bytes())):
+            with path.open("wb") as f:
+                f.truncate(64 * MIB)
+                f.write(content)
+        r = subprocess.run(["timeout", "120", "qemu-system-aarch64", "-machine", "virt", "-cpu", "cortex-a57",
+                            "-m", "256", "-nographic", "-no-reboot", "-nic", "none",
+                            "-drive", f"if=pflash,format=raw,file={flash0}",
+                            "-drive", f"if=pflash,format=raw,file={flash1}",
+                            "-drive", f"if=none,format=raw,file={disk},id=hd",
+                            "-device", "virtio-blk-device,drive=hd"],
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        return r.stdout
+
+    confirmed = boot_once("confirmed", "setenv BOOT_ORDER 'A B'; setenv BOOT_A_OK 1; setenv BOOT_A_LEFT 3; "
+                                       "setenv BOOT_B_OK 0; setenv BOOT_B_LEFT 0")
+    check("fotad: cannot boot slot A from virtio 0:2" in confirmed, f"U-Boot, slot A confirmed:\n{confirmed}")
+    m = re.search(r"RETURNED slot=A fdt=(\S*) control=(\S*) fdtfile=(\S*)", confirmed)
+    check(m is not None and m.group(1) and m.group(1) == m.group(2),
+          f"U-Boot, slot A confirmed: the script did not return with fdt = fdtcontroladdr:\n{confirmed}")
+    check("not a kernel" not in confirmed and "bytes read" in confirmed, f"U-Boot did not load /boot/Image:\n{confirmed}")
+    ok(f"U-Boot runs boot.scr: confirmed slot A loads /boot/Image from virtio 0:2, boots with fdtcontroladdr "
+       f"({m.group(2)}; fdtfile empty), and returns to U-Boot when the kernel does not boot")
+    trial = boot_once("trial", "setenv BOOT_ORDER 'B A'; setenv BOOT_A_OK 1; setenv BOOT_A_LEFT 3; "
+                               "setenv BOOT_B_OK 0; setenv BOOT_B_LEFT 2")
+    check("fotad: cannot boot slot B from virtio 0:3" in trial and "RETURNED" not in trial,
+          f"U-Boot, slot B in trial:\n{trial}")
+    ok("U-Boot runs boot.scr: slot B in trial loads from virtio 0:3 and, the kernel not booting, restarts")
+
+
 def main() -> int:
-    if len(sys.argv) < 3 or sys.argv[1] not in ("recipe-env", "wks", "genimage"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("recipe-env", "wks", "buildroot", "uboot"):
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
-    what, arg = sys.argv[1], Path(sys.argv[2])
+    what, arg = sys.argv[1], Path(sys.argv[2] if len(sys.argv) > 2 else ".")
     try:
         with tempfile.TemporaryDirectory(prefix="check-layers-") as t:
             tmp = Path(t)
@@ -600,8 +765,11 @@ def main() -> int:
                 check_image(envs["fotad-image"], tmp, fotad_update)
             elif what == "wks":
                 check_wks(arg, tmp)
+            elif what == "uboot":
+                check_uboot_script(tmp)
             else:
                 check_genimage(tmp)
+                check_buildroot_install(tmp)
     except CheckError as e:
         print(f"check-layers: FAILED: {e}", file=sys.stderr)
         return 1
