@@ -10,6 +10,7 @@ ENV_DIR holds `bitbake -e RECIPE` of each recipe as env.RECIPE (parse-layer's st
 split). Every check prints what it checked; the first failure ends the run (exit 1).
 """
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -291,9 +292,12 @@ def check_bsp(envs: dict, tmp: Path, fotad_update: str):
           f"fotad-grub-cfg: initial grubenv {listing!r}")
     check((b / "grubenv").stat().st_size == 1024, "fotad-grub-cfg: grubenv is not 1024 bytes")
     ok(f"fotad-grub-cfg: do_compile makes a 1024-byte grubenv; grub-editenv list: {' '.join(listing.split())}")
-    status = run([fotad_update, "--config-root", str(write_grub_config(tmp, b / "grubenv")), "status", "--json"])
-    check('"A"' in status, f"fotad-update status on the initial grubenv: {status}")
-    ok("fotad-update status reads the initial grubenv (A good and primary)")
+    status = json.loads(run([fotad_update, "--config-root", str(write_grub_config(tmp, b / "grubenv")),
+                             "status", "--json"]))
+    states = {s["slot"]: s["state"]["state"] for s in status["slots"]}
+    check(status["bootloader"] == "grub" and status["primary"] == "A" and states == {"A": "good", "B": "bad"},
+          f"fotad-update status on the initial grubenv: {status}")
+    ok("fotad-update status reads the initial grubenv: bootloader grub, primary A, A good, B bad")
 
     uboot = envs["fotad-uboot-script"]
     work = tmp / "uboot"
@@ -307,13 +311,13 @@ def check_bsp(envs: dict, tmp: Path, fotad_update: str):
     bindir.mkdir(exist_ok=True)
     (bindir / "uboot-mkimage").symlink_to(shutil.which("mkimage"))
     body = uboot.funcs["do_compile"].replace(wd, str(work))
-    out = run(["bash", "-ec", body], env={**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"})
-    print("  " + out.strip().replace("\n", "\n  "))
+    run(["bash", "-ec", body], env={**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"})
     info = run(["mkimage", "-l", str(b / "boot.scr")])
     check("Script" in info, f"fotad-uboot-script: boot.scr is not a script image: {info}")
     data = (b / "boot.scr").read_bytes()
     check((LAYER / "recipes-bsp/u-boot/files/boot.cmd").read_bytes() in data, "boot.scr does not hold boot.cmd")
-    ok(f"fotad-uboot-script: do_compile runs mkimage: boot.scr is a {info.splitlines()[1].split(':', 1)[1].strip()} holding boot.cmd")
+    kind = re.search(r"Image Type:\s*(.*)", info).group(1).strip()
+    ok(f"fotad-uboot-script: do_compile runs mkimage: boot.scr is an {kind!r} image holding boot.cmd")
 
 
 def write_grub_config(tmp: Path, grubenv: Path) -> Path:
@@ -334,10 +338,11 @@ def check_image(env: Env, tmp: Path, fotad_update: str):
     check("fota" in env.words("IMAGE_FSTYPES"), "fotad-image: no fota in IMAGE_FSTYPES")
     check(env.words("IMAGE_TYPEDEP:fota") == ["ext4"], "fotad-image: IMAGE_TYPEDEP:fota")
     check("ext4" in env.words("IMAGE_TYPEDEP:wic"), "fotad-image: the wic image does not wait for the ext4")
-    check(env.get("WKS_FULL_PATH") == str(LAYER / "wic/fotad-ab-efi.wks.in"), "fotad-image: WKS_FULL_PATH")
+    check(env.get("WKS_TEMPLATE_PATH") == str(LAYER / "wic/fotad-ab-efi.wks.in"),
+          f"fotad-image: wic does not find fotad-ab-efi.wks.in: WKS_TEMPLATE_PATH {env.vars.get('WKS_TEMPLATE_PATH')!r}")
     check("fotad-grubenv;EFI/BOOT/grubenv" in env.get("IMAGE_EFI_BOOT_FILES"), "fotad-image: grubenv not on the ESP")
     check("read-only-rootfs" in env.words("IMAGE_FEATURES"), "fotad-image: the rootfs is not read-only")
-    ok("fotad-image: IMAGE_FSTYPES has fota (after ext4), wic after ext4 with fotad-ab-efi.wks.in, "
+    ok("fotad-image: IMAGE_FSTYPES has fota (after ext4), wic after ext4 with wic/fotad-ab-efi.wks.in, "
        "grubenv on the ESP, read-only rootfs")
 
     # The class's IMAGE_CMD:fota, as inlined into do_image_fota, on a small ext4
@@ -374,13 +379,19 @@ def check_image(env: Env, tmp: Path, fotad_update: str):
     link = imgdeploy / f"{env.get('IMAGE_LINK_NAME')}.delta.fota"
     check(full.is_file() and delta.is_file() and link.resolve() == delta.resolve(),
           f"do_image_fota wrote {sorted(p.name for p in imgdeploy.iterdir())}")
-    for pkg, kind in ((full, "full"), (delta, "delta")):
-        info = run([fotad_update, "inspect", str(pkg), "--json"])
-        check(env.get("FOTAD_COMPATIBLE") in info and env.get("FOTAD_BUNDLE_VERSION") in info,
-              f"{pkg.name}: {info[:300]}")
-        check(("source" in info) == (kind == "delta") or kind == "full", f"{pkg.name} is not a {kind}")
+    new_sha = hashlib.sha256(new.read_bytes()).hexdigest()
+    old_sha = hashlib.sha256(old.read_bytes()).hexdigest()
+    for pkg, source in ((full, None), (delta, old_sha)):
+        info = json.loads(run([fotad_update, "inspect", str(pkg), "--json"]))
+        image = info["images"][0]
+        check(info["compatible"] == env.get("FOTAD_COMPATIBLE") and info["version"] == env.get("FOTAD_BUNDLE_VERSION")
+              and info["security_version"] == int(env.get("FOTAD_SECURITY_VERSION")), f"{pkg.name}: {info}")
+        check(image["class"] == "rootfs" and image["target"]["sha256"] == new_sha
+              and (image.get("source") or {}).get("sha256") == source,
+              f"{pkg.name}: rootfs target/source {image.get('target')} {image.get('source')}")
     ok(f"fotad_bundle: do_image_fota packs {full.name} (full) and {delta.name} (delta, linked as {link.name}); "
-       f"fotad-update inspect shows compatible {env.get('FOTAD_COMPATIBLE')!r}, version {env.get('FOTAD_BUNDLE_VERSION')!r}")
+       f"fotad-update inspect: compatible {env.get('FOTAD_COMPATIBLE')!r}, version {env.get('FOTAD_BUNDLE_VERSION')!r}, "
+       "rootfs = the image's .ext4, the delta's source = the previous .ext4")
     # Installed on a device whose slot A is the old image: the delta applies.
     dev = tmp / "device"
     (dev / "etc/fotad/keys").mkdir(parents=True)

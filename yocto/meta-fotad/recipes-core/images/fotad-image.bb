@@ -16,6 +16,8 @@ IMAGE_FSTYPES = "ext4 wic"
 # nooelint: oelint.vars.specific - an image type, not a package
 IMAGE_TYPEDEP:wic:append = " ext4"
 WKS_FILE = "fotad-ab-efi.wks.in"
+# The layer's wic/ directory: current oe-core searches <layer>/files/wic only.
+WKS_SEARCH_PATH:prepend = "${FOTAD_LAYERDIR}/wic:"
 do_image_wic[depends] += "fotad-grub-cfg:do_deploy"
 IMAGE_EFI_BOOT_FILES:append = " fotad-grubenv;EFI/BOOT/grubenv"
 
