@@ -362,9 +362,9 @@ def check_image(env: Env, tmp: Path, fotad_update: str):
     for img, content in ((old, "v1"), (new, "v2")):
         src = tmp / f"rootfs-{content}"
         (src / "etc").mkdir(parents=True)
-        (src / "etc/version").write_text(content * 1000)
+        (src / "etc/version").write_text(content * 100)
         run(["mkfs.ext4", "-q", "-F", "-d", str(src), "-E", "root_owner=0:0", "-U", "clear", "-T", "default",
-             str(img), "8M"])
+             str(img), "2M"])
     body = body.replace(wd, str(work))
     body = re.sub(r'key="[^"]*"', f'key="{keys}/release.key"', body, count=1)
     body = re.sub(r'source="[^"]*"', f'source="{old}"', body, count=1)
