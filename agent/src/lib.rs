@@ -13,6 +13,7 @@ pub mod device;
 pub mod download;
 pub mod fumo;
 pub mod i18n;
+pub mod logging;
 pub mod mo;
 pub mod notification;
 pub mod session;
