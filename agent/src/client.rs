@@ -111,7 +111,9 @@ impl DmClient {
             max_msg_size: self.settings.max_msg_size,
             max_obj_size: self.settings.max_obj_size,
             objects_dir: self.settings.state_dir.join("objects"),
-            max_messages: std::env::var("FOTAD_MAX_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000),
+            max_messages: self.settings.max_session_messages,
+            max_duration: self.settings.max_session_time,
+            default_answers: self.settings.ui_default_answers,
         };
         let ctx = SessionContext {
             tree: &mut self.tree,

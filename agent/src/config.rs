@@ -4,10 +4,12 @@
 //! sections over as TOML values.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::auth::Scheme;
+use crate::session::DefaultAnswers;
 use crate::syncml::Codec;
 
 /// Config errors, naming the section and key.
@@ -37,6 +39,10 @@ pub struct DmFragment {
     pub max_msg_size: Option<u64>,
     pub max_obj_size: Option<u64>,
     pub notification_udp_port: Option<u16>,
+    pub max_session_messages: Option<u32>,
+    pub max_session_secs: Option<u64>,
+    pub ui_default_answers: Option<Vec<String>>,
+    pub devinfo_compat: Option<bool>,
 }
 
 /// One `[[accounts]]` entry as written.
@@ -73,6 +79,15 @@ pub struct Settings {
     pub max_obj_size: u64,
     /// WAP-push-over-UDP listener; `None` = off (the default).
     pub notification_udp_port: Option<u16>,
+    /// Messages after which a session is aborted (large-object chunks not counted).
+    pub max_session_messages: u32,
+    /// Wall time after which a session is aborted, however slow the server.
+    pub max_session_time: Duration,
+    /// Alert types whose default response (DR) answers when no person did;
+    /// none by default (408).
+    pub ui_default_answers: DefaultAnswers,
+    /// Also serve DevDetail's FwV, SwV and HwV at `./DevInfo/…` (DM 1.1 places).
+    pub devinfo_compat: bool,
     pub accounts: Vec<AccountSettings>,
 }
 
@@ -141,6 +156,16 @@ fn settings(dm: DmFragment, accounts: Vec<AccountSettings>) -> Result<Settings, 
     if max_msg_size < 1024 {
         return Err(invalid("dm", "max_msg_size", "must be at least 1024".into()));
     }
+    let max_session_messages = dm.max_session_messages.unwrap_or(100);
+    if max_session_messages < 2 {
+        return Err(invalid("dm", "max_session_messages", "must be at least 2".into()));
+    }
+    let max_session_secs = dm.max_session_secs.unwrap_or(600);
+    if max_session_secs == 0 {
+        return Err(invalid("dm", "max_session_secs", "must be at least 1".into()));
+    }
+    let ui_default_answers = DefaultAnswers::from_names(dm.ui_default_answers.as_deref().unwrap_or_default())
+        .map_err(|e| invalid("dm", "ui_default_answers", e))?;
     Ok(Settings {
         device_id: dm
             .device_id
@@ -157,6 +182,10 @@ fn settings(dm: DmFragment, accounts: Vec<AccountSettings>) -> Result<Settings, 
         max_msg_size,
         max_obj_size: dm.max_obj_size.unwrap_or(100 * 1024 * 1024),
         notification_udp_port: dm.notification_udp_port.filter(|p| *p != 0),
+        max_session_messages,
+        max_session_time: Duration::from_secs(max_session_secs),
+        ui_default_answers,
+        devinfo_compat: dm.devinfo_compat.unwrap_or(false),
         accounts,
     })
 }
@@ -246,6 +275,9 @@ ca_bundle = "/etc/fotad/ca.pem"
         assert_eq!(s.notification_udp_port, None);
         assert_eq!(s.state_dir, PathBuf::from("/var/lib/fotad"));
         assert!(s.accounts.is_empty());
+        assert_eq!((s.max_session_messages, s.max_session_time), (100, Duration::from_secs(600)));
+        assert_eq!(s.ui_default_answers, DefaultAnswers::default(), "no default response stands for a person");
+        assert!(!s.devinfo_compat);
     }
 
     #[test]
@@ -261,5 +293,7 @@ ca_bundle = "/etc/fotad/ca.pem"
         let bad = FULL.replace("\"hmac\"", "\"x509\"");
         assert!(matches!(Settings::from_toml_str(&bad).unwrap_err(), ConfigError::Invalid { key: "auth", .. }));
         assert!(Settings::from_toml_str("[slots]\n").is_err());
+        let zero = Settings::from_toml_str("[dm]\ndevice_id = \"d\"\nmax_session_secs = 0\n").unwrap_err();
+        assert!(matches!(zero, ConfigError::Invalid { key: "max_session_secs", .. }), "{zero}");
     }
 }

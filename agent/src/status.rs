@@ -51,7 +51,7 @@ impl From<&TreeError> for StatusCode {
         match e {
             TreeError::NotFound(_) => StatusCode::NotFound,
             TreeError::AlreadyExists(_) => StatusCode::AlreadyExists,
-            TreeError::AclDenied { .. } => StatusCode::PermissionDenied,
+            TreeError::AclDenied { .. } | TreeError::AclChangeDenied { .. } => StatusCode::PermissionDenied,
             TreeError::NotAllowed { .. } | TreeError::ParentIsLeaf(_) => StatusCode::CommandNotAllowed,
             TreeError::BadUri(_) => StatusCode::NotFound,
             TreeError::UriTooLong(_) => StatusCode::UriTooLong,

@@ -1,11 +1,13 @@
-//! HTTP(S) transport of SyncML messages: ureq over rustls, with a
-//! configurable CA bundle and optional client certificate. Plain HTTP only
-//! when the account's address says `http://`; a RespURI may never downgrade.
+//! HTTP(S) transport of SyncML messages over [`crate::http_client`] (rustls,
+//! a configurable CA bundle and optional client certificate). Plain HTTP
+//! only when the account's address says `http://`; a RespURI may never
+//! downgrade; redirects are not followed.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::http_client::{self, header, ClientOptions};
 
 /// One SyncML message going out.
 #[derive(Debug, Clone)]
@@ -39,12 +41,20 @@ pub enum TransportError {
     Scheme { url: String },
     #[error("refusing to switch from {from} to plain-HTTP {to}")]
     Downgrade { from: String, to: String },
+    #[error("TLS with {url} failed: {message}; check the server certificate and the account's ca_bundle")]
+    TlsHandshake { url: String, message: String },
+    #[error("{url}: the session's time is up (the [dm] max_session_secs limit)")]
+    Deadline { url: String },
 }
 
 /// Sends a message and returns the reply (implemented over HTTP, or in-process
 /// by tests).
 pub trait Transport {
     fn exchange(&mut self, req: &Request) -> Result<Response, TransportError>;
+
+    /// Every exchange from now on must be over (reply read whole) by
+    /// `deadline`, however slowly the server sends.
+    fn set_deadline(&mut self, _deadline: Instant) {}
 }
 
 /// TLS material for one account.
@@ -60,19 +70,21 @@ pub struct TlsOptions {
 pub struct HttpTransport {
     agent: ureq::Agent,
     max_reply: usize,
+    deadline: Option<Instant>,
 }
 
 impl HttpTransport {
     /// Builds the transport; the CA bundle replaces the built-in web roots.
     pub fn new(tls: &TlsOptions, max_reply: usize) -> Result<Self, TransportError> {
-        let config = client_config(tls)?;
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(30))
-            .timeout_read(Duration::from_secs(120))
-            .redirects(0)
-            .tls_config(Arc::new(config))
-            .build();
-        Ok(HttpTransport { agent, max_reply })
+        let agent = http_client::agent(&ClientOptions {
+            ca_bundle: tls.ca_bundle.as_deref(),
+            client_cert: tls.client_cert.as_deref(),
+            client_key: tls.client_key.as_deref(),
+            connect_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(120),
+        })
+        .map_err(|e| TransportError::Tls { path: e.path, message: e.message })?;
+        Ok(HttpTransport { agent, max_reply, deadline: None })
     }
 }
 
@@ -90,69 +102,52 @@ pub fn check_url(current: &str, next: &str) -> Result<(), TransportError> {
 impl Transport for HttpTransport {
     fn exchange(&mut self, req: &Request) -> Result<Response, TransportError> {
         check_url(&req.url, &req.url)?;
-        let mut r = self.agent.post(&req.url).set("Content-Type", &req.content_type).set("Accept", &req.content_type);
+        let mut r =
+            self.agent.post(&req.url).header("Content-Type", &req.content_type).header("Accept", &req.content_type);
         if let Some(h) = &req.hmac {
-            r = r.set(crate::auth::HMAC_HEADER, h);
+            r = r.header(crate::auth::HMAC_HEADER, h);
         }
-        let resp = match r.send_bytes(&req.body) {
-            Ok(resp) | Err(ureq::Error::Status(_, resp)) => resp,
-            Err(e) => return Err(TransportError::Http { url: req.url.clone(), message: e.to_string() }),
-        };
-        let status = resp.status();
-        let content_type = resp.header("Content-Type").unwrap_or("").to_string();
-        let hmac = resp.header(crate::auth::HMAC_HEADER).map(str::to_string);
+        if let Some(deadline) = self.deadline {
+            // The whole exchange, the reply body included, must be over by then.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(TransportError::Deadline { url: req.url.clone() });
+            }
+            r = r.config().timeout_global(Some(left)).build();
+        }
+        let resp = r.send(&req.body[..]).map_err(|e| self.transport_error(&req.url, &e))?;
+        let status = resp.status().as_u16();
+        let content_type = header(&resp, "Content-Type").unwrap_or("").to_string();
+        let hmac = header(&resp, crate::auth::HMAC_HEADER).map(str::to_string);
         let mut body = Vec::new();
-        resp.into_reader()
+        resp.into_body()
+            .into_reader()
             .take(self.max_reply as u64 + 1)
             .read_to_end(&mut body)
-            .map_err(|e| TransportError::Http { url: req.url.clone(), message: e.to_string() })?;
+            .map_err(|e| self.transport_error(&req.url, &ureq::Error::from(e)))?;
         if body.len() > self.max_reply {
             return Err(TransportError::TooLarge { url: req.url.clone(), limit: self.max_reply });
         }
         Ok(Response { status, content_type, body, hmac })
     }
+
+    fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = Some(deadline);
+    }
 }
 
-fn client_config(tls: &TlsOptions) -> Result<rustls::ClientConfig, TransportError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    match &tls.ca_bundle {
-        Some(path) => {
-            for cert in read_certs(path)? {
-                roots.add(cert).map_err(|e| tls_err(path, e))?;
-            }
+impl HttpTransport {
+    /// A failed exchange, saying which TLS check failed when TLS did.
+    fn transport_error(&self, url: &str, e: &ureq::Error) -> TransportError {
+        let url = url.to_string();
+        if let Some(message) = http_client::tls_failure(e) {
+            return TransportError::TlsHandshake { url, message };
         }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| tls_err(Path::new("-"), e))?
-        .with_root_certificates(roots);
-    match (&tls.client_cert, &tls.client_key) {
-        (Some(cert), Some(key)) => {
-            let chain = read_certs(cert)?;
-            let mut rd = std::io::BufReader::new(std::fs::File::open(key).map_err(|e| tls_err(key, e))?);
-            let key_der = rustls_pemfile::private_key(&mut rd)
-                .map_err(|e| tls_err(key, e))?
-                .ok_or_else(|| tls_err(key, "no private key found"))?;
-            builder.with_client_auth_cert(chain, key_der).map_err(|e| tls_err(cert, e))
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return TransportError::Deadline { url };
         }
-        (None, None) => Ok(builder.with_no_client_auth()),
-        (Some(p), None) | (None, Some(p)) => Err(tls_err(p, "client_cert and client_key go together")),
+        TransportError::Http { url, message: http_client::describe(e) }
     }
-}
-
-fn read_certs(path: &Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, TransportError> {
-    let mut rd = std::io::BufReader::new(std::fs::File::open(path).map_err(|e| tls_err(path, e))?);
-    let certs = rustls_pemfile::certs(&mut rd).collect::<Result<Vec<_>, _>>().map_err(|e| tls_err(path, e))?;
-    if certs.is_empty() {
-        return Err(tls_err(path, "no certificates found"));
-    }
-    Ok(certs)
-}
-
-fn tls_err(path: &Path, e: impl std::fmt::Display) -> TransportError {
-    TransportError::Tls { path: path.to_path_buf(), message: e.to_string() }
 }
 
 #[cfg(test)]
@@ -174,7 +169,7 @@ mod tests {
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "").unwrap();
         let e = HttpTransport::new(&TlsOptions { ca_bundle: Some(empty), ..Default::default() }, 1 << 20).unwrap_err();
-        assert!(e.to_string().contains("no certificates"), "{e}");
+        assert!(e.to_string().contains("empty.pem") && e.to_string().contains("no PEM certificate"), "{e}");
         assert!(HttpTransport::new(&TlsOptions::default(), 1 << 20).is_ok());
     }
 }

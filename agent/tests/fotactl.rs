@@ -30,6 +30,12 @@ fn status_text_and_json_and_set_language() {
     let _d = Daemon::start(&bus, parts());
     let text = stdout(&fotactl(&bus, As::Nobody, &["status"]));
     assert!(text.contains("state:            idle") && text.contains("language:         en"), "{text}");
+    assert!(text.contains("SIM:              absent (identity: root and group fotad-ui only)"), "{text}");
+    let json = |who| -> serde_json::Value {
+        serde_json::from_str(&stdout(&fotactl(&bus, who, &["status", "--json"]))).unwrap()
+    };
+    assert!(json(As::Nobody)["sim"]["identity"].is_null());
+    assert_eq!(json(As::UiUser)["sim"]["identity"]["iccid"], "");
     stdout(&fotactl(&bus, As::UiUser, &["set-language", "zh_CN"]));
     let json: serde_json::Value =
         serde_json::from_str(&stdout(&fotactl(&bus, As::Root, &["status", "--json"]))).unwrap();

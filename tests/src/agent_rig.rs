@@ -130,7 +130,12 @@ impl AgentRig {
 
     /// The server will set PkgURL to `file` on nginx and Exec DownloadAndUpdate.
     pub fn order(&self, file: &str, correlator: &str) {
-        order_download_and_update(&self.server, &self.nginx.url(&format!("/{file}")), correlator);
+        self.order_url(&self.nginx.url(&format!("/{file}")), correlator);
+    }
+
+    /// The server will set PkgURL to `url` and Exec DownloadAndUpdate.
+    pub fn order_url(&self, url: &str, correlator: &str) {
+        order_download_and_update(&self.server, url, correlator);
     }
 
     /// `fotad --once` for this device (add `--check` or `--notify FILE`).

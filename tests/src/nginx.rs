@@ -35,6 +35,7 @@ impl Nginx {
     /// [`Nginx::start`], sending each response at most `rate` bytes per second
     /// (nginx's `limit_rate`), so that a test can act in the middle of a transfer.
     pub fn start_limited(root: &Path, tls: Option<&TlsFiles>, rate: Option<u64>) -> Result<Nginx, String> {
+        workers_can_read(root)?;
         let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
         let addr = free_port()?;
         let conf = dir.path().join("nginx.conf");
@@ -99,6 +100,30 @@ impl Drop for Nginx {
     }
 }
 
+/// Whether nginx's workers can serve files below `root`: started by root,
+/// they run as `nobody`, so every directory on the way must be searchable by
+/// others. Says which one is not and what to do, before anything is served.
+pub fn workers_can_read(root: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if std::fs::metadata("/proc/self").map_or(true, |m| m.uid() != 0) {
+        return Ok(()); // the workers run as the caller
+    }
+    let root = std::path::absolute(root).map_err(|e| format!("{}: {e}", root.display()))?;
+    for dir in root.ancestors() {
+        let Ok(meta) = std::fs::metadata(dir) else { continue };
+        if meta.is_dir() && meta.permissions().mode() & 0o001 == 0 {
+            return Err(format!(
+                "nginx's workers (user nobody) cannot enter {} (mode {:o}), so they could not serve the packages \
+                 below it: use a directory that others may enter, or `chmod o+x {}`",
+                dir.display(),
+                meta.permissions().mode() & 0o7777,
+                dir.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn free_port() -> Result<SocketAddr, String> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("binding a loopback port: {e}"))?;
     listener.local_addr().map_err(|e| e.to_string())
@@ -123,4 +148,38 @@ fn config(dir: &Path, root: &Path, addr: SocketAddr, tls: Option<&TlsFiles>, rat
            types {{ application/vnd.oma.dd+xml dd; application/vnd.fotad.package fota; }}\n\
            default_type application/octet-stream;\n  server {{\n{server}  }}\n}}\n"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    use super::*;
+
+    #[test]
+    fn a_root_below_a_private_directory_is_refused_at_once_when_workers_drop_to_nobody() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let private = dir.path().join("mktemp-d");
+        std::fs::create_dir_all(private.join("www")).unwrap();
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let root = private.join("www");
+        let as_root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
+        match Nginx::start(&root, None) {
+            Err(e) if as_root => assert!(e.contains("mktemp-d") && e.contains("chmod o+x"), "{e}"),
+            Ok(_) if !as_root => {} // the workers run as the caller, who can read it
+            other => panic!("as root: {as_root}, got {:?}", other.map(|n| n.addr())),
+        }
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o711)).unwrap();
+        let nginx = Nginx::start(&root, None).unwrap();
+        std::fs::write(root.join("a"), "x").unwrap();
+        std::fs::set_permissions(root.join("a"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut conn = TcpStream::connect(nginx.addr()).unwrap();
+        use std::io::{Read, Write};
+        conn.write_all(b"GET /a HTTP/1.0\r\n\r\n").unwrap();
+        let mut text = String::new();
+        conn.read_to_string(&mut text).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    }
 }

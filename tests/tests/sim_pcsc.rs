@@ -367,6 +367,8 @@ fn run_dm_session(uri: &str, state: &std::path::Path) -> (Result<(), String>, Ve
             max_obj_size: settings.max_obj_size,
             objects_dir: state.join("objects"),
             max_messages: 10,
+            max_duration: Duration::from_secs(60),
+            default_answers: Default::default(),
         },
     };
     let r = run_session(ctx, &Trigger::Client).map(|_| ()).map_err(|e| e.to_string());

@@ -8,9 +8,11 @@ use anyhow::{bail, Context, Result};
 use lexopt::prelude::*;
 
 use crate::boot::sim::{self, Selection};
+use crate::boot::SlotState;
 use crate::config::{self, Layers, Settings};
 use crate::lifecycle::{open_backend, BootCheck, Lifecycle, Status};
 use crate::slot::Slot;
+use crate::text::escaped;
 
 /// The subcommands of this module.
 pub const SUBCOMMANDS: [&str; 6] = ["status", "activate", "mark-good", "mark-bad", "check-boot", "simulate-boot"];
@@ -55,7 +57,8 @@ pub enum SlotCommand {
 /// Usage lines for `--help`.
 pub const USAGE: &str = "\
   status [--json]                   slots, booted slot, primary, states, versions
-  activate [A|B|other] [--tries N]  boot the other slot (an earlier install) next, N tries
+  activate [A|B|other] [--tries N]  boot the other slot (an earlier install) next: a confirmed
+                                    slot as it is, another one for N trial boots
   mark-good                         confirm the booted slot (run after a good boot)
   mark-bad [A|B|booted|other]       mark a slot bad (default: booted) to roll back
   check-boot [--json]               judge the last boot against a pending update
@@ -129,9 +132,16 @@ pub fn render_status(s: &Status) -> String {
     out.push_str(&format!("primary:    {primary}\n"));
     for slot in &s.slots {
         let devices: Vec<String> = slot.devices.iter().map(|(c, d)| format!("{c}={}", d.display())).collect();
-        let version = slot.version.as_deref().unwrap_or("-");
-        out.push_str(&format!("slot {}:     {}, version {version}, {}\n", slot.slot, slot.state, devices.join(" ")));
+        let version = slot.version.as_deref().map_or("-".to_string(), escaped);
+        let security = slot.security_version.map_or(String::new(), |v| format!(" (security version {v})"));
+        out.push_str(&format!(
+            "slot {}:     {}, version {version}{security}, {}\n",
+            slot.slot,
+            slot.state,
+            devices.join(" ")
+        ));
     }
+    out.push_str(&format!("security floor: {} (packages below it are refused)\n", s.security_floor));
     if let Some(p) = &s.pending {
         out.push_str(&format!("pending:    update to {} from {}\n", p.target, p.from));
     }
@@ -147,7 +157,10 @@ pub fn activate(settings: &Settings, slot: SlotArg, tries: Option<u8>) -> Result
     let target = slot.resolve(lc.booted());
     let tries = tries.unwrap_or(settings.tries);
     lc.switch_to(target, tries).with_context(|| format!("activating slot {target}"))?;
-    println!("slot {target} is primary with {tries} boot tries; reboot to try it");
+    match lc.bootloader().slot_state(target) {
+        SlotState::Good => println!("slot {target} is primary (confirmed, it boots without spending tries)"),
+        _ => println!("slot {target} is primary with {tries} boot tries; reboot to try it"),
+    }
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -59,6 +60,7 @@ pub struct UpdaterFragment {
     pub tries: Option<i64>,
     pub cmdline: Option<PathBuf>,
     pub mountinfo: Option<PathBuf>,
+    pub read_timeout_secs: Option<i64>,
 }
 
 /// `[bootloader]`.
@@ -109,9 +111,17 @@ pub struct Settings {
     pub tries: u8,
     pub cmdline: PathBuf,
     pub mountinfo: PathBuf,
+    /// `fotad-update install -` gives up (resumably) when standard input
+    /// brings no data for this long.
+    pub read_timeout: Duration,
     pub bootloader: BootloaderConfig,
     pub slots: SlotSource,
 }
+
+/// Default of [`Settings::read_timeout`].
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// Longest [`Settings::read_timeout`] (a day).
+pub const MAX_READ_TIMEOUT_SECS: u64 = 86_400;
 
 /// The three layers, as paths (tests point them at a temporary directory).
 #[derive(Debug, Clone)]
@@ -216,6 +226,7 @@ impl Fragment {
             take(&mut me.tries, u.tries);
             take(&mut me.cmdline, u.cmdline);
             take(&mut me.mountinfo, u.mountinfo);
+            take(&mut me.read_timeout_secs, u.read_timeout_secs);
         }
         if let Some(b) = other.bootloader {
             let me = self.bootloader.get_or_insert_with(Default::default);
@@ -257,6 +268,14 @@ impl Settings {
             n @ 1..=9 => n as u8,
             n => return Err(invalid("updater.tries", format!("{n} is out of range; give 1 to {MAX_TRIES}"))),
         };
+        let read_timeout = match u.read_timeout_secs {
+            None => DEFAULT_READ_TIMEOUT,
+            Some(n) if n >= 1 && n as u64 <= MAX_READ_TIMEOUT_SECS => Duration::from_secs(n as u64),
+            Some(n) => {
+                let reason = format!("{n} is out of range; give 1 to {MAX_READ_TIMEOUT_SECS} seconds");
+                return Err(invalid("updater.read_timeout_secs", reason));
+            }
+        };
         if u.compatible.as_deref().is_some_and(|c| c.trim().is_empty()) {
             return Err(invalid("updater.compatible", "is empty; give the device model string"));
         }
@@ -269,6 +288,7 @@ impl Settings {
             tries,
             cmdline: u.cmdline.unwrap_or_else(|| PathBuf::from("/proc/cmdline")),
             mountinfo: u.mountinfo.unwrap_or_else(|| PathBuf::from("/proc/self/mountinfo")),
+            read_timeout,
             bootloader,
             slots,
         })

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::lifecycle::LifecycleError;
 use crate::ops::OpError;
 use crate::package::PackageError;
 
@@ -31,7 +32,7 @@ pub enum InstallError {
     Truncated { offset: u64, size: u64 },
     #[error("reading the package stream at byte {offset}: {source}")]
     Stream { offset: u64, source: std::io::Error },
-    #[error("target {path} holds {available} bytes, image {class:?} needs {needed}")]
+    #[error("image {class:?} needs {needed} bytes, but target {path} can hold {available}")]
     TargetTooSmall { class: String, path: PathBuf, needed: u64, available: u64 },
     #[error("no space left writing {path}")]
     NoSpace { path: PathBuf },
@@ -39,8 +40,10 @@ pub enum InstallError {
     Io { what: &'static str, path: PathBuf, source: std::io::Error },
     #[error("image {class:?} in {path} does not verify after writing: SHA-256 {found}, expected {expected}")]
     VerifyFailed { class: String, path: PathBuf, expected: String, found: String },
-    #[error("resume offset {given} does not match the checkpoint ({expected:?}); restart from 0")]
+    #[error("{}", resume_mismatch(*given, *expected))]
     ResumeMismatch { given: u64, expected: Option<u64> },
+    #[error("marking the target slot bad before writing: {0}")]
+    Slot(Box<LifecycleError>),
     #[error("install cancelled at a checkpoint; it resumes from there")]
     Cancelled,
 }
@@ -66,6 +69,10 @@ impl InstallError {
             InstallError::TargetTooSmall { .. } | InstallError::NoSpace { .. } => 502,
             InstallError::Stream { .. } => 503,
             InstallError::Cancelled => 401,
+            InstallError::Slot(e) => match **e {
+                LifecycleError::BootedNotConfirmed(_) => 405,
+                _ => 410,
+            },
             InstallError::Io { .. } | InstallError::VerifyFailed { .. } | InstallError::ResumeMismatch { .. } => 410,
         }
     }
@@ -74,5 +81,44 @@ impl InstallError {
     /// (the stream was cut or the install was stopped), as opposed to a refusal.
     pub fn is_resumable(&self) -> bool {
         matches!(self, InstallError::Truncated { .. } | InstallError::Stream { .. } | InstallError::Cancelled)
+    }
+
+    /// Whether the package was refused: not trusted, not for this device or its
+    /// slots, below the security floor, or corrupt (as opposed to an error of
+    /// the device, the state directory or the command line).
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            InstallError::Package(PackageError::Io { .. } | PackageError::BadKey { .. }) => false,
+            InstallError::Package(_)
+            | InstallError::Incompatible { .. }
+            | InstallError::Downgrade { .. }
+            | InstallError::NoTarget { .. }
+            | InstallError::NoSource { .. }
+            | InstallError::Refused { .. }
+            | InstallError::TargetIsSource { .. }
+            | InstallError::WrongSource { .. }
+            | InstallError::Corrupt { .. }
+            | InstallError::TargetTooSmall { .. }
+            | InstallError::VerifyFailed { .. } => true,
+            InstallError::Truncated { .. }
+            | InstallError::Stream { .. }
+            | InstallError::NoSpace { .. }
+            | InstallError::Io { .. }
+            | InstallError::ResumeMismatch { .. }
+            | InstallError::Slot(_)
+            | InstallError::Cancelled => false,
+        }
+    }
+}
+
+fn resume_mismatch(given: u64, expected: Option<u64>) -> String {
+    match expected {
+        Some(next) => format!(
+            "resume offset {given} does not match the checkpoint, which continues at byte {next}: \
+             stream the package from there (`install - --offset {next}`) or whole from byte 0"
+        ),
+        None => format!(
+            "resume offset {given} given, but there is no checkpoint to resume: stream the whole package from byte 0"
+        ),
     }
 }

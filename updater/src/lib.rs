@@ -14,6 +14,7 @@ pub mod ops;
 pub mod package;
 pub mod slot;
 pub mod slot_record;
+pub mod text;
 pub mod update;
 
 pub use error::InstallError;

@@ -1,21 +1,29 @@
 //! The A/B update lifecycle around the installer. Order of writes, never broken:
-//! [`Lifecycle::prepare_target`] marks the inactive slot bad → the installer writes,
-//! fsyncs and verifies it → [`Lifecycle::activate`] makes it primary with N tries →
+//! [`Lifecycle::target`] resolves the inactive slot (no write) → the installer
+//! reads and verifies the package → [`Lifecycle::mark_target_bad`], called by the
+//! installer right before its first write → the installer writes, fsyncs and
+//! verifies the slot → [`Lifecycle::activate`] makes it primary with N tries →
 //! reboot → [`Lifecycle::mark_good`] confirms it (from `fotad-mark-good.service`).
 //! After a boot, [`Lifecycle::check_boot`] tells whether the new slot came up or the
 //! bootloader fell back, and records the outcome for the agent to report.
+//!
+//! The anti-rollback floor ([`Lifecycle::security_floor`]) is the highest
+//! security version ever confirmed: the slot record keeps each activated slot's
+//! security version, and before any bootloader write (which could end a slot's
+//! confirmation) the confirmed slots' versions are folded into the recorded floor.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use crate::install::ImageTarget;
 
-use crate::boot::{self, Backend, BootError, Bootloader, SlotState, MAX_TRIES};
+use crate::boot::{self, Backend, BootError, BootState, Bootloader, SlotState, MAX_TRIES};
 use crate::config::{BootloaderConfig, Settings, SlotSource};
+use crate::install::{self, Records};
 use crate::slot::booted::{self, BootedError, Probe};
 use crate::slot::gpt::DiscoverError;
 use crate::slot::{Slot, Slots};
-use crate::slot_record::{self, Outcome, Pending, RecordError, SlotRecord, UpdateResult};
+use crate::slot_record::{self, Outcome, Pending, RecordError, SlotContent, SlotRecord, UpdateResult};
 
 /// A lifecycle step failed or was refused.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +48,7 @@ pub enum LifecycleError {
     Tries(u8),
 }
 
-/// The slot prepared for an install (already marked bad in the bootloader).
+/// The slot an install writes: the inactive one, with its per-image paths.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct InstallTarget {
     pub slot: Slot,
@@ -67,6 +75,7 @@ pub struct SlotStatus {
     pub slot: Slot,
     pub state: SlotState,
     pub version: Option<String>,
+    pub security_version: Option<u64>,
     pub devices: BTreeMap<String, PathBuf>,
 }
 
@@ -77,6 +86,8 @@ pub struct Status {
     pub booted: Slot,
     pub primary: Option<Slot>,
     pub slots: Vec<SlotStatus>,
+    /// Packages with a lower security version are refused.
+    pub security_floor: u64,
     pub pending: Option<Pending>,
     pub last_outcome: Option<Outcome>,
 }
@@ -87,6 +98,8 @@ pub struct Lifecycle {
     slots: Slots,
     booted: Slot,
     boot: Bootloader,
+    /// The bootloader state as last read or written (without unwritten edits).
+    persisted: BootState,
     record_path: PathBuf,
 }
 
@@ -124,7 +137,8 @@ impl Lifecycle {
     ) -> Result<Lifecycle, LifecycleError> {
         let name = backend.name();
         let boot = Bootloader::open(backend).map_err(|source| LifecycleError::Boot { backend: name, source })?;
-        Ok(Lifecycle { slots, booted, boot, record_path: slot_record::path_in(state_dir) })
+        let persisted = boot.state();
+        Ok(Lifecycle { slots, booted, boot, persisted, record_path: slot_record::path_in(state_dir) })
     }
 
     pub fn booted(&self) -> Slot {
@@ -139,9 +153,25 @@ impl Lifecycle {
         &self.boot
     }
 
+    /// Writes the bootloader state, after folding the security versions of
+    /// the slots confirmed so far into the recorded floor (the write may end a
+    /// confirmation).
     fn write_boot(&mut self) -> Result<(), LifecycleError> {
+        let mut record = self.record()?;
+        if record.fold_confirmed(&self.persisted) {
+            slot_record::store(&self.record_path, &record)?;
+        }
         let backend = self.boot.backend_name();
-        self.boot.write().map_err(|source| LifecycleError::Boot { backend, source })
+        self.boot.write().map_err(|source| LifecycleError::Boot { backend, source })?;
+        self.persisted = self.boot.state();
+        Ok(())
+    }
+
+    fn reload_boot(&mut self) -> Result<(), LifecycleError> {
+        let backend = self.boot.backend_name();
+        self.boot.reload().map_err(|source| LifecycleError::Boot { backend, source })?;
+        self.persisted = self.boot.state();
+        Ok(())
     }
 
     fn set_state(&mut self, slot: Slot, state: SlotState) -> Result<(), LifecycleError> {
@@ -150,31 +180,54 @@ impl Lifecycle {
     }
 
     fn record(&self) -> Result<SlotRecord, LifecycleError> {
-        Ok(slot_record::load(&self.record_path)?)
+        let mut record = slot_record::load(&self.record_path)?;
+        if record.security_versions.is_empty() && record.security_floor == 0 {
+            self.carry_over_security_version(&mut record);
+        }
+        Ok(record)
     }
 
+    /// A record written before it kept security versions (fotad 0.1): the
+    /// installer's status record names the security version of the last
+    /// completely installed package, and the slot whose recorded version is
+    /// that package's holds it. Without this an upgraded device would start
+    /// with no floor at all until its next confirmed update.
+    fn carry_over_security_version(&self, record: &mut SlotRecord) {
+        let Some(state_dir) = self.record_path.parent() else { return };
+        let Ok(Some(install::Status::Installed { version, security_version, .. })) = Records::new(state_dir).status()
+        else {
+            return;
+        };
+        for (slot, v) in &record.versions {
+            if *v == version {
+                record.security_versions.insert(*slot, security_version);
+            }
+        }
+    }
+
+    /// Stores the record, with the confirmed slots folded into its floor.
     fn store(&self, record: &SlotRecord) -> Result<(), LifecycleError> {
-        Ok(slot_record::store(&self.record_path, record)?)
+        let mut record = record.clone();
+        record.fold_confirmed(&self.persisted);
+        Ok(slot_record::store(&self.record_path, &record)?)
     }
 
-    /// Step 1 of an install: resolves the inactive slot, refuses when the booted
-    /// slot is not confirmed, marks the inactive slot bad (and the booted one
-    /// primary) in the bootloader, forgets what the slot held, and returns the
-    /// per-image target (inactive slot) and source (booted slot) paths.
-    pub fn prepare_target(&mut self) -> Result<InstallTarget, LifecycleError> {
+    /// The anti-rollback floor: the highest security version ever confirmed
+    /// on this device's slots. An install refuses packages below it.
+    pub fn security_floor(&self) -> Result<u64, LifecycleError> {
+        Ok(self.record()?.floor(&self.persisted))
+    }
+
+    /// Step 1 of an install: the inactive slot and, per image class, its
+    /// target device and the booted slot's device (the source of deltas).
+    /// Refused when the booted slot is not confirmed. Writes nothing: the
+    /// installer calls [`Lifecycle::mark_target_bad`] once the package passed
+    /// its checks, right before its first write.
+    pub fn target(&self) -> Result<InstallTarget, LifecycleError> {
         let target = !self.booted;
         if self.boot.slot_state(self.booted) != SlotState::Good {
             return Err(LifecycleError::BootedNotConfirmed(self.booted));
         }
-        self.set_state(target, SlotState::Bad)?;
-        self.boot.set_primary(self.booted);
-        self.write_boot()?;
-        let mut record = self.record()?;
-        record.versions.remove(&target);
-        if record.pending.as_ref().is_some_and(|p| p.target == target) {
-            record.pending = None;
-        }
-        self.store(&record)?;
         let source = self.slots.get(self.booted);
         let images = self
             .slots
@@ -188,17 +241,63 @@ impl Lifecycle {
         Ok(InstallTarget { slot: target, images })
     }
 
-    /// Last step of an install, called by the installer only after the slot was
-    /// written, fsynced and verified: records the pending update, then makes
-    /// `target` primary in trial with `tries` boot tries.
-    pub fn activate(&mut self, target: Slot, tries: u8, version: Option<&str>) -> Result<(), LifecycleError> {
+    /// Step 2, right before the first byte is written to `target`: reads the
+    /// bootloader state again, refuses unless the booted slot is confirmed,
+    /// marks `target` bad (and the booted slot primary) in one bootloader write,
+    /// and forgets what the slot held and an update of it waiting for its boot.
+    /// Idempotent: a resumed install calls it again.
+    pub fn mark_target_bad(&mut self, target: Slot) -> Result<(), LifecycleError> {
+        if target == self.booted {
+            return Err(LifecycleError::TargetIsBooted(target));
+        }
+        self.reload_boot()?;
+        if self.boot.slot_state(self.booted) != SlotState::Good {
+            return Err(LifecycleError::BootedNotConfirmed(self.booted));
+        }
+        self.set_state(target, SlotState::Bad)?;
+        self.boot.set_primary(self.booted);
+        self.write_boot()?;
+        let mut record = self.record()?;
+        let before = record.clone();
+        record.versions.remove(&target);
+        record.security_versions.remove(&target);
+        if record.pending.as_ref().is_some_and(|p| p.target == target) {
+            record.pending = None;
+        }
+        if record != before {
+            self.store(&record)?;
+        }
+        Ok(())
+    }
+
+    /// Steps 1 and 2 at once, for callers that write the slot themselves
+    /// (tests, tools): [`Lifecycle::target`], then [`Lifecycle::mark_target_bad`].
+    pub fn prepare_target(&mut self) -> Result<InstallTarget, LifecycleError> {
+        let target = self.target()?;
+        self.mark_target_bad(target.slot)?;
+        Ok(target)
+    }
+
+    /// Last step of an install, called only after the slot was written, fsynced
+    /// and verified: records the pending update and what the slot holds (its
+    /// version and security version, which becomes part of the floor once the
+    /// slot is confirmed), then makes `target` primary in trial with `tries`
+    /// boot tries.
+    pub fn activate(&mut self, target: Slot, tries: u8, content: Option<&SlotContent>) -> Result<(), LifecycleError> {
         self.check_activation(target, tries)?;
         let mut record = self.record()?;
-        record.pending = Some(Pending { target, from: self.booted, version: version.map(str::to_string) });
-        match version {
-            Some(v) => record.versions.insert(target, v.to_string()),
-            None => record.versions.remove(&target),
-        };
+        let version = content.map(|c| c.version.clone());
+        record.pending = Some(Pending { target, from: self.booted, version });
+        match content {
+            Some(c) => {
+                record.versions.insert(target, c.version.clone());
+                record.security_versions.insert(target, c.security_version);
+            }
+            None => {
+                record.versions.remove(&target);
+                record.security_versions.remove(&target);
+            }
+        }
         self.store(&record)?;
         self.make_primary(target, tries)
     }
@@ -223,13 +322,24 @@ impl Lifecycle {
     }
 
     /// Switches to the other slot, which holds an earlier install (`fotad-update
-    /// activate`): refuses a slot marked bad (partial or unverified content). Not
-    /// an update: no pending update is recorded, so no outcome is reported.
+    /// activate`): refuses a slot marked bad (partial or unverified content). A
+    /// confirmed slot stays confirmed and only becomes primary; any other goes on
+    /// trial for `tries` boots, which needs the booted slot confirmed to fall
+    /// back to. Not an update: no pending update is recorded, so no outcome is
+    /// reported.
     pub fn switch_to(&mut self, target: Slot, tries: u8) -> Result<(), LifecycleError> {
-        if target != self.booted && self.boot.slot_state(target) == SlotState::Bad {
-            return Err(LifecycleError::SlotIsBad(target));
+        self.check_activation(target, tries)?;
+        match self.boot.slot_state(target) {
+            SlotState::Bad => Err(LifecycleError::SlotIsBad(target)),
+            SlotState::Good => {
+                self.boot.set_primary(target);
+                self.write_boot()
+            }
+            SlotState::Trial { .. } if self.boot.slot_state(self.booted) != SlotState::Good => {
+                Err(LifecycleError::BootedNotConfirmed(self.booted))
+            }
+            SlotState::Trial { .. } => self.make_primary(target, tries),
         }
-        self.make_primary(target, tries)
     }
 
     /// Confirms the booted slot (after a good boot), makes it primary when the
@@ -306,6 +416,7 @@ impl Lifecycle {
                 slot,
                 state: self.boot.slot_state(slot),
                 version: record.versions.get(&slot).cloned(),
+                security_version: record.security_versions.get(&slot).copied(),
                 devices: self.slots.get(slot).iter().map(|(c, p)| (c.clone(), p.device.clone())).collect(),
             })
             .collect();
@@ -314,6 +425,7 @@ impl Lifecycle {
             booted: self.booted,
             primary: self.boot.primary(),
             slots,
+            security_floor: record.floor(&self.persisted),
             pending: record.pending,
             last_outcome: record.outcome,
         })

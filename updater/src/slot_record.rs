@@ -1,11 +1,14 @@
 //! The updater's small slot record in the state directory (`slots.json`): the
-//! version each slot holds, the activation waiting for its boot, and the outcome of
-//! the last update for the agent to report. Replaced atomically.
+//! version and security version each slot holds, the anti-rollback floor (the
+//! highest security version ever confirmed), the activation waiting for its
+//! boot, and the outcome of the last update for the agent to report. Replaced
+//! atomically.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::atomic_file;
+use crate::boot::{BootState, SlotState};
 use crate::slot::Slot;
 
 /// File name of the record inside the state directory.
@@ -41,15 +44,59 @@ pub struct Outcome {
     pub version: Option<String>,
 }
 
+/// What an activated slot holds, from its package's verified manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotContent {
+    pub version: String,
+    pub security_version: u64,
+}
+
+impl SlotContent {
+    pub fn new(version: impl Into<String>, security_version: u64) -> SlotContent {
+        SlotContent { version: version.into(), security_version }
+    }
+}
+
 /// The whole record.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SlotRecord {
     #[serde(default)]
     pub versions: BTreeMap<Slot, String>,
+    /// The security version of the package each slot holds: set when the slot
+    /// is activated, removed only when the slot is marked bad to be written.
+    #[serde(default)]
+    pub security_versions: BTreeMap<Slot, u64>,
+    /// The highest security version ever confirmed (see [`SlotRecord::floor`]);
+    /// only ever raised.
+    #[serde(default)]
+    pub security_floor: u64,
     #[serde(default)]
     pub pending: Option<Pending>,
     #[serde(default)]
     pub outcome: Option<Outcome>,
+}
+
+impl SlotRecord {
+    /// The anti-rollback floor with the bootloader in `boot`: the recorded
+    /// floor, or the security version of a slot the bootloader holds confirmed
+    /// (good), whichever is higher. Packages below it are refused.
+    pub fn floor(&self, boot: &BootState) -> u64 {
+        Slot::ALL
+            .into_iter()
+            .filter(|s| boot.get(*s) == SlotState::Good)
+            .filter_map(|s| self.security_versions.get(&s).copied())
+            .fold(self.security_floor, u64::max)
+    }
+
+    /// Raises the recorded floor to [`SlotRecord::floor`]; true when it rose.
+    /// Done before every write that could end a slot's confirmation, so the
+    /// floor never depends on a slot staying good.
+    pub fn fold_confirmed(&mut self, boot: &BootState) -> bool {
+        let floor = self.floor(boot);
+        let rose = floor > self.security_floor;
+        self.security_floor = floor;
+        rose
+    }
 }
 
 /// The record file could not be read or written.

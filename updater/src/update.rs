@@ -1,11 +1,15 @@
 //! An update of the inactive slot, start to end, in the order of writes that
-//! is never broken: mark the inactive slot bad → install (write, sync, read
-//! back and verify) → copy the image classes the package does not carry →
-//! make the slot primary in trial. The booted slot is only read.
+//! is never broken: read and verify the package (signature, compatible,
+//! version, security version against the floor of the confirmed slots, fit)
+//! → mark the inactive slot bad, right before the first write, from inside the
+//! installer → install (write, sync, read back and verify) → copy the image
+//! classes the package does not carry → make the slot primary in trial. The
+//! booted slot is only read.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use sha2::{Digest, Sha256};
 
@@ -15,6 +19,7 @@ use crate::install::{device_size, hash_prefix, InstallOptions, Installed, Instal
 use crate::lifecycle::{ImageTarget, InstallTarget, Lifecycle, LifecycleError};
 use crate::package::{load_public_keys, read_raw_header, sha256_hex, ImageDigest};
 use crate::slot::Slot;
+use crate::slot_record::SlotContent;
 
 /// Why an update of the inactive slot failed.
 #[derive(Debug, thiserror::Error)]
@@ -49,33 +54,42 @@ impl UpdateError {
     }
 }
 
-/// An update in progress: the inactive slot is marked bad and the installer
-/// points at its partitions.
+/// An update in progress: the installer points at the inactive slot's
+/// partitions and marks the slot bad right before its first write.
 #[derive(Debug)]
 pub struct SlotUpdate {
-    lifecycle: Lifecycle,
+    lifecycle: Arc<Mutex<Lifecycle>>,
     target: InstallTarget,
     installer: Installer,
     tries: u8,
 }
 
-/// Prepares the inactive slot (marks it bad in the bootloader) and an
-/// installer writing into it. Refused while the booted slot is not confirmed.
+/// An installer writing into the inactive slot, refusing packages below the
+/// security floor of the confirmed slots. Refused while the booted slot is not
+/// confirmed. Writes nothing: the slot is marked bad by the installer, once
+/// the package passed its checks, right before the first byte is written.
 pub fn begin(settings: &Settings) -> Result<SlotUpdate, UpdateError> {
+    begin_on(Lifecycle::open(settings)?, settings)
+}
+
+/// [`begin`] on a lifecycle opened by the caller (tests, the simulator).
+pub fn begin_on(lifecycle: Lifecycle, settings: &Settings) -> Result<SlotUpdate, UpdateError> {
     let compatible = settings.compatible.clone().ok_or(UpdateError::NoCompatible)?;
-    let mut lifecycle = Lifecycle::open(settings)?;
-    let target = lifecycle.prepare_target()?;
-    let installed_security_version = match Records::new(&settings.state_dir).status()? {
-        Some(Status::Installed { security_version, .. }) => security_version,
-        _ => 0,
-    };
-    let installer = Installer::new(InstallOptions {
+    let target = lifecycle.target()?;
+    let installed_security_version = lifecycle.security_floor()?;
+    let lifecycle = Arc::new(Mutex::new(lifecycle));
+    let mut installer = Installer::new(InstallOptions {
         keys_dir: settings.keys_dir.clone(),
         state_dir: settings.state_dir.clone(),
         compatible,
         installed_security_version,
         images: target.images.clone(),
     });
+    let (shared, slot) = (Arc::clone(&lifecycle), target.slot);
+    installer.set_before_first_write(Arc::new(move || {
+        let mut lifecycle = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        lifecycle.mark_target_bad(slot).map_err(|e| InstallError::Slot(Box::new(e)))
+    }));
     Ok(SlotUpdate { lifecycle, target, installer, tries: settings.tries })
 }
 
@@ -98,13 +112,15 @@ impl SlotUpdate {
     /// After a verified install: copies the image classes the package did not
     /// carry from the booted slot (and verifies them), then makes the slot
     /// primary for a limited number of trial boots.
-    pub fn finish(mut self, installed: &Installed) -> Result<Slot, UpdateError> {
+    pub fn finish(self, installed: &Installed) -> Result<Slot, UpdateError> {
         for (class, image) in &self.target.images {
             if !installed.images.contains_key(class) {
                 copy_image(class, image)?;
             }
         }
-        self.lifecycle.activate(self.target.slot, self.tries, Some(&installed.version))?;
+        let content = SlotContent::new(&installed.version, installed.security_version);
+        let mut lifecycle = self.lifecycle.lock().unwrap_or_else(PoisonError::into_inner);
+        lifecycle.activate(self.target.slot, self.tries, Some(&content))?;
         Ok(self.target.slot)
     }
 }

@@ -11,6 +11,7 @@ use std::process::{Command, Output};
 use common::{run_tool, s};
 use fotad_updater::cli_slots::load_settings;
 use fotad_updater::lifecycle::Lifecycle;
+use fotad_updater::slot_record::SlotContent;
 use serde_json::Value;
 
 struct Device {
@@ -83,7 +84,7 @@ fn install_boot_mark_good_then_roll_back_with_mark_bad() {
     assert_eq!(target.images["rootfs"].target, dev.root.join("slot-b.img"));
     assert_eq!(target.images["rootfs"].source, Some(dev.root.join("slot-a.img")));
     assert!(grub_list(&dev).contains("B_OK=0\nB_TRY=0"));
-    lc.activate(target.slot, settings.tries, Some("2.0")).unwrap();
+    lc.activate(target.slot, settings.tries, Some(&SlotContent::new("2.0", 1))).unwrap();
     assert!(grub_list(&dev).contains("ORDER=B A"));
     assert_eq!(ok(&dev.root, &["check-boot"]).trim(), "update to slot B activated, not booted yet");
 

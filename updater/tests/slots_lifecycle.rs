@@ -7,7 +7,7 @@ use fotad_updater::boot::sim::SimDisk;
 use fotad_updater::boot::{BootState, SlotState};
 use fotad_updater::lifecycle::{BootCheck, Lifecycle, LifecycleError};
 use fotad_updater::slot::{Partition, Slot, SlotSet, Slots};
-use fotad_updater::slot_record::UpdateResult;
+use fotad_updater::slot_record::{SlotContent, UpdateResult};
 
 fn slots() -> Slots {
     let set = |r: &str, b: &str| -> SlotSet {
@@ -58,7 +58,7 @@ fn check_boot_walks_waiting_booted_new_and_updated() {
     let mut l = lc(&disk, Slot::A, d.path());
     assert_eq!(l.check_boot().unwrap(), BootCheck::NoUpdate);
     let t = l.prepare_target().unwrap();
-    l.activate(t.slot, 2, Some("7")).unwrap();
+    l.activate(t.slot, 2, Some(&SlotContent::new("7", 1))).unwrap();
     assert_eq!(l.check_boot().unwrap(), BootCheck::Waiting { target: Slot::B });
     assert_eq!(l.mark_good().unwrap(), BootCheck::Waiting { target: Slot::B }, "mark-good on A keeps the activation");
     assert_eq!(disk.state().primary, Some(Slot::B));
@@ -82,10 +82,38 @@ fn power_cut_between_record_and_bootloader_write_reports_fell_back() {
     let mut l = lc(&disk, Slot::A, d.path());
     let t = l.prepare_target().unwrap();
     disk.cut_power_at(0);
-    assert!(l.activate(t.slot, 3, Some("8")).is_err());
+    assert!(l.activate(t.slot, 3, Some(&SlotContent::new("8", 1))).is_err());
     disk.power_on();
     let mut l = lc(&disk, Slot::A, d.path());
     let BootCheck::Done(o) = l.mark_good().unwrap() else { panic!("outcome expected") };
     assert_eq!((o.result, o.target), (UpdateResult::FellBack, Slot::B));
     assert_eq!(l.status().unwrap().slots[1].version, None, "the failed version is forgotten");
+}
+
+#[test]
+fn switching_back_to_a_confirmed_slot_keeps_it_confirmed_and_never_leaves_no_bootable_slot() {
+    let d = tempfile::tempdir().unwrap();
+    // B booted in its last trial boot, unconfirmed; A is the confirmed fallback.
+    let trial = BootState { primary: Some(Slot::B), a: SlotState::Good, b: SlotState::Trial { tries_left: 0 } };
+    let disk = SimDisk::new(trial);
+    lc(&disk, Slot::B, d.path()).switch_to(Slot::A, 2).unwrap();
+    assert_eq!(
+        disk.state(),
+        BootState { primary: Some(Slot::A), a: SlotState::Good, b: SlotState::Trial { tries_left: 0 } },
+        "a confirmed slot made primary again must stay confirmed"
+    );
+    for _ in 0..5 {
+        assert_eq!(disk.power_on(), fotad_updater::boot::sim::Selection::Boot(Slot::A));
+    }
+
+    // Putting an unconfirmed slot on trial needs a confirmed slot to fall back to.
+    let both_unconfirmed = BootState {
+        primary: Some(Slot::B),
+        a: SlotState::Trial { tries_left: 0 },
+        b: SlotState::Trial { tries_left: 1 },
+    };
+    let disk = SimDisk::new(both_unconfirmed);
+    let refused = lc(&disk, Slot::B, d.path()).switch_to(Slot::A, 2);
+    assert!(matches!(refused, Err(LifecycleError::BootedNotConfirmed(Slot::B))), "{refused:?}");
+    assert_eq!(disk.state(), both_unconfirmed);
 }

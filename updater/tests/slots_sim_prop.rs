@@ -12,7 +12,7 @@ use fotad_updater::boot::sim::{Selection, SimDisk};
 use fotad_updater::boot::{BootState, SlotState};
 use fotad_updater::lifecycle::{BootCheck, Lifecycle};
 use fotad_updater::slot::{Partition, Slot, SlotSet, Slots};
-use fotad_updater::slot_record::UpdateResult;
+use fotad_updater::slot_record::{SlotContent, UpdateResult};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -128,7 +128,7 @@ impl World {
         self.verified[idx(target.slot)] = true;
         let version = self.next_version.to_string();
         self.next_version += 1;
-        let activated = lc.activate(target.slot, tries, Some(&version));
+        let activated = lc.activate(target.slot, tries, Some(&SlotContent::new(version, 1)));
         assert_eq!(activated.is_err(), self.disk.is_cut());
         self.after_cut();
     }

@@ -17,10 +17,13 @@ pub trait Agent1 {
     fn defer(&self, seconds: u32) -> zbus::Result<()>;
     fn cancel(&self) -> zbus::Result<()>;
     fn respond_to_prompt(&self, id: u32, action: &str, values: &[&str]) -> zbus::Result<()>;
+    #[zbus(name = "RegisterUi")]
+    fn register_ui(&self) -> zbus::Result<()>;
     fn set_language(&self, language: &str) -> zbus::Result<()>;
     fn notify(&self, package0: &[u8]) -> zbus::Result<()>;
     fn install_file(&self, path: &str) -> zbus::Result<()>;
     fn enter_pin(&self, pin: &str) -> zbus::Result<u32>;
+    fn get_sim_identity(&self) -> zbus::Result<(String, String, String, String)>;
 
     #[zbus(property)]
     fn state(&self) -> zbus::Result<String>;
@@ -39,7 +42,7 @@ pub trait Agent1 {
     #[zbus(property)]
     fn language(&self) -> zbus::Result<String>;
     #[zbus(property)]
-    fn sim(&self) -> zbus::Result<(String, String, String, u32)>;
+    fn sim(&self) -> zbus::Result<(String, u32)>;
 
     #[zbus(signal)]
     fn prompt(

@@ -37,16 +37,41 @@ pub struct ResultView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SimView {
     pub state: String,
-    pub iccid: String,
-    pub operator: String,
     pub pin_tries_left: u32,
+    /// `None` (JSON null) when the caller may not see it (not root, not in
+    /// group fotad-ui).
+    pub identity: Option<SimIdentityView>,
+}
+
+/// The SIM's identity, for root and group fotad-ui (`GetSimIdentity`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SimIdentityView {
+    pub iccid: String,
+    pub imsi: String,
+    pub msisdn: String,
+    pub operator: String,
+}
+
+/// The identity when the daemon gives it to this caller; `None` when it
+/// refuses (or is too old to have the method).
+async fn sim_identity(agent: &Agent1Proxy<'_>) -> zbus::Result<Option<SimIdentityView>> {
+    match agent.get_sim_identity().await {
+        Ok((iccid, imsi, msisdn, operator)) => Ok(Some(SimIdentityView { iccid, imsi, msisdn, operator })),
+        Err(zbus::Error::MethodError(name, _, _))
+            if name.ends_with(".AccessDenied") || name.as_str() == "org.freedesktop.DBus.Error.UnknownMethod" =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 impl Status {
     pub async fn read(agent: &Agent1Proxy<'_>) -> zbus::Result<Status> {
         let (percent, bytes_done, bytes_total, message) = agent.progress().await?;
         let (code, result) = agent.last_result().await?;
-        let (sim_state, iccid, operator, pin_tries_left) = agent.sim().await?;
+        let (sim_state, pin_tries_left) = agent.sim().await?;
+        let identity = sim_identity(agent).await?;
         Ok(Status {
             state: agent.state().await?,
             fumo_state: agent.fumo_state().await?,
@@ -56,7 +81,7 @@ impl Status {
             slots: agent.slots().await?.into_iter().collect(),
             last_result: ResultView { code, message: result },
             language: agent.language().await?,
-            sim: SimView { state: sim_state, iccid, operator, pin_tries_left },
+            sim: SimView { state: sim_state, pin_tries_left, identity },
         })
     }
 
@@ -79,7 +104,11 @@ impl Status {
         let _ = writeln!(out, "last result:      {last}");
         let _ = writeln!(out, "language:         {}", self.language);
         let s = &self.sim;
-        let _ = writeln!(out, "SIM:              {} {} {}", s.state, dash(&s.operator), dash(&s.iccid));
+        let identity = match &s.identity {
+            Some(i) => format!("operator {} ICCID {}", dash(&i.operator), dash(&i.iccid)),
+            None => "(identity: root and group fotad-ui only)".to_string(),
+        };
+        let _ = writeln!(out, "SIM:              {} {identity}", s.state);
         out
     }
 }
@@ -100,14 +129,25 @@ mod tests {
             slots: BTreeMap::from([("A".into(), "good".into()), ("B".into(), "bad".into())]),
             last_result: ResultView { code: 0, message: String::new() },
             language: "en".into(),
-            sim: SimView { state: "absent".into(), iccid: String::new(), operator: String::new(), pin_tries_left: 0 },
+            sim: SimView { state: "absent".into(), pin_tries_left: 0, identity: None },
         };
         let h = s.human();
         assert!(h.contains("progress:         42% Writing"), "{h}");
         assert!(h.contains("slots:            A=good B=bad"), "{h}");
         assert!(h.contains("last result:      -"), "{h}");
+        assert!(h.contains("SIM:              absent (identity: root and group fotad-ui only)"), "{h}");
         let j: serde_json::Value = serde_json::to_value(&s).unwrap();
         assert_eq!(j["progress"]["percent"], 42);
         assert_eq!(j["slots"]["B"], "bad");
+        assert!(j["sim"]["identity"].is_null());
+        let id = SimIdentityView {
+            iccid: "8949".into(),
+            imsi: "262011234567890".into(),
+            msisdn: String::new(),
+            operator: "26201".into(),
+        };
+        let with = Status { sim: SimView { identity: Some(id), ..s.sim.clone() }, ..s };
+        assert!(with.human().contains("SIM:              absent operator 26201 ICCID 8949"), "{}", with.human());
+        assert_eq!(serde_json::to_value(&with).unwrap()["sim"]["identity"]["imsi"], "262011234567890");
     }
 }

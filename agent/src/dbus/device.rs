@@ -93,6 +93,8 @@ impl SimPort for DeviceSim {
         SimSnapshot {
             state: state.into(),
             iccid: s.iccid.clone().unwrap_or_default(),
+            imsi: s.imsi.clone().unwrap_or_default(),
+            msisdn: s.msisdn.clone().unwrap_or_default(),
             operator: s.imsi.as_deref().map(|i| i.chars().take(5).collect()).unwrap_or_default(),
             pin_tries_left: s.pin_tries().unwrap_or(0),
         }

@@ -113,6 +113,21 @@ impl Agent {
         self.core.broker.respond(id, reply).map_err(refused)
     }
 
+    /// Announces the caller as a UI that shows prompts to a person and answers
+    /// them, for as long as its connection stays on the bus. Without one, the
+    /// DM server's user-interaction alerts are answered at once as nobody's
+    /// (408, unless `[dm] ui_default_answers` lets their default stand).
+    async fn register_ui(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(), AgentError> {
+        self.authorize(&hdr, conn, Level::Ui, "RegisterUi").await?;
+        let sender = hdr.sender().ok_or_else(|| AgentError::AccessDenied("RegisterUi: no sender".into()))?;
+        self.core.register_ui(sender.as_str());
+        Ok(())
+    }
+
     /// Sets the device language (BCP 47 tag or POSIX locale name).
     async fn set_language(
         &self,
@@ -174,6 +189,19 @@ impl Agent {
         result.map_err(AgentError::Failed)
     }
 
+    /// The SIM's identity: ICCID, IMSI, MSISDN and the operator (MCC+MNC),
+    /// each empty when unknown; root and group fotad-ui only.
+    #[zbus(out_args("iccid", "imsi", "msisdn", "operator"))]
+    async fn get_sim_identity(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(String, String, String, String), AgentError> {
+        self.authorize(&hdr, conn, Level::Ui, "GetSimIdentity").await?;
+        let s = self.sim_snapshot().await.ok_or_else(|| AgentError::Failed("the SIM worker stopped".into()))?;
+        Ok((s.iccid, s.imsi, s.msisdn, s.operator))
+    }
+
     #[zbus(property)]
     async fn state(&self) -> String {
         self.core.model().state.as_str().to_string()
@@ -216,13 +244,13 @@ impl Agent {
         self.core.language()
     }
 
-    /// (state, ICCID, operator MCC+MNC, PIN tries left)
+    /// (state, PIN tries left): what any UI needs, nothing that identifies
+    /// the subscriber; GetSimIdentity has the rest.
     #[zbus(property)]
-    async fn sim(&self) -> (String, String, String, u32) {
-        let sim = Arc::clone(&self.core.sim);
-        match tokio::task::spawn_blocking(move || sim.snapshot()).await {
-            Ok(s) => (s.state, s.iccid, s.operator, s.pin_tries_left),
-            Err(_) => ("unknown".into(), String::new(), String::new(), 0),
+    async fn sim(&self) -> (String, u32) {
+        match self.sim_snapshot().await {
+            Some(s) => (s.state, s.pin_tries_left),
+            None => ("unknown".into(), 0),
         }
     }
 
@@ -250,6 +278,11 @@ impl Agent {
 }
 
 impl Agent {
+    async fn sim_snapshot(&self) -> Option<super::ports::SimSnapshot> {
+        let sim = Arc::clone(&self.core.sim);
+        tokio::task::spawn_blocking(move || sim.snapshot()).await.ok()
+    }
+
     fn consent_id(&self) -> Result<u32, AgentError> {
         self.core.broker.consent_id().ok_or_else(|| AgentError::NotPending("no update is waiting for consent".into()))
     }

@@ -35,17 +35,24 @@ impl InstallTarget for Installer {
     }
 }
 
-/// Prepares the target of each `InstallFile` (the inactive slot, marked bad
-/// until the install is verified); an error says why no target is available.
+/// Prepares the target of each `InstallFile` (the inactive slot; its installer
+/// marks it bad right before the first write); an error says why no target is
+/// available.
 pub type InstallProvider = Box<dyn Fn() -> Result<Box<dyn InstallTarget>, String> + Send + Sync>;
 
-/// What the UI sees of the SIM (the `Sim` property).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the service knows of the SIM. Everyone sees `state` and
+/// `pin_tries_left` (the `Sim` property); the identity (ICCID, IMSI, MSISDN
+/// and the operator) only root and the UI group (`GetSimIdentity`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SimSnapshot {
     /// `absent`, `pin-required`, `puk-required`, `ready`, `blocked` or `unknown`.
     pub state: String,
     /// The ICCID, empty when unknown.
     pub iccid: String,
+    /// The IMSI, empty when unknown (before the PIN is entered).
+    pub imsi: String,
+    /// The MSISDN (own number), empty when unknown or not on the SIM.
+    pub msisdn: String,
     /// MCC+MNC of the home network, empty when unknown.
     pub operator: String,
     /// PIN tries left, 0 when unknown.
@@ -66,7 +73,7 @@ pub struct NoSim;
 
 impl SimPort for NoSim {
     fn snapshot(&self) -> SimSnapshot {
-        SimSnapshot { state: "absent".into(), iccid: String::new(), operator: String::new(), pin_tries_left: 0 }
+        SimSnapshot { state: "absent".into(), ..SimSnapshot::default() }
     }
     fn enter_pin(&self, _: &str) -> Result<u32, String> {
         Err("this device has no SIM reader".into())

@@ -28,6 +28,8 @@ pub enum RetryCause {
 pub enum DownloadError {
     #[error("package URL {url}: only http:// and https:// are supported; fix the URL on the server")]
     BadUrl { url: String },
+    #[error("GET {url}: redirect refused: {reason}; fix the URL on the server")]
+    Redirect { url: String, reason: super::url::RedirectRefused },
     #[error("GET {url}: the server answered HTTP {status}; not retried (check the URL and its access rights)")]
     Http { url: String, status: u16 },
     #[error("TLS with {url} failed: {message}; check the server certificate and the [download] ca_bundle")]
@@ -50,7 +52,7 @@ impl DownloadError {
     /// The FUMO result code (OMA FUMO 1.0) reported for this failure.
     pub fn fumo_result(&self) -> u16 {
         match self {
-            DownloadError::BadUrl { .. } => 411,
+            DownloadError::BadUrl { .. } | DownloadError::Redirect { .. } => 411,
             DownloadError::Http { status, .. } => match status {
                 400 | 404 | 410 | 414 => 411,
                 401 | 403 | 407 => 406,
@@ -64,7 +66,12 @@ impl DownloadError {
                 RetryCause::Stall => 407,
                 RetryCause::Network => 503,
             },
-            DownloadError::Install { source, .. } => source.fumo_result(),
+            // Out of room while the package still downloads: "download
+            // failed, out of memory" rather than the updater's 502.
+            DownloadError::Install { source, .. } => match source.fumo_result() {
+                502 => 501,
+                code => code,
+            },
             DownloadError::Cancelled { .. } => 401,
             DownloadError::Descriptor(d) => d.fumo_result(),
         }
@@ -82,9 +89,10 @@ impl DownloadError {
                 401 => InstallStatus::UserCancelled,
                 _ => InstallStatus::DeviceAborted,
             },
-            DownloadError::BadUrl { .. } | DownloadError::Http { .. } | DownloadError::Tls { .. } => {
-                InstallStatus::LoaderError
-            }
+            DownloadError::BadUrl { .. }
+            | DownloadError::Redirect { .. }
+            | DownloadError::Http { .. }
+            | DownloadError::Tls { .. } => InstallStatus::LoaderError,
             DownloadError::CaBundle { .. } | DownloadError::State(_) => InstallStatus::DeviceAborted,
         }
     }
@@ -125,5 +133,8 @@ mod tests {
         assert_eq!(e.install_status(), InstallStatus::NonAcceptableContent);
         let c = DownloadError::Cancelled { url: "u".into() };
         assert_eq!((c.fumo_result(), c.install_status()), (401, InstallStatus::UserCancelled));
+        let full = InstallError::TargetTooSmall { class: "rootfs".into(), path: "/dev/b".into(), needed: 2, available: 1 };
+        let e = DownloadError::Install { url: "u".into(), source: full };
+        assert_eq!((e.fumo_result(), e.install_status()), (501, InstallStatus::InsufficientMemory));
     }
 }

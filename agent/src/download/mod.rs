@@ -12,7 +12,6 @@ mod http;
 pub mod notify;
 pub mod resume;
 pub mod settings;
-mod tls;
 mod transfer;
 pub mod url;
 
@@ -73,23 +72,22 @@ pub struct DownloadReport {
 #[derive(Debug)]
 pub struct Downloader {
     settings: DownloadSettings,
-    http: ureq::Agent,
-    https: ureq::Agent,
+    agent: ureq::Agent,
     fetched: AtomicU64,
 }
 
 impl Downloader {
     pub fn new(settings: DownloadSettings) -> Result<Self, DownloadError> {
-        let tls = tls::client_config(settings.ca_bundle.as_deref())?;
-        let build = |https_only| {
-            ureq::AgentBuilder::new()
-                .timeout_connect(settings.connect_timeout)
-                .timeout_read(settings.read_timeout)
-                .tls_config(tls.clone())
-                .https_only(https_only)
-                .build()
-        };
-        Ok(Downloader { http: build(false), https: build(true), settings, fetched: AtomicU64::new(0) })
+        // Redirects are followed by `http::get`, under the URL rules; the
+        // client itself follows none.
+        let agent = crate::http_client::agent(&crate::http_client::ClientOptions {
+            ca_bundle: settings.ca_bundle.as_deref(),
+            connect_timeout: settings.connect_timeout,
+            read_timeout: settings.read_timeout,
+            ..Default::default()
+        })
+        .map_err(|e| DownloadError::CaBundle { path: e.path, message: e.message })?;
+        Ok(Downloader { agent, settings, fetched: AtomicU64::new(0) })
     }
 
     /// Package body bytes taken from the network by this agent so far, over
@@ -119,7 +117,7 @@ impl Downloader {
             None => installer.checkpoint().map_err(|source| install_error(job.pkg_url, source))?.map(|cp| cp.package),
         };
         let mut transfer = Transfer {
-            agent: self.agent(job.pkg_url),
+            agent: &self.agent,
             settings: &self.settings,
             installer,
             state_dir: job.state_dir,
@@ -155,7 +153,6 @@ impl Downloader {
                     if !url::is_http(&object) {
                         return Err(DownloadError::BadUrl { url: url::redact(&object) });
                     }
-                    transfer.agent = self.agent(&object);
                     transfer.state.object_url = object;
                     transfer.state.install_notify =
                         dd.install_notify_uri.as_deref().map(|u| url::resolve(job.pkg_url, u));
@@ -173,7 +170,7 @@ impl Downloader {
         let keep = matches!(result, Err(DownloadError::Cancelled { .. } | DownloadError::Deadline { .. }));
         if let Some(uri) = &state.install_notify {
             let status = result.as_ref().map_or_else(DownloadError::install_status, |_| InstallStatus::Success);
-            if let Err(e) = notify::post(self.agent(uri), uri, status) {
+            if let Err(e) = notify::post(&self.agent, uri, status) {
                 eprintln!("fotad: download: {e}");
             }
         }
@@ -181,14 +178,6 @@ impl Downloader {
             if let Err(e) = ResumeState::clear(state_dir) {
                 eprintln!("fotad: download: {e}");
             }
-        }
-    }
-
-    /// The agent for `url`: https:// URLs may never be redirected to http://.
-    fn agent(&self, url: &str) -> &ureq::Agent {
-        match url.to_ascii_lowercase().starts_with("https://") {
-            true => &self.https,
-            false => &self.http,
         }
     }
 }

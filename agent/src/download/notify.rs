@@ -52,13 +52,20 @@ impl InstallStatus {
     }
 }
 
-/// POSTs the status line to `uri`, once; a failure is returned for logging
-/// only (the install outcome does not depend on it).
+/// POSTs the status line to `uri`, once, following no redirect; a failure is
+/// returned for logging only (the install outcome does not depend on it).
 pub fn post(agent: &ureq::Agent, uri: &str, status: InstallStatus) -> Result<(), String> {
-    match agent.post(uri).set("Content-Type", "text/plain").send_string(&status.line()) {
-        Ok(_) => Ok(()),
-        Err(ureq::Error::Status(code, _)) => Err(format!("installNotify to {} answered HTTP {code}", redact(uri))),
-        Err(ureq::Error::Transport(t)) => Err(format!("installNotify to {} failed: {:?}", redact(uri), t.kind())),
+    if !super::url::is_http(uri) {
+        return Err(format!("installNotify URI {} is not http:// or https://; not posted", redact(uri)));
+    }
+    match agent.post(uri).header("Content-Type", "text/plain").send(status.line()) {
+        Ok(r) if r.status().as_u16() < 300 => Ok(()),
+        Ok(r) => Err(format!(
+            "installNotify to {} answered HTTP {} (redirects are not followed)",
+            redact(uri),
+            r.status().as_u16()
+        )),
+        Err(e) => Err(format!("installNotify to {} failed: {}", redact(uri), crate::http_client::describe(&e))),
     }
 }
 

@@ -17,6 +17,7 @@ use super::http::{self, Answer, Failure};
 use super::resume::ResumeState;
 use super::url::redact;
 use super::{DownloadError, DownloadProgress, DownloadSettings};
+use crate::http_client::{self, header, Response};
 
 /// A first answer that is not a package but a download descriptor.
 #[derive(Debug)]
@@ -90,7 +91,8 @@ impl Transfer<'_> {
                 if range.is_some() {
                     eprintln!("fotad: download: {} changed on the server; starting over", self.url());
                 }
-                if self.descriptor_allowed && super::descriptor::is_descriptor_type(resp.content_type()) {
+                let content_type = header(&resp, "Content-Type").unwrap_or("");
+                if self.descriptor_allowed && super::descriptor::is_descriptor_type(content_type) {
                     return self.read_descriptor(*resp).map(Ended::Descriptor);
                 }
                 self.remember(&resp)?;
@@ -102,12 +104,12 @@ impl Transfer<'_> {
 
     fn stream(
         &mut self,
-        resp: ureq::Response,
+        resp: Response,
         start: u64,
         progress: &mut dyn FnMut(DownloadProgress),
     ) -> Result<Installed, Failure> {
         let cancel = self.installer.cancel_flag();
-        let mut reader = Counting { inner: resp.into_reader(), cancel: Arc::clone(&cancel), count: 0 };
+        let mut reader = Counting { inner: resp.into_body().into_reader(), cancel: Arc::clone(&cancel), count: 0 };
         let result = self.installer.install(&mut reader, start, &mut |p| progress(DownloadProgress::from(p)));
         self.fetched += reader.count;
         self.total_fetched.fetch_add(reader.count, Ordering::SeqCst);
@@ -115,8 +117,7 @@ impl Transfer<'_> {
             Ok(installed) => Ok(installed),
             Err(_) if cancel.load(Ordering::SeqCst) => Err(Failure::Final(self.cancelled())),
             Err(e) if e.is_resumable() => {
-                let stall =
-                    matches!(&e, fotad_updater::InstallError::Stream { source, .. } if http::is_stall(source.kind()));
+                let stall = matches!(&e, fotad_updater::InstallError::Stream { source, .. } if http_client::is_stall_io(source));
                 let cause = if stall { RetryCause::Stall } else { RetryCause::Network };
                 Err(Failure::Retry { cause, message: format!("{}: {e}", self.url()) })
             }
@@ -125,11 +126,11 @@ impl Transfer<'_> {
     }
 
     /// Reads a descriptor answer whole (bounded: descriptors are small).
-    fn read_descriptor(&self, resp: ureq::Response) -> Result<DescriptorBody, Failure> {
-        let content_type = resp.header("Content-Type").unwrap_or("").to_string();
+    fn read_descriptor(&self, resp: Response) -> Result<DescriptorBody, Failure> {
+        let content_type = header(&resp, "Content-Type").unwrap_or("").to_string();
         let mut body = Vec::new();
         let limit = super::descriptor::MAX_SIZE;
-        match resp.into_reader().take(limit + 1).read_to_end(&mut body) {
+        match resp.into_body().into_reader().take(limit + 1).read_to_end(&mut body) {
             Ok(_) if body.len() as u64 > limit => {
                 let message = format!("larger than {limit} bytes");
                 Err(Failure::Final(super::descriptor::DescriptorError::Invalid { url: self.url(), message }.into()))
@@ -141,7 +142,7 @@ impl Transfer<'_> {
 
     /// Records the validator and length of a full answer (atomically, in the
     /// state directory) and checks the length against the descriptor.
-    fn remember(&mut self, resp: &ureq::Response) -> Result<(), Failure> {
+    fn remember(&mut self, resp: &Response) -> Result<(), Failure> {
         let total = http::content_length(resp);
         if let (Some(expected), Some(total)) = (self.expected_size, total) {
             if expected != total {

@@ -21,6 +21,48 @@ pub fn is_http(url: &str) -> bool {
     lower.starts_with("https://") || lower.starts_with("http://")
 }
 
+/// Most redirects followed for one request (curl and browsers stop at 20 to
+/// 50; package servers and CDNs need one or two).
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Why a redirect is not followed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedirectRefused {
+    #[error("the answer has no usable Location header")]
+    NoLocation,
+    #[error("Location {0:?} is not a valid URL")]
+    Invalid(String),
+    #[error("Location {0} is not an http:// or https:// URL")]
+    Scheme(String),
+    #[error("Location {0} names no host")]
+    NoHost(String),
+    #[error("Location {0} would leave https for plain http")]
+    Downgrade(String),
+    #[error("more than {MAX_REDIRECTS} redirects")]
+    TooMany,
+}
+
+/// The URL a redirect from `current` to `location` leads to, under the rules
+/// every package URL follows: absolute or relative to `current`, http:// or
+/// https:// with a host, and never from https:// down to http://.
+pub fn redirect_target(current: &str, location: Option<&str>) -> Result<String, RedirectRefused> {
+    let location = location.map(str::trim).filter(|l| !l.is_empty()).ok_or(RedirectRefused::NoLocation)?;
+    let base = ::url::Url::parse(current).map_err(|_| RedirectRefused::Invalid(redact(current)))?;
+    let next = base.join(location).map_err(|_| RedirectRefused::Invalid(redact(location)))?;
+    let shown = redact(next.as_str());
+    match next.scheme() {
+        "http" | "https" => {}
+        _ => return Err(RedirectRefused::Scheme(shown)),
+    }
+    if next.host_str().map_or(true, str::is_empty) {
+        return Err(RedirectRefused::NoHost(shown));
+    }
+    if base.scheme() == "https" && next.scheme() == "http" {
+        return Err(RedirectRefused::Downgrade(shown));
+    }
+    Ok(next.into())
+}
+
 /// Resolves a descriptor's objectURI against the descriptor's URL: absolute
 /// URLs stay, `/path` keeps the base's origin, anything else replaces the
 /// base's last path segment.
@@ -42,6 +84,7 @@ pub fn resolve(base: &str, reference: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -58,6 +101,33 @@ mod tests {
     fn only_http_schemes_are_downloaded() {
         assert!(is_http("HTTPS://h/p") && is_http("http://h/p"));
         assert!(!is_http("ftp://h/p") && !is_http("file:///p"));
+    }
+
+    #[test]
+    fn redirects_follow_the_rules_of_the_first_url() {
+        let from = "https://cdn.example.com/pkg/a.fota?t=1";
+        assert_eq!(redirect_target(from, Some("/b.fota")).unwrap(), "https://cdn.example.com/b.fota");
+        assert_eq!(redirect_target(from, Some("c.fota")).unwrap(), "https://cdn.example.com/pkg/c.fota");
+        assert_eq!(
+            redirect_target(from, Some(" https://mirror.example.net/a ")).unwrap(),
+            "https://mirror.example.net/a"
+        );
+        assert_eq!(redirect_target("http://h/a", Some("https://h/a")).unwrap(), "https://h/a");
+        let refused = |loc: Option<&str>| redirect_target(from, loc).unwrap_err();
+        assert!(matches!(refused(Some("file:///etc/passwd")), RedirectRefused::Scheme(_)));
+        assert!(matches!(refused(Some("ftp://h/x")), RedirectRefused::Scheme(_)));
+        assert!(matches!(refused(Some("data:text/plain,x")), RedirectRefused::Scheme(_)));
+        assert!(matches!(refused(Some("http://cdn.example.com/a")), RedirectRefused::Downgrade(_)));
+        assert!(matches!(refused(Some("http://[::1")), RedirectRefused::Invalid(_)));
+        assert!(matches!(refused(Some("https://")), RedirectRefused::Invalid(_) | RedirectRefused::NoHost(_)));
+        assert_eq!(refused(None), RedirectRefused::NoLocation);
+        assert_eq!(refused(Some("  ")), RedirectRefused::NoLocation);
+    }
+
+    #[test]
+    fn a_refused_redirect_never_shows_credentials_or_tokens() {
+        let e = redirect_target("https://h/a", Some("http://user:pw@evil/x?token=s3cret")).unwrap_err();
+        assert!(!e.to_string().contains("s3cret") && !e.to_string().contains("pw@"), "{e}");
     }
 
     #[test]

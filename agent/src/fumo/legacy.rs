@@ -51,11 +51,13 @@ pub struct Legacy {
     pub language: String,
 }
 
-/// Creates the legacy root (permanent, with `acl`) and serves the value of
-/// every package node already in the tree from `store`.
+/// Creates the legacy root (permanent, with `acl` without its Replace
+/// entries: the commands need Get and Exec only, and Replace rights on the
+/// root would let a server change its ACL and lock the others out) and
+/// serves the value of every package node already in the tree from `store`.
 pub fn install_legacy(tree: &mut Tree, root: &str, store: &Arc<Mutex<FumoStore>>, acl: &str) -> Result<(), TreeError> {
     tree.put_interior(root)?;
-    let acl = Acl::parse(acl).unwrap_or_default();
+    let acl = Acl::parse(acl).unwrap_or_default().without(crate::tree::AclCmd::Replace);
     tree.with_node(root, |n| {
         n.acl = acl;
         n.permanent = true;

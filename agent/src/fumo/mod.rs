@@ -1,6 +1,7 @@
 //! FUMO (OMA Firmware Update Management Object 1.0): the management object,
 //! its state machine, the jobs accepted by Exec, and their Generic Alert reports.
 
+pub mod crash;
 pub mod exec;
 pub mod legacy;
 pub mod mo;

@@ -9,10 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use fotad_updater::install::ManifestPolicy;
 use fotad_updater::lifecycle::{BootCheck, Lifecycle, LifecycleError};
-use fotad_updater::slot_record::UpdateResult;
+use fotad_updater::slot_record::{SlotContent, UpdateResult};
 use fotad_updater::update::SlotUpdate;
 use fotad_updater::InstallError;
 
+use super::crash;
 use super::state::{Event, FumoState};
 use super::store::{Downloaded, FumoStore, Job, Operation, Phase, StoreError};
 use crate::download::{DownloadError, DownloadJob, DownloadProgress, Downloader};
@@ -22,8 +23,13 @@ use crate::session::AlertQueue;
 pub const RESULT_OK: u16 = 200;
 /// FUMO result: update failed (the new slot did not come up, or could not be activated).
 pub const RESULT_UPDATE_FAILED: u16 = 410;
-/// FUMO result: client error (Update with nothing downloaded).
+/// FUMO result: client error (Update with nothing downloaded, a job the
+/// agent died in twice).
 pub const RESULT_CLIENT_ERROR: u16 = 400;
+/// Panics of the agent in one job after which the job is ended with
+/// [`RESULT_CLIENT_ERROR`] instead of being run again: whatever input took
+/// the agent down must not do so forever (see [`super::crash`]).
+pub const MAX_PANICS: u32 = 2;
 
 /// What the caller must do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +114,7 @@ impl Runner {
             let _ = s.transition(&job.instance, event); // a refused move leaves the state as it is
             s.report(job.id, result, &self.alerts)
         })?;
+        crash::forget(&self.state_dir, job.id);
         Ok(Step::Continue)
     }
 
@@ -121,7 +128,17 @@ impl Runner {
             Phase::AwaitingReboot => return self.after_boot(&job),
             Phase::Queued | Phase::Running => {}
         }
+        let panics = crash::panics(&self.state_dir, job.id);
+        if panics >= MAX_PANICS {
+            eprintln!("fotad: FUMO job {} made the agent panic {panics} times; ending it as failed", job.id);
+            let event = match job.operation {
+                Operation::Update => Event::UpdateFailed { have_data: false },
+                Operation::Download | Operation::DownloadAndUpdate => Event::DownloadFailed,
+            };
+            return self.finish(&job, event, RESULT_CLIENT_ERROR);
+        }
         self.with_store(|s| s.set_phase(job.id, Phase::Running))?;
+        let _watch = crash::Running::start(&self.state_dir, job.id);
         match job.operation {
             Operation::DownloadAndUpdate | Operation::Download => self.download(&job, progress),
             Operation::Update => self.update(&job),
@@ -137,6 +154,7 @@ impl Runner {
             Ok(u) => u,
             Err(e) => return self.finish(job, Event::DownloadFailed, e.fumo_result()),
         };
+        crash::failpoint("download");
         let pkg_url = job.pkg_url.clone().unwrap_or_default();
         let request = DownloadJob { pkg_url: &pkg_url, state_dir: &self.state_dir, language: &self.language };
         let installed = match self.downloader.download(&request, update.installer(), progress) {
@@ -200,18 +218,18 @@ impl Runner {
         let status = fotad_updater::install::Records::new(&self.updater.state_dir).status().ok().flatten();
         // The slot must still hold the package this instance downloaded.
         let expected = self.with_store(|s| Ok(s.downloaded(&job.instance).map(|d| d.package.clone())))?;
-        let version = match status {
-            Some(fotad_updater::install::Status::Installed { version, package, .. })
+        let content = match status {
+            Some(fotad_updater::install::Status::Installed { version, package, security_version })
                 if expected.as_ref().map_or(true, |p| *p == package) =>
             {
-                version
+                SlotContent::new(version, security_version)
             }
             _ => return self.finish(job, Event::UpdateFailed { have_data: false }, RESULT_CLIENT_ERROR),
         };
         self.advance(job, Event::UpdateStarted, FumoState::UpdateProgressing)?;
         let mut lifecycle = Lifecycle::open(&self.updater)?;
         let target = !lifecycle.booted();
-        if lifecycle.activate(target, self.updater.tries, Some(&version)).is_err() {
+        if lifecycle.activate(target, self.updater.tries, Some(&content)).is_err() {
             return self.finish(job, Event::UpdateFailed { have_data: true }, RESULT_UPDATE_FAILED);
         }
         self.with_store(|s| {

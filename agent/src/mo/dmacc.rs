@@ -75,13 +75,28 @@ pub fn provision_account(tree: &mut Tree, a: &AccountSettings) -> Result<(), Tre
     secure_account(tree, &base, &a.server_id)
 }
 
-/// Sets the account's ACL (its server may Get and Replace) and hides secrets.
+/// Sets the account's ACL (its own server may Get and Replace, no other
+/// server anything), then [`protect_account`].
 pub(crate) fn secure_account(tree: &mut Tree, base: &str, server_id: &str) -> Result<(), TreeError> {
     let acl = Acl::parse(&format!("Get={server_id}&Replace={server_id}")).unwrap_or_default();
     tree.with_node(base, |n| {
         n.acl = acl;
         n.type_ = DMACC_TYPE.into();
     })?;
+    protect_account(tree, base)
+}
+
+/// What holds for every account whatever its ACL became: the secrets are
+/// never returned by Get, and the ServerID (the name every ACL grants rights
+/// to) belongs to the device, so a server cannot take another's identity.
+pub(crate) fn protect_account(tree: &mut Tree, base: &str) -> Result<(), TreeError> {
+    let server_id = format!("{base}/ServerID");
+    if tree.exists(&server_id) {
+        tree.with_node(&server_id, |n| {
+            n.device_owned = true;
+            n.permanent = true;
+        })?;
+    }
     for entry in tree.child_names(&format!("{base}/AppAuth")) {
         for leaf in ["AAuthSecret", "AAuthData"] {
             let uri = format!("{base}/AppAuth/{entry}/{leaf}");
@@ -189,5 +204,23 @@ mod tests {
         assert!(t.get(Who::Server("other"), "./DMAcc/srv_one/Name").is_err());
         assert!(t.get(own, "./DMAcc/srv_one/AppAuth/1/AAuthSecret").is_err());
         assert!(t.get(own, "./DMAcc/srv_one/AppAuth/1/AAuthData").is_err());
+    }
+
+    #[test]
+    fn its_server_cannot_change_the_server_id() {
+        let mut t = Tree::new(UriLimits::default());
+        provision_account(&mut t, &settings()).unwrap();
+        let own = Who::Server("srv.one");
+        let v = || crate::tree::NewValue {
+            format: Some("chr".into()),
+            type_: None,
+            value: crate::tree::Value::Inline(b"srv.two".to_vec()),
+        };
+        let code = |e: TreeError| crate::status::StatusCode::from(&e).code();
+        assert_eq!(code(t.replace(own, "./DMAcc/srv_one/ServerID", v()).unwrap_err()), 405);
+        assert_eq!(code(t.replace(own, "./DMAcc/srv_one/ServerID?prop=ACL", v()).unwrap_err()), 405);
+        assert_eq!(code(t.delete(own, "./DMAcc/srv_one/ServerID").unwrap_err()), 405);
+        t.replace(own, "./DMAcc/srv_one/Name", v()).unwrap();
+        assert_eq!(find_account(&t, "srv.one").unwrap().name, "srv.two");
     }
 }

@@ -3,11 +3,12 @@
 //! whether the session goes on.
 
 use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 
-use super::execute::{Executor, ALERT_NEXT_MESSAGE};
+use super::execute::{Executor, ALERT_NEXT_MESSAGE, ALERT_SESSION_ABORT};
 use super::large::LargeObjects;
 use super::outbox::{HeaderInfo, Outbox};
 use super::{
@@ -15,8 +16,11 @@ use super::{
 };
 use crate::auth::{self, fresh_nonce, Nonces, Scheme};
 use crate::status::StatusCode;
-use crate::syncml::{Alert, Chal, Codec, Command, Item, ItemCmd, Loc, Message, Meta, Status};
-use crate::transport::{check_url, Request, Response};
+use crate::syncml::{Alert, Chal, Codec, Command, Item, ItemCmd, Loc, Message, Meta, Status, SyncHdr};
+use crate::transport::{check_url, Request, Response, TransportError};
+
+/// Time allowed for the Alert 1223 that tells the server a limit ended the session.
+const ABORT_GRACE: Duration = Duration::from_secs(5);
 
 enum Next {
     Continue,
@@ -48,6 +52,11 @@ pub(super) struct Engine<'a> {
     initial_alert: u32,
     lo: LargeObjects,
     report: SessionReport,
+    /// Messages counted against `max_messages` (large-object chunks are not).
+    counted_messages: u32,
+    /// Large-result chunks sent in this session.
+    chunks_sent: u64,
+    started: Instant,
 }
 
 impl<'a> Engine<'a> {
@@ -97,6 +106,9 @@ impl<'a> Engine<'a> {
             initial_alert: alert,
             lo: LargeObjects::new(&ctx.options.objects_dir, ctx.options.max_obj_size),
             report: SessionReport { session_id: hdr.session_id.clone(), ..SessionReport::default() },
+            counted_messages: 0,
+            chunks_sent: 0,
+            started: Instant::now(),
             hdr,
             ctx,
         };
@@ -138,19 +150,62 @@ impl<'a> Engine<'a> {
     }
 
     fn run_loop(&mut self) -> Result<(), SessionError> {
+        self.ctx.transport.set_deadline(self.started + self.ctx.options.max_duration);
         loop {
-            if self.report.messages_sent >= self.ctx.options.max_messages {
-                return Err(SessionError::TooManyMessages {
-                    server_id: self.ctx.account.server_id.clone(),
-                    max: self.ctx.options.max_messages,
-                });
+            if self.counted_messages >= self.ctx.options.max_messages {
+                let max = self.ctx.options.max_messages;
+                return Err(self.abort(SessionError::TooManyMessages { server_id: self.server_id(), max }));
             }
-            let resp = self.send()?;
-            match self.handle(&resp)? {
+            let chunks_before = self.chunks_moved();
+            let resp = match self.send() {
+                Err(SessionError::Transport(TransportError::Deadline { .. })) => {
+                    let max = self.ctx.options.max_duration;
+                    return Err(self.abort(SessionError::TooLong { server_id: self.server_id(), max }));
+                }
+                other => other?,
+            };
+            let next = self.handle(&resp)?;
+            if self.chunks_moved() == chunks_before {
+                self.counted_messages += 1;
+            }
+            match next {
                 Next::Continue => {}
                 Next::Done => return Ok(()),
             }
         }
+    }
+
+    /// Large-object chunks sent and received so far.
+    fn chunks_moved(&self) -> u64 {
+        self.chunks_sent + self.lo.chunks_received()
+    }
+
+    /// Tells the server (Alert 1223, within [`ABORT_GRACE`]) that a limit
+    /// ended the session, and returns `why`.
+    fn abort(&mut self, why: SessionError) -> SessionError {
+        self.outbox = Outbox::default();
+        self.outbox.push(Command::Alert(Alert { data: ALERT_SESSION_ABORT, ..Alert::default() }));
+        self.ctx.transport.set_deadline(Instant::now() + ABORT_GRACE);
+        let _ = self.send();
+        why
+    }
+
+    /// A server message we cannot read is answered as the protocol allows,
+    /// not with silence: a SyncHdr Status 400 (bad request) when its header
+    /// could be read and belongs to this session, and Alert 1223 (we end the
+    /// session), within [`ABORT_GRACE`]. Nothing in it is executed. Returns `why`.
+    fn answer_unreadable(&mut self, hdr: Option<SyncHdr>, why: SessionError) -> SessionError {
+        let ours = hdr.filter(|h| h.session_id.trim().eq_ignore_ascii_case(&self.hdr.session_id));
+        self.hdr_status = ours.map(|h| hdr_status_on(&h, StatusCode::BadRequest, None));
+        self.outbox = Outbox::default();
+        self.outbox.push(Command::Alert(Alert { data: ALERT_SESSION_ABORT, ..Alert::default() }));
+        self.ctx.transport.set_deadline(Instant::now() + ABORT_GRACE);
+        let _ = self.send();
+        why
+    }
+
+    fn server_id(&self) -> String {
+        self.ctx.account.server_id.clone()
     }
 
     fn send(&mut self) -> Result<Response, SessionError> {
@@ -163,10 +218,12 @@ impl<'a> Engine<'a> {
             _ => None,
         };
         let limit = self.server_limit.min(self.ctx.options.max_msg_size as usize);
+        let chunks_before = self.outbox.chunks_sent;
         let (msg, sent) = self
             .outbox
             .build(self.codec, &self.hdr, self.msg_id, cred, self.hdr_status.take(), limit)
             .map_err(SessionError::Encode)?;
+        self.chunks_sent += self.outbox.chunks_sent - chunks_before;
         for (cmd_id, c) in sent {
             if let Command::Alert(a) = c {
                 if a.data == super::ALERT_GENERIC || a.data == super::ALERT_CLIENT_EVENT {
@@ -177,6 +234,9 @@ impl<'a> Engine<'a> {
             }
         }
         let body = self.codec.encode(&msg).map_err(SessionError::Encode)?;
+        if body.len() > limit {
+            return Err(SessionError::MessageTooLarge { size: body.len(), limit });
+        }
         let hmac = (self.client_scheme == Scheme::Hmac)
             .then(|| auth::hmac_header(&acc.client.name, &acc.client.secret, &self.nonces.client, &body));
         let req = Request { url: self.hdr.server_url.clone(), content_type: self.codec.mime().to_string(), body, hmac };
@@ -196,13 +256,22 @@ impl<'a> Engine<'a> {
         if resp.status != 200 {
             return Err(SessionError::HttpStatus { url, status: resp.status });
         }
-        let malformed = |source| SessionError::Malformed { url: url.clone(), source };
-        let codec = Codec::from_content_type(&resp.content_type).map_err(malformed)?;
-        let msg = codec.decode(&resp.body).map_err(malformed)?;
+        let codec = match Codec::from_content_type(&resp.content_type) {
+            Ok(c) => c,
+            Err(source) => return Err(self.answer_unreadable(None, SessionError::Malformed { url, source })),
+        };
+        let msg = match codec.decode(&resp.body) {
+            Ok(m) => m,
+            Err(source) => {
+                let hdr = codec.decode_header(&resp.body);
+                return Err(self.answer_unreadable(hdr, SessionError::Malformed { url, source }));
+            }
+        };
         let (proto, dtd) = (&msg.hdr.ver_proto, &msg.hdr.ver_dtd);
         if !proto.starts_with("DM/1.") || !(dtd == "1.2" || dtd == "1.1") {
             return Err(SessionError::Protocol { url, ver_proto: proto.clone(), ver_dtd: dtd.clone() });
         }
+        self.check_bound(&msg).map_err(|reason| SessionError::Unbound { url: url.clone(), reason })?;
         self.codec = codec;
         if let Some(n) = msg.hdr.meta.as_ref().and_then(|m| m.max_msg_size) {
             self.server_limit = n.clamp(1024, usize::MAX as u64) as usize;
@@ -222,6 +291,31 @@ impl<'a> Engine<'a> {
         self.client_accepted = true;
         self.phase.go(Phase::Management)?;
         self.execute(&msg, hdr_code)
+    }
+
+    /// Whether `msg` answers this session: our SessionID, and every Status
+    /// and Results refers to a message we sent. Checked before anything in
+    /// the message is acted on.
+    fn check_bound(&self, msg: &Message) -> Result<(), String> {
+        let theirs = msg.hdr.session_id.trim();
+        if !theirs.eq_ignore_ascii_case(&self.hdr.session_id) {
+            return Err(format!("SessionID {theirs:?} is not {:?}", self.hdr.session_id));
+        }
+        for c in &msg.body.commands {
+            let (name, msg_ref) = match c {
+                Command::Status(s) => ("Status", s.msg_ref),
+                Command::Results(r) => ("Results", r.msg_ref),
+                _ => continue,
+            };
+            if msg_ref == 0 || msg_ref > self.msg_id {
+                return Err(format!(
+                    "{name} {} refers to message {msg_ref}, but this session has sent messages 1 to {}",
+                    c.cmd_id(),
+                    self.msg_id
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Checks the server's credentials: Ok(212/200) or Err(401/407).
@@ -263,7 +357,7 @@ impl<'a> Engine<'a> {
     /// ends the session without executing anything.
     fn refuse_server(&mut self, msg: &Message, code: StatusCode) -> Result<Next, SessionError> {
         let chal = self.new_server_challenge()?;
-        self.hdr_status = Some(self.hdr_status_for(msg, code, Some(chal)));
+        self.hdr_status = Some(hdr_status_on(&msg.hdr, code, Some(chal)));
         self.outbox = Outbox::default();
         let _ = self.send();
         Err(SessionError::ServerAuthFailed { server_id: self.ctx.account.server_id.clone() })
@@ -286,19 +380,6 @@ impl<'a> Engine<'a> {
                 ..Meta::default()
             },
         })
-    }
-
-    fn hdr_status_for(&self, msg: &Message, code: StatusCode, chal: Option<Chal>) -> Status {
-        Status {
-            msg_ref: msg.hdr.msg_id,
-            cmd_ref: 0,
-            cmd: "SyncHdr".into(),
-            target_ref: vec![msg.hdr.target.uri.clone()],
-            source_ref: vec![msg.hdr.source.uri.clone()],
-            chal,
-            code: code.code(),
-            ..Status::default()
-        }
     }
 
     /// Takes the server's Statuses on our commands. True when our
@@ -355,12 +436,13 @@ impl<'a> Engine<'a> {
     /// whether the session continues.
     fn execute(&mut self, msg: &Message, hdr_code: StatusCode) -> Result<Next, SessionError> {
         let chal = if hdr_code == StatusCode::Authenticated { Some(self.new_server_challenge()?) } else { None };
-        self.hdr_status = Some(self.hdr_status_for(msg, hdr_code, chal));
+        self.hdr_status = Some(hdr_status_on(&msg.hdr, hdr_code, chal));
         let limit = self.server_limit.min(self.ctx.options.max_msg_size as usize);
         let mut x = Executor {
             tree: self.ctx.tree,
             server_id: &self.ctx.account.server_id,
             ui: self.ctx.ui,
+            default_answers: self.ctx.options.default_answers,
             exec: self.ctx.exec,
             lo: &mut self.lo,
             msg_ref: msg.hdr.msg_id,
@@ -368,6 +450,7 @@ impl<'a> Engine<'a> {
             out: Vec::new(),
             next_message_requested: false,
             abort_requested: false,
+            in_atomic: false,
         };
         let mut operations = false;
         for c in &msg.body.commands {
@@ -399,5 +482,19 @@ impl<'a> Engine<'a> {
             return Ok(Next::Done);
         }
         Ok(Next::Continue)
+    }
+}
+
+/// Our Status on a server message's header.
+fn hdr_status_on(h: &SyncHdr, code: StatusCode, chal: Option<Chal>) -> Status {
+    Status {
+        msg_ref: h.msg_id,
+        cmd_ref: 0,
+        cmd: "SyncHdr".into(),
+        target_ref: vec![h.target.uri.clone()],
+        source_ref: vec![h.source.uri.clone()],
+        chal,
+        code: code.code(),
+        ..Status::default()
     }
 }

@@ -50,11 +50,18 @@ pub struct LargeObjects {
     max_obj_size: u64,
     pending: Option<Incoming>,
     counter: u64,
+    /// Chunks with data taken so far (they do not count as idle messages).
+    chunks_received: u64,
 }
 
 impl LargeObjects {
     pub fn new(dir: &Path, max_obj_size: u64) -> Self {
-        LargeObjects { dir: dir.to_path_buf(), max_obj_size, pending: None, counter: 0 }
+        LargeObjects { dir: dir.to_path_buf(), max_obj_size, pending: None, counter: 0, chunks_received: 0 }
+    }
+
+    /// Chunks carrying data taken in this session.
+    pub fn chunks_received(&self) -> u64 {
+        self.chunks_received
     }
 
     /// The URI of the object in progress.
@@ -82,7 +89,8 @@ impl LargeObjects {
             }
         }
         match self.append(c.data) {
-            Ok(()) => {}
+            Ok(()) if c.data.is_empty() => {}
+            Ok(()) => self.chunks_received += 1,
             Err(code) => {
                 self.abandon();
                 return Chunk::Failed(code);
@@ -103,7 +111,7 @@ impl LargeObjects {
         self.counter += 1;
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
         let file = self.dir.join(format!("lo-{stamp}-{}", self.counter));
-        File::create(&file).map_err(|e| io_code(&e))?;
+        crate::state::create_private(&file).map_err(|e| io_code(&e))?;
         Ok(Incoming {
             cmd: c.cmd,
             uri: c.uri.to_string(),
@@ -183,6 +191,10 @@ mod tests {
         let Chunk::Complete { value, .. } = lo.chunk(&chunk("./A", None, b"def", false)) else { panic!() };
         assert_eq!(read_range(&value, 0, 100).unwrap(), b"abcdef");
         assert_eq!(read_range(&value, 2, 3).unwrap(), b"cde");
+        // A large object may be a secret (an AAuthSecret): private like every state file.
+        let Value::File { path, .. } = &value else { panic!() };
+        let mode = std::os::unix::fs::PermissionsExt::mode(&fs::metadata(path).unwrap().permissions());
+        assert_eq!(format!("{:o}", mode & 0o777), "600");
     }
 
     #[test]

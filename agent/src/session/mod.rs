@@ -13,12 +13,16 @@ mod start;
 mod ui;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub use alerts::{AlertQueue, QueuedAlert, ALERT_CLIENT_EVENT, ALERT_GENERIC};
 pub use exec::{ExecHandler, ExecRequest, FirmwareReply, FirmwareRequest, NoExec};
 pub use phase::{Phase, PhaseError};
 pub use start::{accept_notification, NotificationDecision, NotifyError};
-pub use ui::{default_answer, NoUi, Prompt, PromptKind, UiAnswer, UiOptions, UserInteraction};
+pub use ui::{
+    default_answer, default_for_ui, unanswered, DefaultAnswers, NoUi, Prompt, PromptKind, UiAnswer, UiOptions,
+    UserInteraction,
+};
 
 use crate::auth::NonceStore;
 use crate::mo::DmAccount;
@@ -50,8 +54,15 @@ pub struct SessionOptions {
     pub max_obj_size: u64,
     /// Where large objects are assembled (`<state_dir>/objects`).
     pub objects_dir: PathBuf,
-    /// Stop after this many messages (a misbehaving server).
+    /// End the session after this many messages, not counting those that
+    /// carry a chunk of a large object (a misbehaving server).
     pub max_messages: u32,
+    /// End the session once it has lasted this long, however slowly the
+    /// server answers (`[dm] max_session_secs`).
+    pub max_duration: Duration,
+    /// Alert types whose default response answers when no person did
+    /// (`[dm] ui_default_answers`; none by default: 408).
+    pub default_answers: DefaultAnswers,
 }
 
 /// Everything a session works with. Other modules hook in through `ui`,
@@ -100,12 +111,18 @@ pub enum SessionError {
     Protocol { url: String, ver_proto: String, ver_dtd: String },
     #[error("encoding our message failed: {0}")]
     Encode(SyncmlError),
+    #[error("our next message would be {size} bytes, over the {limit}-byte MaxMsgSize; not sent")]
+    MessageTooLarge { size: usize, limit: usize },
     #[error("server {server_id} refused our credentials")]
     ClientAuthFailed { server_id: String },
     #[error("server {server_id} failed authentication (no command executed)")]
     ServerAuthFailed { server_id: String },
-    #[error("session with {server_id} exceeded {max} messages")]
+    #[error("session with {server_id} exceeded {max} messages (the [dm] max_session_messages limit); session aborted")]
     TooManyMessages { server_id: String, max: u32 },
+    #[error("session with {server_id} lasted longer than {max:?} (the [dm] max_session_secs limit); session aborted")]
+    TooLong { server_id: String, max: Duration },
+    #[error("message from {url} is not part of this session: {reason}; session aborted, no command executed")]
+    Unbound { url: String, reason: String },
     #[error("account {server_id} has no client credentials or address")]
     Account { server_id: String },
     #[error(transparent)]

@@ -9,6 +9,8 @@ pub struct MessageBudget {
     codec: Codec,
     max: usize,
     used: usize,
+    /// The envelope alone.
+    envelope: usize,
 }
 
 impl MessageBudget {
@@ -18,7 +20,13 @@ impl MessageBudget {
         probe.body.commands.clear();
         probe.body.final_flag = true;
         let used = codec.encode(&probe)?.len();
-        Ok(MessageBudget { codec, max, used })
+        Ok(MessageBudget { codec, max, used, envelope: used })
+    }
+
+    /// Whether `c` fits into a message holding nothing else but `reserve`
+    /// bytes of other commands.
+    pub fn fits_alone(&self, c: &Command, reserve: usize) -> Result<bool, SyncmlError> {
+        Ok(self.envelope + reserve + self.codec.command_size(c)? <= self.max)
     }
 
     pub fn used(&self) -> usize {
@@ -27,6 +35,16 @@ impl MessageBudget {
 
     pub fn remaining(&self) -> usize {
         self.max.saturating_sub(self.used)
+    }
+
+    /// The encoded size of `c` inside a body.
+    pub fn size_of(&self, c: &Command) -> Result<usize, SyncmlError> {
+        self.codec.command_size(c)
+    }
+
+    /// Whether `c` fits in what is left, without accounting for it.
+    pub fn fits(&self, c: &Command) -> Result<bool, SyncmlError> {
+        Ok(self.used + self.codec.command_size(c)? <= self.max)
     }
 
     /// Accounts for `c` if it fits; false (and nothing changes) when it does not.

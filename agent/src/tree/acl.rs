@@ -31,14 +31,17 @@ impl fmt::Display for AclCmd {
     }
 }
 
-/// An ACL; empty means "inherit from the parent".
+/// An ACL; empty means "inherit from the parent". A command is listed only
+/// with at least one ServerID (DM-TND: a command without ServerIDs must not
+/// be stored), so an empty list never turns into "nobody".
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Acl {
     entries: Vec<(AclCmd, Vec<String>)>,
 }
 
 impl Acl {
-    /// Parses an ACL string; `None` when a command name is unknown.
+    /// Parses an ACL string; `None` when a command name is unknown. Commands
+    /// without ServerIDs (`Get=`) are dropped.
     pub fn parse(s: &str) -> Option<Acl> {
         let mut entries: Vec<(AclCmd, Vec<String>)> = Vec::new();
         for part in s.split('&').filter(|p| !p.is_empty()) {
@@ -50,8 +53,30 @@ impl Acl {
                 None => entries.push((cmd, ids)),
             }
         }
+        entries.retain(|(_, ids)| !ids.is_empty());
         entries.sort_by_key(|(c, _)| *c);
         Some(Acl { entries })
+    }
+
+    /// What the device gives a server on an interior node it added without
+    /// Replace rights on the parent (DM-TND "Changing the ACL"): Add, Delete,
+    /// Get and Replace for that server alone.
+    pub fn owner(server_id: &str) -> Acl {
+        let entries = [AclCmd::Add, AclCmd::Delete, AclCmd::Get, AclCmd::Replace]
+            .into_iter()
+            .map(|c| (c, vec![server_id.to_string()]))
+            .collect();
+        Acl { entries }
+    }
+
+    /// The entries for `cmds` only.
+    pub fn only(&self, cmds: &[AclCmd]) -> Acl {
+        Acl { entries: self.entries.iter().filter(|(c, _)| cmds.contains(c)).cloned().collect() }
+    }
+
+    /// The entries for every command but `cmd`.
+    pub fn without(&self, cmd: AclCmd) -> Acl {
+        Acl { entries: self.entries.iter().filter(|(c, _)| *c != cmd).cloned().collect() }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -86,5 +111,16 @@ mod tests {
         assert_eq!(a.to_string(), "Get=*&Replace=srv1+srv2");
         assert!(Acl::parse("Fly=*").is_none());
         assert!(Acl::parse("").unwrap().is_empty());
+        assert!(Acl::parse("Get=&Exec=").unwrap().is_empty(), "commands without servers are dropped");
+        assert_eq!(Acl::parse("Get=*&Replace=").unwrap().to_string(), "Get=*");
+    }
+
+    #[test]
+    fn owner_only_and_without() {
+        assert_eq!(Acl::owner("s1").to_string(), "Add=s1&Delete=s1&Get=s1&Replace=s1");
+        let a = Acl::parse("Get=*&Replace=s1&Exec=s2").unwrap();
+        assert_eq!(a.without(AclCmd::Replace).to_string(), "Exec=s2&Get=*");
+        assert_eq!(a.only(&[AclCmd::Get, AclCmd::Replace]).to_string(), "Get=*&Replace=s1");
+        assert!(a.only(&[AclCmd::Add]).is_empty());
     }
 }

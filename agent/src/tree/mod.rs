@@ -42,6 +42,8 @@ pub enum TreeError {
     AlreadyExists(String),
     #[error("server {server} may not {cmd} {uri} (ACL)")]
     AclDenied { uri: String, cmd: AclCmd, server: String },
+    #[error("server {server} may not change the ACL of {uri}: {rule}")]
+    AclChangeDenied { uri: String, server: String, rule: &'static str },
     #[error("{what} is not allowed on {uri}")]
     NotAllowed { uri: String, what: &'static str },
     #[error("malformed URI {0:?}")]
@@ -58,6 +60,18 @@ pub enum TreeError {
     Io { uri: String, source: std::io::Error },
     #[error(transparent)]
     State(#[from] StateError),
+}
+
+/// The state [`Tree::rollback`] returns to.
+pub struct Checkpoint {
+    root: Node,
+    dynamic: HashMap<String, DynamicFn>,
+}
+
+impl std::fmt::Debug for Checkpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpoint").field("root", &self.root).finish_non_exhaustive()
+    }
 }
 
 /// What a Get returns per item.
@@ -136,13 +150,35 @@ impl Tree {
         Ok(())
     }
 
-    /// A snapshot of the nodes, for Atomic rollback.
+    /// A copy of the nodes (tests compare trees with it).
     pub fn snapshot(&self) -> Node {
         self.root.clone()
     }
 
     pub fn restore(&mut self, snapshot: Node) {
         self.root = snapshot;
+    }
+
+    /// Everything an Atomic may change: the nodes and the leaves served by code.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint { root: self.root.clone(), dynamic: self.dynamic.clone() }
+    }
+
+    /// Returns to `cp` (Atomic rollback). Large-object files that values set
+    /// since then point to, and `cp` does not, are deleted; the tree file is
+    /// written by the next [`Tree::save`], as after every server message.
+    pub fn rollback(&mut self, cp: Checkpoint) {
+        let mut kept = std::collections::HashSet::new();
+        cp.root.files(&mut |p| {
+            kept.insert(p.to_path_buf());
+        });
+        self.root.files(&mut |p| {
+            if !kept.contains(p) {
+                let _ = std::fs::remove_file(p);
+            }
+        });
+        self.root = cp.root;
+        self.dynamic = cp.dynamic;
     }
 
     pub(crate) fn node(&self, segments: &[String]) -> Option<&Node> {
@@ -204,6 +240,33 @@ impl Tree {
         acl
     }
 
+    /// Whether `who` may replace the ACL of `node` at `segments` (DM-TND,
+    /// "Changing the ACL"): for a leaf, Replace rights on its parent; for an
+    /// interior node, Replace rights on the node itself or on its parent.
+    /// The root's ACL and device-owned nodes belong to the device (405).
+    pub(crate) fn check_acl_change(&self, who: Who<'_>, segments: &[String], node: &Node) -> Result<(), TreeError> {
+        let Who::Server(server) = who else {
+            return Ok(());
+        };
+        let Some((_, parent)) = segments.split_last() else {
+            return Err(TreeError::NotAllowed {
+                uri: ".".into(),
+                what: "changing the root's ACL (it belongs to the device)",
+            });
+        };
+        let on_parent = self.effective_acl(parent).allows(AclCmd::Replace, server);
+        let on_node = !node.is_leaf() && self.effective_acl(segments).allows(AclCmd::Replace, server);
+        if !on_parent && !on_node {
+            let rule = if node.is_leaf() {
+                "a leaf's ACL needs Replace rights on its parent"
+            } else {
+                "an interior node's ACL needs Replace rights on the node or on its parent"
+            };
+            return Err(TreeError::AclChangeDenied { uri: join(segments), server: server.to_string(), rule });
+        }
+        check_not_device_owned(who, segments, node)
+    }
+
     pub(crate) fn check(&self, who: Who<'_>, cmd: AclCmd, segments: &[String]) -> Result<(), TreeError> {
         let Who::Server(server) = who else {
             return Ok(());
@@ -213,5 +276,15 @@ impl Tree {
         } else {
             Err(TreeError::AclDenied { uri: join(segments), cmd, server: server.to_string() })
         }
+    }
+}
+
+/// Refuses a server's change to a node the device owns (405).
+pub(crate) fn check_not_device_owned(who: Who<'_>, segments: &[String], node: &Node) -> Result<(), TreeError> {
+    match who {
+        Who::Server(_) if node.device_owned => {
+            Err(TreeError::NotAllowed { uri: join(segments), what: "a server's change to a node the device owns" })
+        }
+        _ => Ok(()),
     }
 }

@@ -45,6 +45,11 @@ pub struct Node {
     pub permanent: bool,
     /// Values that are never returned by Get (AAuthSecret, AAuthData).
     pub secret: bool,
+    /// Owned by the device: a server may read it (as its ACL says) but never
+    /// replace its value or properties, change its ACL or delete it (a
+    /// DMAcc's ServerID, the name every ACL grants rights to).
+    #[serde(default)]
+    pub device_owned: bool,
 }
 
 impl Node {
@@ -59,6 +64,7 @@ impl Node {
             verno: 0,
             permanent: false,
             secret: false,
+            device_owned: false,
         }
     }
 
@@ -88,6 +94,15 @@ impl Node {
         match &self.kind {
             Kind::Leaf(v) => Some(v.size()),
             Kind::Interior(_) => None,
+        }
+    }
+
+    /// Calls `f` with the file of every large-object value in this subtree.
+    pub fn files(&self, f: &mut dyn FnMut(&std::path::Path)) {
+        match &self.kind {
+            Kind::Leaf(Value::File { path, .. }) => f(path),
+            Kind::Leaf(Value::Inline(_)) => {}
+            Kind::Interior(children) => children.values().for_each(|c| c.files(f)),
         }
     }
 

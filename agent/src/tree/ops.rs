@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{AclCmd, GetItem, Kind, Node, Query, Tree, TreeError, Uri, Value, Who};
+use super::{check_not_device_owned, AclCmd, GetItem, Kind, Node, Query, Tree, TreeError, Uri, Value, Who};
 use crate::tree::acl::Acl;
 
 /// A value and its metadata for Add/Replace.
@@ -65,6 +65,9 @@ impl Tree {
 
     /// Add: creates a node (interior when the format is `node`), creating
     /// missing interior ancestors; Add permission is checked on the parent.
+    /// An interior node a server adds without Replace rights on its parent
+    /// gets an ACL of its own giving that server Add, Delete, Get and Replace
+    /// (DM-TND); every other new node inherits its parent's.
     pub fn add(&mut self, who: Who<'_>, raw: &str, v: NewValue) -> Result<(), TreeError> {
         let uri = self.parse_uri(raw)?;
         if uri.query != Query::None {
@@ -76,6 +79,7 @@ impl Tree {
         }
         self.check(who, AclCmd::Add, parent)?;
         validate_format(&uri, &v)?;
+        let owner = self.owner_acl(who, &uri.segments, v.format.as_deref() == Some("node"));
         let node = match v.format.as_deref() {
             Some("node") => Node::interior(),
             f => Node::leaf(Vec::new(), f.unwrap_or("chr"), v.type_.as_deref().unwrap_or("text/plain")),
@@ -88,7 +92,27 @@ impl Tree {
         }
         node.touch();
         self.ensure_parents(parent)?.insert(name.clone(), node);
+        if let Some((depth, acl)) = owner {
+            if let Some(n) = self.node_mut(&uri.segments[..depth]) {
+                n.acl = acl;
+            }
+        }
         Ok(())
+    }
+
+    /// For an Add of `segments` by a server: the depth of the topmost node the
+    /// Add creates and the ACL it gets, when that node is interior and the
+    /// server has no Replace rights on its parent.
+    fn owner_acl(&self, who: Who<'_>, segments: &[String], interior: bool) -> Option<(usize, Acl)> {
+        let Who::Server(server) = who else {
+            return None;
+        };
+        let existing = (1..=segments.len()).take_while(|&d| self.node(&segments[..d]).is_some()).count();
+        let topmost_interior = existing + 1 < segments.len() || interior;
+        if !topmost_interior || self.effective_acl(&segments[..existing]).allows(AclCmd::Replace, server) {
+            return None;
+        }
+        Some((existing + 1, Acl::owner(server)))
     }
 
     /// The children map of `segments`, creating missing interior nodes.
@@ -105,7 +129,13 @@ impl Tree {
     pub fn replace(&mut self, who: Who<'_>, raw: &str, v: NewValue) -> Result<(), TreeError> {
         let uri = self.parse_uri(raw)?;
         let node = self.node(&uri.segments).ok_or_else(|| TreeError::NotFound(uri.path()))?;
-        self.check(who, AclCmd::Replace, &uri.segments)?;
+        match &uri.query {
+            Query::Prop(p) if p == "ACL" => self.check_acl_change(who, &uri.segments, node)?,
+            _ => {
+                self.check(who, AclCmd::Replace, &uri.segments)?;
+                check_not_device_owned(who, &uri.segments, node)?;
+            }
+        }
         if let Query::Prop(p) = &uri.query {
             return self.replace_prop(&uri, p, &v.value);
         }
@@ -174,7 +204,7 @@ impl Tree {
     pub fn delete(&mut self, who: Who<'_>, raw: &str) -> Result<(), TreeError> {
         let uri = self.parse_uri(raw)?;
         let node = self.node(&uri.segments).ok_or_else(|| TreeError::NotFound(uri.path()))?;
-        if node.permanent || uri.segments.is_empty() || uri.query != Query::None {
+        if node.permanent || node.device_owned || uri.segments.is_empty() || uri.query != Query::None {
             return Err(TreeError::NotAllowed { uri: uri.path(), what: "Delete" });
         }
         self.check(who, AclCmd::Delete, &uri.segments)?;
@@ -204,6 +234,26 @@ impl Tree {
             self.replace(who, target, v)
         } else {
             self.add(who, target, v)
+        }
+    }
+
+    /// Checks, before the first chunk of a large object is stored, that `who`
+    /// may Add (`add`) or Replace the node at `raw` as far as the ACL goes;
+    /// the Add or Replace checks everything again once the object is whole.
+    pub fn check_write(&self, who: Who<'_>, add: bool, raw: &str) -> Result<(), TreeError> {
+        let uri = self.parse_uri(raw)?;
+        let node = self.node(&uri.segments);
+        match (add, node) {
+            (true, Some(_)) => Err(TreeError::AlreadyExists(uri.path())),
+            (true, None) => {
+                let (_, parent) = split_last(&uri, "adding the root")?;
+                self.check(who, AclCmd::Add, parent)
+            }
+            (false, None) => Err(TreeError::NotFound(uri.path())),
+            (false, Some(n)) => {
+                self.check(who, AclCmd::Replace, &uri.segments)?;
+                check_not_device_owned(who, &uri.segments, n)
+            }
         }
     }
 

@@ -29,6 +29,7 @@ fn main() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let dir = keep.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
+    fotad_tests::nginx::workers_can_read(&dir).map_err(anyhow::Error::msg)?;
     println!("fotad demo: an OMA DM server updates a device with A/B file slots, in {}\n", dir.display());
     let rig = AgentRig::new(&dir, 32 * MIB).context("setting up the host, the server and the device")?;
     let size = |f: &str| std::fs::metadata(rig.path(f)).map(|m| m.len()).unwrap_or(0);

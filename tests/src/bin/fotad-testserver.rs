@@ -85,9 +85,7 @@ fn main() -> anyhow::Result<()> {
     let server = TestServer::start(a.cfg, a.port, tls).context("starting the test server")?;
     if let (Some(dev), Some(file)) = (&a.device, &a.script) {
         let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        for q in script::parse(&text).map_err(anyhow::Error::msg)? {
-            server.state().queue(dev, q);
-        }
+        server.apply(dev, script::parse(&text).map_err(anyhow::Error::msg)?);
     }
     if let Some((file, sid, mode)) = &a.notify {
         std::fs::write(file, server.notification(*sid, *mode))

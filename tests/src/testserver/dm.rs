@@ -3,6 +3,7 @@
 //! objects in chunks, and the record of everything exchanged.
 
 use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -34,6 +35,33 @@ pub struct ServerConfig {
     pub reply_codec: Option<Codec>,
     /// VerDTD of our messages (tests of version checks change it).
     pub ver_dtd: String,
+    /// Protocol violations on purpose (the security tests).
+    pub hostile: Hostile,
+}
+
+/// Ways the server breaks the rules on purpose, to check that the device
+/// holds: every one of them is set from a script line (see `script`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hostile {
+    /// For this many replies, each carries one more command (a Get of
+    /// `./DevInfo/Mod`), so the session never ends on its own.
+    pub endless: Option<usize>,
+    /// Replies carry this SessionID instead of the device's.
+    pub session_id: Option<String>,
+    /// Statuses in replies refer to this MsgRef instead of the device's message.
+    pub msg_ref: Option<u32>,
+    /// Replies are written one byte per this interval.
+    pub drip: Option<Duration>,
+    /// A command larger than the device's MaxMsgSize is sent anyway, alone.
+    pub oversize: bool,
+}
+
+/// A fixed answer to a GET of a path (redirects, broken downloads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +79,7 @@ impl Default for ServerConfig {
             chunk_size: 32 * 1024,
             reply_codec: None,
             ver_dtd: "1.2".into(),
+            hostile: Hostile::default(),
         }
     }
 }
@@ -138,6 +167,13 @@ pub struct DmState {
     pub received: Vec<Command>,
     /// Replies to damage: (index of the reply, how).
     pub faults: HashMap<usize, Fault>,
+    /// Replies to rewrite as text after encoding, for the mistakes and quirks
+    /// of real servers that no encoder makes (a bare `&`, a CmdID used twice,
+    /// elements out of order): (index of the reply, [(from, to)]). A `from`
+    /// missing from the reply fails the exchange (HTTP 400), loudly.
+    pub rewrites: HashMap<usize, Vec<(String, String)>>,
+    /// Answers to GETs, by path.
+    pub routes: HashMap<String, Route>,
 }
 
 /// Ways to damage a reply (malformed/truncated message tests).
@@ -180,6 +216,9 @@ impl DmState {
             response: strip(&response),
             response_bytes: bytes.len(),
         });
+        if let Some(rewrites) = self.rewrites.get(&(self.log.len() - 1)) {
+            bytes = rewrite(&bytes, rewrites)?;
+        }
         match self.faults.get(&(self.log.len() - 1)) {
             Some(Fault::Truncate(n)) => bytes.truncate(bytes.len().saturating_sub(*n)),
             Some(Fault::Garbage) => bytes = b"\x02\x00\x00garbage".to_vec(),
@@ -266,6 +305,12 @@ impl DmState {
             return out;
         }
         self.fill(msg, &device, &mut out, client_max);
+        if let Some(left) = self.config.hostile.endless.filter(|n| *n > 0) {
+            self.config.hostile.endless = Some(left - 1);
+            let item = Item { target: Some(Loc::uri("./DevInfo/Mod")), ..Item::default() };
+            let id = self.next_cmd_id(msg);
+            out.body.commands.push(Command::Get(ItemCmd { cmd_id: id, items: vec![item], ..ItemCmd::default() }));
+        }
         out
     }
 
@@ -282,7 +327,7 @@ impl DmState {
         let hdr = SyncHdr {
             ver_dtd: c.ver_dtd.clone(),
             ver_proto: "DM/1.2".into(),
-            session_id: msg.hdr.session_id.clone(),
+            session_id: c.hostile.session_id.clone().unwrap_or_else(|| msg.hdr.session_id.clone()),
             msg_id: st.msg_id,
             target: Loc::uri(msg.hdr.source.uri.clone()),
             source: Loc::uri(c.server_id.clone()),
@@ -319,7 +364,7 @@ impl DmState {
     fn status(&mut self, msg: &Message, cmd_ref: u32, cmd: &str, code: u16, chal: Option<Chal>) -> Command {
         Command::Status(Status {
             cmd_id: self.next_cmd_id(msg),
-            msg_ref: msg.hdr.msg_id,
+            msg_ref: self.config.hostile.msg_ref.unwrap_or(msg.hdr.msg_id),
             cmd_ref,
             cmd: cmd.into(),
             chal,
@@ -346,7 +391,10 @@ impl DmState {
                 Queued::Cmd(mut c) => {
                     c.set_cmd_id(self.next_cmd_id(msg));
                     if !budget.try_add(&c).unwrap_or(false) {
-                        return self.requeue(device, Queued::Cmd(c));
+                        let alone = !out.body.commands.iter().any(|c| !matches!(c, Command::Status(_)));
+                        if !(self.config.hostile.oversize && alone) {
+                            return self.requeue(device, Queued::Cmd(c));
+                        }
                     }
                     out.body.commands.push(c);
                 }
@@ -386,6 +434,18 @@ impl DmState {
     fn requeue(&mut self, device: &str, q: Queued) {
         self.queues.entry(device.to_string()).or_default().push_front(q);
     }
+}
+
+/// Applies `(from, to)` replacements to a reply's text, each at least once.
+fn rewrite(bytes: &[u8], rewrites: &[(String, String)]) -> Result<Vec<u8>, String> {
+    let mut text = String::from_utf8(bytes.to_vec()).map_err(|_| "only XML replies can be rewritten".to_string())?;
+    for (from, to) in rewrites {
+        if !text.contains(from.as_str()) {
+            return Err(format!("rewrite: {from:?} is not in the reply: {text}"));
+        }
+        text = text.replace(from.as_str(), to);
+    }
+    Ok(text.into_bytes())
 }
 
 /// The recorded copy of a reply, with large data cut to keep the log small.

@@ -6,10 +6,13 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// One HTTP request.
 #[derive(Debug, Clone)]
 pub struct HttpRequest {
+    pub method: String,
+    pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
@@ -26,6 +29,8 @@ pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Write the response one byte per this interval (a slow server).
+    pub drip: Option<Duration>,
 }
 
 /// Handles requests; shared by all connection threads.
@@ -97,6 +102,9 @@ fn read_request<R: BufRead>(rd: &mut R) -> std::io::Result<Option<HttpRequest>> 
     if rd.read_line(&mut line)? == 0 {
         return Ok(None);
     }
+    let mut words = line.split_whitespace();
+    let method = words.next().unwrap_or("").to_string();
+    let path = words.next().unwrap_or("").to_string();
     let mut headers = Vec::new();
     loop {
         let mut h = String::new();
@@ -116,7 +124,7 @@ fn read_request<R: BufRead>(rd: &mut R) -> std::io::Result<Option<HttpRequest>> 
         .unwrap_or(0);
     let mut body = vec![0; len];
     rd.read_exact(&mut body)?;
-    Ok(Some(HttpRequest { headers, body }))
+    Ok(Some(HttpRequest { method, path, headers, body }))
 }
 
 fn write_response<W: Write>(w: &mut W, r: &HttpResponse) -> std::io::Result<()> {
@@ -125,9 +133,18 @@ fn write_response<W: Write>(w: &mut W, r: &HttpResponse) -> std::io::Result<()> 
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    w.write_all(head.as_bytes())?;
-    w.write_all(&r.body)?;
-    w.flush()
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(&r.body);
+    let Some(interval) = r.drip else {
+        w.write_all(&bytes)?;
+        return w.flush();
+    };
+    for b in bytes {
+        w.write_all(&[b])?;
+        w.flush()?;
+        std::thread::sleep(interval);
+    }
+    Ok(())
 }
 
 /// Unblocks `serve` after `stop` was set.

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use dm::{pattern_byte, DmState, Exchange, Fault, LargeObject, Payload, Queued, ServerConfig};
+pub use dm::{pattern_byte, DmState, Exchange, Fault, Hostile, LargeObject, Payload, Queued, Route, ServerConfig};
 
 use fotad::notification::{build, NotificationSpec, UiMode};
 use fotad::syncml::Command;
@@ -57,8 +57,29 @@ impl TestServer {
 
     /// The DM URL (`http(s)://127.0.0.1:<port>/dm`).
     pub fn url(&self) -> String {
+        self.url_of("/dm")
+    }
+
+    /// The URL of `path` on this server (routes answer GETs there).
+    pub fn url_of(&self, path: &str) -> String {
         let scheme = if self.https { "https" } else { "http" };
-        format!("{scheme}://{}/dm", self.addr)
+        format!("{scheme}://{}{path}", self.addr)
+    }
+
+    /// Answers GETs of `path` with `route` from now on.
+    pub fn route(&self, path: &str, route: Route) {
+        self.state().routes.insert(path.to_string(), route);
+    }
+
+    /// Applies a parsed script: queues its commands for `device`, takes its
+    /// hostile settings and routes.
+    pub fn apply(&self, device: &str, s: script::Script) {
+        let mut st = self.state();
+        for q in s.queued {
+            st.queue(device, q);
+        }
+        st.config.hostile = s.hostile;
+        st.routes.extend(s.routes);
     }
 
     /// Locks the state (config, log, queues) for inspection or changes.
@@ -77,6 +98,12 @@ impl TestServer {
             device,
             Queued::Large(LargeObject { replace, uri: uri.into(), format: format.into(), payload, offset: 0 }),
         );
+    }
+
+    /// Rewrites reply number `index` (from 0) of this server as text before
+    /// it is sent: every `from` becomes `to` (see [`DmState::rewrites`]).
+    pub fn rewrite(&self, index: usize, from: &str, to: &str) {
+        self.state().rewrites.entry(index).or_default().push((from.to_string(), to.to_string()));
     }
 
     /// The conversation so far.
@@ -127,6 +154,13 @@ impl Drop for TestServer {
 
 fn handle(state: &Mutex<DmState>, req: &HttpRequest) -> HttpResponse {
     let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+    if req.method == "GET" {
+        return match st.routes.get(&req.path) {
+            Some(r) => HttpResponse { status: r.status, headers: r.headers.clone(), body: r.body.clone(), drip: None },
+            None => HttpResponse { status: 404, headers: vec![], body: vec![], drip: None },
+        };
+    }
+    let drip = st.config.hostile.drip;
     let ct = req.header("Content-Type").unwrap_or("");
     match st.handle(ct, &req.body, req.header(fotad::auth::HMAC_HEADER)) {
         Ok(reply) => {
@@ -134,8 +168,8 @@ fn handle(state: &Mutex<DmState>, req: &HttpRequest) -> HttpResponse {
             if let Some(h) = reply.hmac {
                 headers.push((fotad::auth::HMAC_HEADER.to_string(), h));
             }
-            HttpResponse { status: 200, headers, body: reply.body }
+            HttpResponse { status: 200, headers, body: reply.body, drip }
         }
-        Err(e) => HttpResponse { status: 400, headers: vec![], body: e.into_bytes() },
+        Err(e) => HttpResponse { status: 400, headers: vec![], body: e.into_bytes(), drip: None },
     }
 }

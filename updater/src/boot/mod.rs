@@ -124,7 +124,7 @@ impl BootError {
 }
 
 /// One bootloader's storage: reads and writes the native format.
-pub trait Backend: fmt::Debug {
+pub trait Backend: fmt::Debug + Send {
     /// A short name for messages and `status`: `grub`, `uboot`, `gpt`, `file`, `sim`.
     fn name(&self) -> &'static str;
     /// Reads the native state and maps it to a [`BootState`].
@@ -147,6 +147,13 @@ impl Bootloader {
     pub fn open(backend: Box<dyn Backend>) -> Result<Bootloader, BootError> {
         let state = backend.read()?;
         Ok(Bootloader { backend, state })
+    }
+
+    /// Reads the state from the bootloader again, dropping unwritten edits
+    /// (another process may have written it since).
+    pub fn reload(&mut self) -> Result<(), BootError> {
+        self.state = self.backend.read()?;
+        Ok(())
     }
 
     /// The backend's name.

@@ -3,6 +3,7 @@
 
 mod install;
 mod pack;
+mod stdin;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -10,10 +11,14 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use lexopt::ValueExt;
 
+use crate::text::escaped;
+
 /// Exit code for an install that stopped resumably (stream cut, cancelled).
 pub const EXIT_RESUMABLE: u8 = 75;
 /// Exit code for a package refused by the device (signature, model, downgrade, …).
 pub const EXIT_REFUSED: u8 = 3;
+/// Exit code for other errors (a missing file, the device, the state directory).
+pub const EXIT_OTHER: u8 = 1;
 
 pub const USAGE: &str = "\
 usage: fotad-update [--config-root DIR] <command> [options]
@@ -27,7 +32,7 @@ packages:
 
 slots and bootloader (configured in DIR/etc/fotad/fotad.toml and conf.d; DIR defaults to /):
   status [--json]                  slots, booted, primary, states, versions, pending update
-  activate [A|B|other] [--tries N] make a slot primary for N trial boots
+  activate [A|B|other] [--tries N] make a slot primary (a confirmed one as it is, another for N trial boots)
   mark-good                        confirm the booted slot (run by fotad-mark-good.service)
   mark-bad [A|B|booted|other]      mark a slot not bootable
   check-boot [--json]              booted the new slot, or fell back?
@@ -95,18 +100,21 @@ fn inspect(parser: &mut lexopt::Parser) -> Result<u8> {
         "package {} for {:?}, version {} (security version {})",
         path.display(),
         m.compatible,
-        m.version,
+        escaped(&m.version),
         m.security_version
     );
     println!("size {} bytes (header {}, payload {})", header.package_size(), header.payload_offset(), m.payload_size);
     for (id, _) in &header.signatures {
-        println!("signed by key {id}");
+        println!("signed by key {}", escaped(id));
+    }
+    for (lang, text) in &m.description {
+        println!("description [{}]: {}", escaped(lang), escaped(text));
     }
     for image in &m.images {
         let kind = if image.source.is_some() { "delta" } else { "full" };
         println!(
             "image {}: {kind}, {} bytes, sha256 {}, {} operations",
-            image.class,
+            escaped(&image.class),
             image.target.size,
             image.target.sha256,
             image.operations.len()

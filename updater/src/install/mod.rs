@@ -1,5 +1,7 @@
 //! The streaming installer: reads a package front to back from any `Read`,
-//! verifies the signed manifest before writing a byte, and writes each
+//! verifies the signed manifest and checks that it fits the targets before
+//! writing a byte (then calls the caller's [`BeforeFirstWrite`], which marks
+//! the target slot bad), and writes each
 //! operation into the target images, while the [`syncer`] thread syncs the
 //! targets, writes the checkpoints and reads each synced stretch back into the
 //! images' hashes, checked against the manifest at the end. An interrupted
@@ -65,12 +67,19 @@ pub struct Installed {
 /// with [`InstallError::Refused`] (FUMO 405).
 pub type ManifestPolicy = Arc<dyn Fn(&Manifest) -> Result<(), String> + Send + Sync>;
 
+/// Run by every install once the package passed all its checks, right before
+/// the first byte is written to a target (and before the status records
+/// change); an error ends the install with nothing written. The slot update
+/// marks the target slot bad here ([`crate::update::begin`]).
+pub type BeforeFirstWrite = Arc<dyn Fn() -> Result<(), InstallError> + Send + Sync>;
+
 /// Installs packages into the targets named by its options.
 pub struct Installer {
     opts: InstallOptions,
     records: Records,
     cancel: Arc<AtomicBool>,
     policy: Option<ManifestPolicy>,
+    before_first_write: Option<BeforeFirstWrite>,
 }
 
 impl std::fmt::Debug for Installer {
@@ -78,6 +87,7 @@ impl std::fmt::Debug for Installer {
         f.debug_struct("Installer")
             .field("opts", &self.opts)
             .field("policy", &self.policy.is_some())
+            .field("before_first_write", &self.before_first_write.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -85,7 +95,13 @@ impl std::fmt::Debug for Installer {
 impl Installer {
     pub fn new(opts: InstallOptions) -> Self {
         let records = Records::new(&opts.state_dir);
-        Installer { opts, records, cancel: Arc::new(AtomicBool::new(false)), policy: None }
+        Installer { opts, records, cancel: Arc::new(AtomicBool::new(false)), policy: None, before_first_write: None }
+    }
+
+    /// Sets what runs right before the first write of every install (also of
+    /// every resumed one).
+    pub fn set_before_first_write(&mut self, hook: BeforeFirstWrite) {
+        self.before_first_write = Some(hook);
     }
 
     /// Adds a device policy every package must pass (checked after the
@@ -164,7 +180,9 @@ impl Installer {
     /// Installs the package streamed by `reader`, which starts at package byte
     /// `start`: 0 for the whole package (an existing checkpoint of the same
     /// package is continued, skipping the data already written), or the
-    /// checkpoint's `next_offset` to resume without the header.
+    /// checkpoint's `next_offset` to resume without the header. A package
+    /// refused before the first write changes neither the targets nor the
+    /// records.
     pub fn install<R: Read>(
         &self,
         reader: R,
@@ -173,9 +191,18 @@ impl Installer {
     ) -> Result<Installed, InstallError> {
         let mut stream = Stream { inner: reader, offset: start };
         let (header, resume) = self.begin(&mut stream, start)?;
+        let images = header
+            .manifest
+            .images
+            .iter()
+            .map(|image| OpenImage::open(image, &self.opts.images[&image.class]))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(hook) = &self.before_first_write {
+            hook()?;
+        }
         let package = sha256_hex(&header.manifest_bytes);
         let version = header.manifest.version.clone();
-        let result = self.write_all(&header, &mut stream, resume.as_ref(), &package, progress);
+        let result = self.write_all(&header, &images, &mut stream, resume.as_ref(), &package, progress);
         match &result {
             Ok(_) => {}
             Err(e) if e.is_resumable() => {}
@@ -200,9 +227,10 @@ impl Installer {
             let resume = checkpoint.filter(|cp| cp.package == package);
             return Ok((header, resume));
         }
-        let cp = checkpoint
-            .filter(|cp| cp.next_offset == start)
-            .ok_or(InstallError::ResumeMismatch { given: start, expected: None })?;
+        let cp = checkpoint.ok_or(InstallError::ResumeMismatch { given: start, expected: None })?;
+        if cp.next_offset != start {
+            return Err(InstallError::ResumeMismatch { given: start, expected: Some(cp.next_offset) });
+        }
         let raw = read_raw_header(&mut self.records.header()?.as_slice())?;
         if sha256_hex(&raw.manifest_bytes) != cp.package {
             return Err(InstallError::ResumeMismatch { given: start, expected: Some(cp.next_offset) });
@@ -214,22 +242,21 @@ impl Installer {
     fn write_all<R: Read>(
         &self,
         header: &Header,
+        images: &[OpenImage],
         stream: &mut Stream<R>,
         resume: Option<&Checkpoint>,
         package: &str,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Installed, InstallError> {
         let m = &header.manifest;
-        let images = m
-            .images
-            .iter()
-            .map(|image| OpenImage::open(image, &self.opts.images[&image.class]))
-            .collect::<Result<Vec<_>, _>>()?;
         let expected = m.images.iter().map(|i| i.target.clone());
         if resume.is_none() {
             self.records.save_header(&header.raw)?;
             let status = Status::Writing { package: package.into(), version: m.version.clone() };
             self.records.save_status(&status)?;
+        }
+        for image in images {
+            image.grow()?;
         }
         let first_op = resume.map_or(0, |cp| cp.next_op);
         let checkpoint = Checkpoint {
@@ -246,11 +273,11 @@ impl Installer {
             durable_op: resume.map_or(first_op, |cp| cp.durable_op),
             durable_offset: resume.map_or(stream.offset, |cp| cp.durable_offset),
         };
-        let syncer = Syncer::new(&images, expected.collect(), &self.records, checkpoint);
+        let syncer = Syncer::new(images, expected.collect(), &self.records, checkpoint);
         let (news, news_rx) = mpsc::channel();
         std::thread::scope(|scope| {
             let syncer = scope.spawn(move || syncer.run(&news_rx));
-            let looped = self.run_ops(header, stream, first_op, resume, progress, &images, &news);
+            let looped = self.run_ops(header, stream, first_op, resume, progress, images, &news);
             match &looped {
                 Ok(true) => drop(news.send(Written::Finish)),
                 Ok(false) => drop(news.send(Written::Stop)),
@@ -411,9 +438,12 @@ impl<R: Read> Stream<R> {
         Ok(())
     }
 
+    /// A header that could not be read: the stream ended or failed (as
+    /// resumable as a cut later on), or it is not a valid header.
     fn map_truncation(&self, e: crate::package::PackageError) -> InstallError {
         match e {
             crate::package::PackageError::Truncated(_) => InstallError::Truncated { offset: self.offset, size: 0 },
+            crate::package::PackageError::Io { source, .. } => InstallError::Stream { offset: self.offset, source },
             other => other.into(),
         }
     }

@@ -28,10 +28,14 @@ pub struct OpenImage {
     pub target_path: PathBuf,
     pub target: File,
     pub source: Option<File>,
+    /// The image size the manifest gives.
+    pub size: u64,
 }
 
 impl OpenImage {
-    /// Opens the target and source of `image` and checks that they fit.
+    /// Opens the target and source of `image` and checks that they fit, writing
+    /// nothing (a missing target file is created empty; [`OpenImage::grow`]
+    /// gives it its size once the install may write).
     pub fn open(image: &Image, paths: &ImageTarget) -> Result<OpenImage, InstallError> {
         let class = image.class.clone();
         let target_path = paths.target.clone();
@@ -64,8 +68,26 @@ impl OpenImage {
                 return Err(InstallError::TargetIsSource { path: src_path.clone() });
             }
         }
-        ensure_size(&target, &target_path, image)?;
-        Ok(OpenImage { class, target_path, target, source })
+        let needed = image.target.size;
+        let available = capacity(&target).map_err(io("sizing target", &target_path))?;
+        if available < needed {
+            return Err(InstallError::TargetTooSmall { class, path: target_path, needed, available });
+        }
+        Ok(OpenImage { class, target_path, target, source, size: needed })
+    }
+
+    /// Grows a regular-file target shorter than the image to the image size
+    /// (checked by [`OpenImage::open`]); a block device is left as it is.
+    pub fn grow(&self) -> Result<(), InstallError> {
+        let io = |source| InstallError::Io { what: "sizing target", path: self.target_path.clone(), source };
+        let meta = self.target.metadata().map_err(io)?;
+        if meta.is_file() && meta.len() < self.size {
+            self.target.set_len(self.size).map_err(|e| match e.raw_os_error() {
+                Some(ENOSPC) => InstallError::NoSpace { path: self.target_path.clone() },
+                _ => io(e),
+            })?;
+        }
+        Ok(())
     }
 
     /// Writes `data` at `offset` of the target.
@@ -165,24 +187,17 @@ fn same_file(a: &File, b: &File) -> std::io::Result<bool> {
     Ok(same_inode || same_device)
 }
 
-/// A regular-file target is grown to the image size; a block device must be large enough.
-fn ensure_size(target: &File, path: &Path, image: &Image) -> Result<(), InstallError> {
-    let needed = image.target.size;
-    let io = |source| InstallError::Io { what: "sizing target", path: path.to_path_buf(), source };
-    let meta = target.metadata().map_err(io)?;
-    if meta.is_file() {
-        if meta.len() < needed {
-            target.set_len(needed).map_err(|e| match e.raw_os_error() {
-                Some(ENOSPC) => InstallError::NoSpace { path: path.to_path_buf() },
-                _ => io(e),
-            })?;
-        }
-        return Ok(());
+/// How large an image `target` can take: a block device its size; a regular
+/// file (a file slot) its size plus the space its filesystem has left for it
+/// to grow into.
+fn capacity(target: &File) -> std::io::Result<u64> {
+    let meta = target.metadata()?;
+    if !meta.is_file() {
+        return device_size(target);
     }
-    let available = device_size(target).map_err(io)?;
-    if available < needed {
-        let class = image.class.clone();
-        return Err(InstallError::TargetTooSmall { class, path: path.to_path_buf(), needed, available });
-    }
-    Ok(())
+    let fs = nix::sys::statvfs::fstatvfs(target).map_err(std::io::Error::from)?;
+    // The field types are 32 bits wide on some 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    let free = u64::from(fs.blocks_available()).saturating_mul(u64::from(fs.fragment_size()));
+    Ok(meta.len().saturating_add(free))
 }

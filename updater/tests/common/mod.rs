@@ -3,6 +3,8 @@
 //! (failing loudly when one is missing) and building slot sets.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub mod rig;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
