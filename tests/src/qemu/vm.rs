@@ -109,9 +109,8 @@ pub fn command(cfg: &VmConfig, console_log: Option<&Path>) -> Result<Command> {
     let _ = std::fs::remove_file(&socket);
     let mut c = Command::new("qemu-system-x86_64");
     c.args(Accel::detect().args());
-    // One vCPU: with two under TCG, OVMF at times hung for good after the
-    // guest's reboot (reset) here, and on 2 host cores a second vCPU is not
-    // faster (a GRUB reboot loop: 5 boots in 90 s with one, 3 with two).
+    // One vCPU: on 2 host cores a second one is not faster under TCG (a GRUB
+    // reboot loop: 5 boots in 90 s with one, 3 with two).
     c.args(["-machine", "q35", "-smp", "1", "-m", &cfg.memory_mib.to_string(), "-bios", OVMF]);
     c.args(["-nodefaults", "-display", "none", "-no-user-config"]);
     match console_log {
@@ -139,6 +138,7 @@ pub fn command(cfg: &VmConfig, console_log: Option<&Path>) -> Result<Command> {
 #[derive(Debug)]
 pub struct Vm {
     child: Child,
+    cfg: VmConfig,
     console_log: PathBuf,
     control: Control,
     /// Banners seen so far (one per boot since this VM started).
@@ -148,36 +148,42 @@ pub struct Vm {
 
 impl Vm {
     /// Starts QEMU and connects the control channel (the guest is still booting).
+    ///
+    /// QEMU runs with `-no-reboot`: when the guest reboots (systemd's reboot, a
+    /// kernel panic, GRUB's `reboot`), QEMU exits and [`Vm::wait_boot`] starts
+    /// it again on the same disk, as a power cycle. QEMU's own reset under TCG
+    /// here left OVMF or GRUB hung for good after about one reboot in four.
     pub fn start(cfg: &VmConfig) -> Result<Vm> {
-        let mut c = command(cfg, Some(&cfg.console_log))?;
-        let socket = cfg.run_dir.join("control.sock");
-        let stderr = File::create(cfg.run_dir.join("qemu.stderr"))?;
-        let child = c
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .context("starting qemu-system-x86_64")?;
+        let child = Self::spawn(cfg)?;
         let mut vm = Vm {
             child,
+            cfg: cfg.clone(),
             console_log: cfg.console_log.clone(),
             control: Control::dead(),
             boots_seen: 0,
             started: Instant::now(),
         };
-        vm.control = vm.connect(&socket, cfg)?;
+        vm.control = vm.connect()?;
         Ok(vm)
     }
 
-    fn connect(&mut self, socket: &Path, cfg: &VmConfig) -> Result<Control> {
+    fn spawn(cfg: &VmConfig) -> Result<Child> {
+        let mut c = command(cfg, Some(&cfg.console_log))?;
+        c.arg("-no-reboot");
+        let stderr = File::create(cfg.run_dir.join("qemu.stderr"))?;
+        c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr).spawn().context("starting qemu-system-x86_64")
+    }
+
+    fn connect(&mut self) -> Result<Control> {
+        let socket = self.cfg.run_dir.join("control.sock");
         let until = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait()? {
-                let err = std::fs::read_to_string(cfg.run_dir.join("qemu.stderr")).unwrap_or_default();
+                let err = std::fs::read_to_string(self.cfg.run_dir.join("qemu.stderr")).unwrap_or_default();
                 bail!("qemu exited at start ({status}): {err}");
             }
-            match UnixStream::connect(socket) {
-                Ok(s) => return Control::start(s, &cfg.control_log),
+            match UnixStream::connect(&socket) {
+                Ok(s) => return Control::start(s, &self.cfg.control_log),
                 Err(_) if Instant::now() < until => std::thread::sleep(Duration::from_millis(50)),
                 Err(e) => bail!("connecting to {}: {e}", socket.display()),
             }
@@ -185,14 +191,32 @@ impl Vm {
     }
 
     /// Waits for the next boot's control shell; returns the slot it booted
-    /// (`fotad.slot=` of its kernel command line).
+    /// (`fotad.slot=` of its kernel command line). A guest that rebooted
+    /// (QEMU exited with success, see [`Vm::start`]) is started again.
     pub fn wait_boot(&mut self, timeout: Duration) -> Result<String> {
-        let n = self.boots_seen;
-        let line = self.control.wait_for(timeout, |text| nth_ready(text, n)).with_context(|| {
-            format!("waiting for boot {} of the VM ({}), console tail:\n{}", n + 1, self.elapsed(), self.console_tail())
-        })?;
-        self.boots_seen += 1;
-        slot_of(&line).with_context(|| format!("no fotad.slot= in the booted command line {line:?}"))
+        let until = Instant::now() + timeout;
+        loop {
+            let n = self.boots_seen;
+            let slice = until.saturating_duration_since(Instant::now()).min(Duration::from_secs(1));
+            if let Ok(line) = self.control.wait_for(slice, |text| nth_ready(text, n)) {
+                self.boots_seen += 1;
+                return slot_of(&line).with_context(|| format!("no fotad.slot= in the booted command line {line:?}"));
+            }
+            if let Some(status) = self.child.try_wait()? {
+                ensure!(status.success(), "qemu exited with {status}; console tail:\n{}", self.console_tail());
+                self.child = Self::spawn(&self.cfg)?;
+                self.control = self.connect()?;
+                self.boots_seen = 0;
+                continue;
+            }
+            if Instant::now() >= until {
+                bail!(
+                    "waiting {timeout:?} for the next boot of the VM ({}), console tail:\n{}",
+                    self.elapsed(),
+                    self.console_tail()
+                );
+            }
+        }
     }
 
     /// Runs `script` in the guest's root shell; fails unless it exits 0 in time.
