@@ -135,23 +135,7 @@ impl AgentRig {
 
     /// The server will set PkgURL to `url` and Exec DownloadAndUpdate.
     pub fn order_url(&self, url: &str, correlator: &str) {
-        let item = |uri: &str, data: Option<String>| Item {
-            target: Some(Loc::uri(uri)),
-            meta: data.as_ref().map(|_| Meta { format: Some("chr".into()), ..Meta::default() }),
-            data: data.map(String::into_bytes),
-            ..Item::default()
-        };
-        let replace = ItemCmd {
-            items: vec![item(&format!("{FUMO}/DownloadAndUpdate/PkgURL"), Some(url.to_string()))],
-            ..Default::default()
-        };
-        self.server.queue(DEVICE_ID, DmCommand::Replace(replace));
-        let exec = ItemCmd {
-            correlator: Some(correlator.into()),
-            items: vec![item(&format!("{FUMO}/DownloadAndUpdate"), None)],
-            ..Default::default()
-        };
-        self.server.queue(DEVICE_ID, DmCommand::Exec(exec));
+        order_download_and_update(&self.server, url, correlator);
     }
 
     /// `fotad --once` for this device (add `--check` or `--notify FILE`).
@@ -195,20 +179,47 @@ impl AgentRig {
 
     /// The FUMO result alerts (1226) the server received: (correlator, result, alert type).
     pub fn reports(&self) -> Vec<(String, String, String)> {
-        let mut out = Vec::new();
-        for c in self.server.log().into_iter().flat_map(|exchange| exchange.request.body.commands) {
-            let DmCommand::Alert(a) = c else { continue };
-            let Some(item) = a.items.first() else { continue };
-            let type_ = item.meta.as_ref().and_then(|m| m.type_.clone()).unwrap_or_default();
-            if a.data != 1226 || !type_.starts_with("org.openmobilealliance.dm.firmwareupdate.") {
-                continue;
-            }
-            if type_.ends_with("devicerequest") || type_.ends_with("userrequest") {
-                continue;
-            }
-            let data = String::from_utf8_lossy(item.data.as_deref().unwrap_or_default()).into_owned();
-            out.push((a.correlator.clone().unwrap_or_default(), data, type_));
-        }
-        out
+        fumo_reports(&self.server)
     }
+}
+
+/// Queues for [`DEVICE_ID`]: Replace `PkgURL` with `url`, then Exec
+/// DownloadAndUpdate of the A/B system's FUMO instance with `correlator`.
+pub fn order_download_and_update(server: &TestServer, url: &str, correlator: &str) {
+    let item = |uri: &str, data: Option<String>| Item {
+        target: Some(Loc::uri(uri)),
+        meta: data.as_ref().map(|_| Meta { format: Some("chr".into()), ..Meta::default() }),
+        data: data.map(String::into_bytes),
+        ..Item::default()
+    };
+    let replace = ItemCmd {
+        items: vec![item(&format!("{FUMO}/DownloadAndUpdate/PkgURL"), Some(url.to_string()))],
+        ..Default::default()
+    };
+    server.queue(DEVICE_ID, DmCommand::Replace(replace));
+    let exec = ItemCmd {
+        correlator: Some(correlator.into()),
+        items: vec![item(&format!("{FUMO}/DownloadAndUpdate"), None)],
+        ..Default::default()
+    };
+    server.queue(DEVICE_ID, DmCommand::Exec(exec));
+}
+
+/// The FUMO result alerts (1226) `server` received: (correlator, result, alert type).
+pub fn fumo_reports(server: &TestServer) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for c in server.log().into_iter().flat_map(|exchange| exchange.request.body.commands) {
+        let DmCommand::Alert(a) = c else { continue };
+        let Some(item) = a.items.first() else { continue };
+        let type_ = item.meta.as_ref().and_then(|m| m.type_.clone()).unwrap_or_default();
+        if a.data != 1226 || !type_.starts_with("org.openmobilealliance.dm.firmwareupdate.") {
+            continue;
+        }
+        if type_.ends_with("devicerequest") || type_.ends_with("userrequest") {
+            continue;
+        }
+        let data = String::from_utf8_lossy(item.data.as_deref().unwrap_or_default()).into_owned();
+        out.push((a.correlator.clone().unwrap_or_default(), data, type_));
+    }
+    out
 }

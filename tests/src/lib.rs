@@ -6,5 +6,6 @@ pub mod faultproxy;
 pub mod images;
 pub mod nginx;
 pub mod pcscd;
+pub mod qemu;
 pub mod testserver;
 pub mod vsim;

@@ -29,11 +29,18 @@ impl Nginx {
     /// package, when nginx is not installed, and with its error log when it
     /// does not come up.
     pub fn start(root: &Path, tls: Option<&TlsFiles>) -> Result<Nginx, String> {
+        Nginx::start_limited(root, tls, None)
+    }
+
+    /// [`Nginx::start`], sending each response at most `rate` bytes per second
+    /// (nginx's `limit_rate`), so that a test can act in the middle of a transfer.
+    pub fn start_limited(root: &Path, tls: Option<&TlsFiles>, rate: Option<u64>) -> Result<Nginx, String> {
         workers_can_read(root)?;
         let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
         let addr = free_port()?;
         let conf = dir.path().join("nginx.conf");
-        std::fs::write(&conf, config(dir.path(), root, addr, tls)).map_err(|e| format!("{}: {e}", conf.display()))?;
+        std::fs::write(&conf, config(dir.path(), root, addr, tls, rate))
+            .map_err(|e| format!("{}: {e}", conf.display()))?;
         let child = Command::new("nginx")
             .arg("-c")
             .arg(&conf)
@@ -122,10 +129,13 @@ fn free_port() -> Result<SocketAddr, String> {
     listener.local_addr().map_err(|e| e.to_string())
 }
 
-fn config(dir: &Path, root: &Path, addr: SocketAddr, tls: Option<&TlsFiles>) -> String {
+fn config(dir: &Path, root: &Path, addr: SocketAddr, tls: Option<&TlsFiles>, rate: Option<u64>) -> String {
     let d = dir.display();
     let mut server =
         format!("    listen {addr}{};\n    root {};\n", if tls.is_some() { " ssl" } else { "" }, root.display());
+    if let Some(r) = rate {
+        let _ = writeln!(server, "    limit_rate {r};");
+    }
     if let Some(t) = tls {
         let _ =
             write!(server, "    ssl_certificate {};\n    ssl_certificate_key {};\n", t.cert.display(), t.key.display());

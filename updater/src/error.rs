@@ -26,7 +26,7 @@ pub enum InstallError {
     TargetIsSource { path: PathBuf },
     #[error("image {class:?}: the source image {path} is not the one this delta was made from: {why}")]
     WrongSource { class: String, path: PathBuf, why: String },
-    #[error("image {class:?} operation {op}: data corrupted: {source}")]
+    #[error("image {class:?} operation {op}: {source}")]
     Corrupt { class: String, op: usize, source: OpError },
     #[error("package stream ended at byte {offset} of {size} (truncated or connection lost); resumable")]
     Truncated { offset: u64, size: u64 },

@@ -2,19 +2,26 @@
 //! extents) into its destination bytes, checking every hash on the way.
 
 use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use sha2::{Digest, Sha256};
 
-use crate::package::{OpKind, Operation};
+use crate::package::{Extent, OpKind, Operation};
 
 /// Why one operation could not produce its output.
 #[derive(Debug, thiserror::Error)]
 pub enum OpError {
     #[error("data blob does not match its SHA-256 (corrupted in transfer or altered)")]
     DataHash,
-    #[error("source extents do not match: expected SHA-256 {expected}, found {found}")]
-    SourceHash { expected: String, found: String },
+    #[error(
+        "source extents do not match the image the delta was made from at {extents} of the source (SHA-256 \
+         {found}, expected {expected}): the source slot changed since it was written (mounted read-write, \
+         repaired by fsck, or written by something else); install a full package"
+    )]
+    // Boxed strings keep OpError (and so InstallError) as small as before.
+    SourceHash { extents: Box<str>, expected: Box<str>, found: Box<str> },
     #[error("operation reads a source image, but none was given")]
     NoSource,
     #[error("reading the source image: {0}")]
@@ -32,6 +39,8 @@ pub struct Executor {
     zstd: zstd::bulk::Decompressor<'static>,
     source: Vec<u8>,
     patch: Vec<u8>,
+    /// Aligned window for reads of an O_DIRECT source.
+    direct: Vec<u8>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -46,6 +55,7 @@ impl Executor {
             zstd: zstd::bulk::Decompressor::new().map_err(OpError::Decompress)?,
             source: Vec::new(),
             patch: Vec::new(),
+            direct: Vec::new(),
         })
     }
 
@@ -90,12 +100,13 @@ impl Executor {
 
     fn read_source(&mut self, op: &Operation, source: Option<&File>) -> Result<(), OpError> {
         let file = source.ok_or(OpError::NoSource)?;
-        read_extents(file, &op.src, &mut self.source).map_err(OpError::SourceIo)?;
+        read_source_extents(file, &op.src, &mut self.source, &mut self.direct).map_err(OpError::SourceIo)?;
         let expected = op.src_sha256.as_deref().unwrap_or_default();
         if !hash_matches(&self.source, expected) {
             return Err(OpError::SourceHash {
-                expected: expected.to_string(),
-                found: hex::encode(Sha256::digest(&self.source)),
+                extents: describe_extents(&op.src).into(),
+                expected: expected.into(),
+                found: hex::encode(Sha256::digest(&self.source)).into(),
             });
         }
         Ok(())
@@ -119,7 +130,7 @@ impl Executor {
 }
 
 /// Reads the concatenation of `extents` of `file` into `buf`.
-pub fn read_extents(file: &File, extents: &[crate::package::Extent], buf: &mut Vec<u8>) -> std::io::Result<()> {
+pub fn read_extents(file: &File, extents: &[Extent], buf: &mut Vec<u8>) -> std::io::Result<()> {
     buf.clear();
     for e in extents {
         let start = buf.len();
@@ -129,7 +140,162 @@ pub fn read_extents(file: &File, extents: &[crate::package::Extent], buf: &mut V
     Ok(())
 }
 
+/// Alignment of O_DIRECT reads (a multiple of every logical block size in use).
+const DIRECT_ALIGN: usize = 4096;
+/// Largest single O_DIRECT read.
+const DIRECT_CHUNK: usize = 1 << 20;
+
+/// Reads the concatenation of `extents` of a source image into `buf`. A file
+/// opened with `O_DIRECT` (see `install::target`) is read around the page
+/// cache through the aligned window `scratch`, so what is checked is what is on
+/// the disk; when the kernel refuses an O_DIRECT read (EINVAL) the file is
+/// switched to buffered reads and read again.
+pub fn read_source_extents(
+    file: &File,
+    extents: &[Extent],
+    buf: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    if !is_direct(file) {
+        return read_extents(file, extents, buf);
+    }
+    buf.clear();
+    for e in extents {
+        match read_direct(file, e.offset, e.length, buf, scratch) {
+            Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {
+                set_buffered(file)?;
+                return read_extents(file, extents, buf);
+            }
+            r => r?,
+        }
+    }
+    Ok(())
+}
+
+/// Appends bytes `offset..offset + len` of an O_DIRECT `file` to `out`, read in
+/// aligned blocks through an aligned part of `scratch`.
+fn read_direct(file: &File, offset: u64, len: u64, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> std::io::Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    let align = DIRECT_ALIGN as u64;
+    let end = offset + len;
+    if scratch.len() < DIRECT_CHUNK + DIRECT_ALIGN {
+        scratch.resize(DIRECT_CHUNK + DIRECT_ALIGN, 0);
+    }
+    let skew = scratch.as_ptr().align_offset(DIRECT_ALIGN);
+    let window = &mut scratch[skew..skew + DIRECT_CHUNK];
+    let mut at = offset - offset % align;
+    while at < end {
+        let want = (end - at).next_multiple_of(align).min(DIRECT_CHUNK as u64) as usize;
+        let got = read_full_at(file, &mut window[..want], at)?;
+        let (from, to) = (offset.max(at), end.min(at + got as u64));
+        if to <= from || (got < want && to < end) {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        out.extend_from_slice(&window[(from - at) as usize..(to - at) as usize]);
+        at += got as u64;
+    }
+    Ok(())
+}
+
+/// Reads into `buf` at `offset` until it is full or the file ends.
+fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+fn flags(file: &File) -> std::io::Result<OFlag> {
+    let bits = fcntl(file.as_raw_fd(), FcntlArg::F_GETFL).map_err(std::io::Error::from)?;
+    Ok(OFlag::from_bits_truncate(bits))
+}
+
+fn is_direct(file: &File) -> bool {
+    flags(file).is_ok_and(|f| f.contains(OFlag::O_DIRECT))
+}
+
+fn set_buffered(file: &File) -> std::io::Result<()> {
+    let f = flags(file)? - OFlag::O_DIRECT;
+    fcntl(file.as_raw_fd(), FcntlArg::F_SETFL(f)).map_err(std::io::Error::from)?;
+    Ok(())
+}
+
+/// `bytes A..B (4 KiB block N)` for the first extents, for error messages.
+fn describe_extents(extents: &[Extent]) -> String {
+    let mut parts: Vec<String> = extents
+        .iter()
+        .take(3)
+        .map(|e| format!("bytes {}..{} (4 KiB block {})", e.offset, e.offset + e.length, e.offset / 4096))
+        .collect();
+    if extents.len() > 3 {
+        parts.push(format!("{} more extents", extents.len() - 3));
+    }
+    parts.join(", ")
+}
+
 fn hash_matches(data: &[u8], expected_hex: &str) -> bool {
     let mut expected = [0u8; 32];
     hex::decode_to_slice(expected_hex, &mut expected).is_ok() && Sha256::digest(data)[..] == expected
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::os::unix::fs::OpenOptionsExt;
+
+    use super::*;
+
+    fn extent(offset: u64, length: u64) -> Extent {
+        Extent { offset, length }
+    }
+
+    #[test]
+    fn direct_source_reads_match_buffered_reads_and_fall_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("source.img");
+        let data: Vec<u8> = (0..3 * DIRECT_CHUNK + 12_345).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let len = data.len() as u64;
+        let extents = [
+            extent(1, 5000),
+            extent(4096, 4096),
+            extent((1 << 20) - 3, 2 * DIRECT_CHUNK as u64 + 10),
+            extent(len - 7, 7),
+            extent(77, 0),
+        ];
+        let expected: Vec<u8> =
+            extents.iter().flat_map(|e| data[e.offset as usize..e.end() as usize].iter().copied()).collect();
+        let (mut buf, mut scratch) = (Vec::new(), Vec::new());
+        // Where the file system takes O_DIRECT (ext4, xfs, tmpfs since Linux 6.6).
+        if let Ok(direct) = File::options().read(true).custom_flags(libc::O_DIRECT).open(&path) {
+            assert!(is_direct(&direct));
+            read_source_extents(&direct, &extents, &mut buf, &mut scratch).unwrap();
+            assert_eq!(buf, expected, "O_DIRECT reads");
+            let past_end = [extent(len - 10, 20)];
+            let err = read_source_extents(&direct, &past_end, &mut buf, &mut scratch).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+            set_buffered(&direct).unwrap();
+            assert!(!is_direct(&direct), "the fallback did not drop O_DIRECT");
+            read_source_extents(&direct, &extents, &mut buf, &mut scratch).unwrap();
+            assert_eq!(buf, expected, "reads after the fallback");
+        }
+        let buffered = File::open(&path).unwrap();
+        read_source_extents(&buffered, &extents, &mut buf, &mut scratch).unwrap();
+        assert_eq!(buf, expected, "buffered reads");
+    }
+
+    #[test]
+    fn a_source_mismatch_names_the_extents() {
+        assert_eq!(describe_extents(&[extent(8192, 4096)]), "bytes 8192..12288 (4 KiB block 2)");
+        let many: Vec<Extent> = (0..5).map(|i| extent(i * 4096, 4096)).collect();
+        assert!(describe_extents(&many).ends_with(", 2 more extents"), "{}", describe_extents(&many));
+    }
 }

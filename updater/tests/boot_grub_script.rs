@@ -18,9 +18,16 @@ const GRUB_CFG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../yocto/meta-fotad
 
 /// Boots grub-emu once over `dir/disk.img`; returns the slot grub.cfg chose.
 fn grub_boot(dir: &Path) -> String {
+    grub_eval(dir, "", "${fotad_slot}")
+}
+
+/// Runs grub.cfg in grub-emu over `dir/disk.img` after `preamble`, then prints
+/// `expr` and halts before booting.
+fn grub_eval(dir: &Path, preamble: &str, expr: &str) -> String {
     std::fs::write(dir.join("device.map"), format!("(hd0) {}\n", s(&dir.join("disk.img")))).unwrap();
-    let cfg =
-        format!("set fotad_env=(hd0)/grubenv\nsource (host){GRUB_CFG}\necho \"FOTAD_SLOT=${{fotad_slot}}.\"\nhalt\n");
+    let cfg = format!(
+        "set fotad_env=(hd0)/grubenv\n{preamble}\nsource (host){GRUB_CFG}\necho \"FOTAD_SLOT={expr}|\"\nhalt\n"
+    );
     std::fs::write(dir.join("grub.cfg"), cfg).unwrap();
     let out = Command::new("grub-emu")
         .args(["-d", s(dir), "-m", s(&dir.join("device.map"))])
@@ -30,12 +37,26 @@ fn grub_boot(dir: &Path) -> String {
     let text = String::from_utf8_lossy(&out.stdout);
     let at = text.find("FOTAD_SLOT=").unwrap_or_else(|| panic!("grub.cfg printed no slot: {text:?}"));
     let rest = &text[at + "FOTAD_SLOT=".len()..];
-    rest[..rest.find('.').unwrap()].to_string()
+    rest[..rest.find('|').unwrap()].to_string()
 }
 
 /// Puts `state` (written by our GRUB backend) on an ext4 image, boots GRUB on it,
 /// returns GRUB's choice and the state it saved (read back with our backend).
 fn boot_from(state: Option<BootState>) -> (String, BootState, BootState) {
+    let d = disk_with(state);
+    let chosen = grub_boot(d.path());
+    let after_env = d.path().join("grubenv.after");
+    run_tool(
+        "debugfs",
+        &["-R", &format!("dump /grubenv {}", s(&after_env)), s(&d.path().join("disk.img"))],
+        "e2fsprogs",
+    );
+    let before = Grub::new(d.path().join("fs/grubenv")).read().unwrap();
+    (chosen, before, Grub::new(&after_env).read().unwrap())
+}
+
+/// A directory with `disk.img`: an ext4 image holding `grubenv` (`state` written by our backend).
+fn disk_with(state: Option<BootState>) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     let fs = d.path().join("fs");
     std::fs::create_dir(&fs).unwrap();
@@ -44,13 +65,9 @@ fn boot_from(state: Option<BootState>) -> (String, BootState, BootState) {
     if let Some(st) = state {
         Grub::new(&env).write(&st).unwrap();
     }
-    let before = Grub::new(&env).read().unwrap();
     let img = d.path().join("disk.img");
     run_tool("mkfs.ext4", &["-q", "-F", "-d", s(&fs), s(&img), "8M"], "e2fsprogs");
-    let chosen = grub_boot(d.path());
-    let after_env = d.path().join("grubenv.after");
-    run_tool("debugfs", &["-R", &format!("dump /grubenv {}", s(&after_env)), s(&img)], "e2fsprogs");
-    (chosen, before, Grub::new(&after_env).read().unwrap())
+    d
 }
 
 /// GRUB's variables cannot tell a trial with no tries left from bad (`OK=0
@@ -90,4 +107,57 @@ fn real_grub_boots_a_from_the_factory_environment_without_writing() {
     let (chosen, before, after) = boot_from(None);
     assert_eq!(chosen, "A");
     assert_eq!((before, after), (BootState::FACTORY, BootState::FACTORY));
+}
+
+#[test]
+fn real_grub_boots_the_slot_partition_by_number_on_the_disk_grub_came_from() {
+    let d = disk_with(Some(BootState { primary: Some(Slot::B), a: SlotState::Good, b: SlotState::Good }));
+    let dev = "${fotad_dev} ${fotad_kernel} [${fotad_initrd}]";
+    // The disk from ${cmdpath} (EFI: the ESP's device), partitions 2 and 3 by default.
+    // /boot/vmlinuz by default, with /boot/initrd.img only when the slot has
+    // one: this disk has no partition 3, so none (the QEMU tests boot Debian's
+    // kernel with its initramfs through the same default).
+    let got = grub_eval(d.path(), "set cmdpath=(hd0,gpt1)/EFI/BOOT", dev);
+    assert_eq!(got, "(hd0,3) /boot/vmlinuz []", "the default kernel, and no initramfs where the slot has none");
+    let got = grub_eval(d.path(), "set cmdpath=(hd0,gpt1)/EFI/BOOT\nset fotad_part_b=5", "${fotad_dev}");
+    assert_eq!(got, "(hd0,5)");
+    let yocto = "set fotad_disk=hd0\nset fotad_kernel=/boot/bzImage";
+    let got = grub_eval(d.path(), yocto, "${fotad_dev} ${fotad_kernel} [${fotad_initrd}]");
+    assert_eq!(got, "(hd0,3) /boot/bzImage []", "a kernel without initramfs");
+}
+
+#[test]
+fn real_grub_reboots_when_the_chosen_slot_cannot_be_loaded() {
+    // The disk has no partition 3: loading slot B fails. GRUB must not sit at
+    // its menu (it spent B's try before booting): it says so and reboots, which
+    // ends grub-emu.
+    let trial = BootState { primary: Some(Slot::B), a: SlotState::Good, b: SlotState::Trial { tries_left: 2 } };
+    let d = disk_with(Some(trial));
+    let dir = d.path();
+    std::fs::write(dir.join("device.map"), format!("(hd0) {}\n", s(&dir.join("disk.img")))).unwrap();
+    let cfg = format!("set fotad_env=(hd0)/grubenv\nset cmdpath=(hd0,gpt1)/EFI/BOOT\nsource (host){GRUB_CFG}\n");
+    std::fs::write(dir.join("grub.cfg"), cfg).unwrap();
+    let out_path = dir.join("out.txt");
+    let mut child = Command::new("grub-emu")
+        .args(["-d", s(dir), "-m", s(&dir.join("device.map"))])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cannot run grub-emu: install the Debian package grub-emu (scripts/test does)");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let exited = loop {
+        if child.try_wait().unwrap().is_some() {
+            break true;
+        }
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let out = String::from_utf8_lossy(&std::fs::read(&out_path).unwrap()).into_owned();
+    assert!(exited, "GRUB did not reboot within 30 s after failing to load slot B: {out:?}");
+    assert!(out.contains("fotad: cannot boot slot B from (hd0,3)/boot/vmlinuz; rebooting"), "{out:?}");
 }

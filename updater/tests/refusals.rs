@@ -162,6 +162,8 @@ fn delta_over_the_wrong_source_is_refused_403_and_source_untouched() {
         matches!(err, InstallError::Corrupt { source: fotad_updater::ops::OpError::SourceHash { .. }, .. }),
         "{err}"
     );
+    let msg = err.to_string();
+    assert!(msg.contains("(4 KiB block 0)") && msg.contains("the source slot changed"), "{msg}");
     assert_eq!(err.fumo_result(), 403);
     assert_eq!(std::fs::read(&wrong_path).unwrap(), wrong, "source slot written");
     c.assert_not_installed();

@@ -3,7 +3,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -47,7 +47,7 @@ impl OpenImage {
             (None, _) => None,
             (Some(_), None) => return Err(InstallError::NoSource { class }),
             (Some(digest), Some(path)) => {
-                let file = File::open(path).map_err(io("opening source image", path))?;
+                let file = open_source(path).map_err(io("opening source image", path))?;
                 let size = device_size(&file).map_err(io("sizing source image", path))?;
                 if size < digest.size {
                     let why = format!("it holds {size} bytes, the delta reads {}", digest.size);
@@ -121,6 +121,19 @@ impl OpenImage {
         let io = |source| InstallError::Io { what: "reading back", path: self.target_path.clone(), source };
         drop_cache(&self.target, from, to.saturating_sub(from));
         hash_range(&self.target, hasher, from, to, buf).map_err(io)
+    }
+}
+
+/// Opens a source image to be read around the page cache (`O_DIRECT`) where
+/// its file system allows that: the cached blocks of a mounted file system can
+/// differ from the disk (ext4 changes its journal superblock in memory even
+/// when mounted read-only), and a delta applies to the bytes on the disk.
+/// Where O_DIRECT is refused (EINVAL: tmpfs before Linux 6.6, some FUSE file
+/// systems) the image is opened for buffered reads.
+pub fn open_source(path: &Path) -> std::io::Result<File> {
+    match OpenOptions::new().read(true).custom_flags(libc::O_DIRECT).open(path) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => File::open(path),
+        r => r,
     }
 }
 
