@@ -113,6 +113,7 @@ impl DmClient {
             objects_dir: self.settings.state_dir.join("objects"),
             max_messages: self.settings.max_session_messages,
             max_duration: self.settings.max_session_time,
+            default_answers: self.settings.ui_default_answers,
         };
         let ctx = SessionContext {
             tree: &mut self.tree,

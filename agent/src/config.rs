@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::auth::Scheme;
+use crate::session::DefaultAnswers;
 use crate::syncml::Codec;
 
 /// Config errors, naming the section and key.
@@ -40,6 +41,8 @@ pub struct DmFragment {
     pub notification_udp_port: Option<u16>,
     pub max_session_messages: Option<u32>,
     pub max_session_secs: Option<u64>,
+    pub ui_default_answers: Option<Vec<String>>,
+    pub devinfo_compat: Option<bool>,
 }
 
 /// One `[[accounts]]` entry as written.
@@ -80,6 +83,11 @@ pub struct Settings {
     pub max_session_messages: u32,
     /// Wall time after which a session is aborted, however slow the server.
     pub max_session_time: Duration,
+    /// Alert types whose default response (DR) answers when no person did;
+    /// none by default (408).
+    pub ui_default_answers: DefaultAnswers,
+    /// Also serve DevDetail's FwV, SwV and HwV at `./DevInfo/…` (DM 1.1 places).
+    pub devinfo_compat: bool,
     pub accounts: Vec<AccountSettings>,
 }
 
@@ -156,6 +164,8 @@ fn settings(dm: DmFragment, accounts: Vec<AccountSettings>) -> Result<Settings, 
     if max_session_secs == 0 {
         return Err(invalid("dm", "max_session_secs", "must be at least 1".into()));
     }
+    let ui_default_answers = DefaultAnswers::from_names(dm.ui_default_answers.as_deref().unwrap_or_default())
+        .map_err(|e| invalid("dm", "ui_default_answers", e))?;
     Ok(Settings {
         device_id: dm
             .device_id
@@ -174,6 +184,8 @@ fn settings(dm: DmFragment, accounts: Vec<AccountSettings>) -> Result<Settings, 
         notification_udp_port: dm.notification_udp_port.filter(|p| *p != 0),
         max_session_messages,
         max_session_time: Duration::from_secs(max_session_secs),
+        ui_default_answers,
+        devinfo_compat: dm.devinfo_compat.unwrap_or(false),
         accounts,
     })
 }
@@ -264,6 +276,8 @@ ca_bundle = "/etc/fotad/ca.pem"
         assert_eq!(s.state_dir, PathBuf::from("/var/lib/fotad"));
         assert!(s.accounts.is_empty());
         assert_eq!((s.max_session_messages, s.max_session_time), (100, Duration::from_secs(600)));
+        assert_eq!(s.ui_default_answers, DefaultAnswers::default(), "no default response stands for a person");
+        assert!(!s.devinfo_compat);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod download;
 pub mod fumo;
 pub mod http_client;
 pub mod i18n;
+pub mod logging;
 pub mod mo;
 pub mod notification;
 pub mod session;

@@ -2,6 +2,7 @@
 
 fn main() -> std::process::ExitCode {
     fotad::fumo::crash::install_hook();
+    fotad::logging::install_stderr();
     match fotad::dbus::daemon::main(std::env::args_os().skip(1)) {
         Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {

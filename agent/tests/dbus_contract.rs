@@ -70,7 +70,8 @@ fn introspection_matches_the_contract_file() {
     assert!(out.status.success(), "busctl: {}", String::from_utf8_lossy(&out.stderr));
     let served = members(&String::from_utf8(out.stdout).unwrap());
     let contract = members(&std::fs::read_to_string(repo_root().join("dbus/org.fotad.Agent1.xml")).unwrap());
-    assert_eq!(served.len(), 10 + 9 + 3, "{served:#?}");
+    assert_eq!(served.len(), 11 + 9 + 3, "{served:#?}");
     assert_eq!(served, contract);
     assert!(contract.contains(&"method EnterPin(in s pin,out u tries_left,)".to_string()), "{contract:#?}");
+    assert!(contract.contains(&"method RegisterUi()".to_string()), "{contract:#?}");
 }

@@ -118,11 +118,14 @@ fn bus_policy_limits_unprivileged_callers() {
     assert_eq!(get_property(&bus, As::Nobody, "State"), "(<'idle'>,)");
     ok(&gdbus_call(&bus, As::Nobody, "org.freedesktop.DBus.Introspectable.Introspect", &[]));
     // Nobody may call neither UI nor root methods.
-    for (method, args) in [("CheckForUpdate", vec![]), ("SetLanguage", vec!["fr"]), ("InstallFile", vec!["/x"])] {
+    for (method, args) in
+        [("CheckForUpdate", vec![]), ("SetLanguage", vec!["fr"]), ("InstallFile", vec!["/x"]), ("RegisterUi", vec![])]
+    {
         fails_with(&gdbus_call(&bus, As::Nobody, method, &args), "org.freedesktop.DBus.Error.AccessDenied");
     }
     // A fotad-ui member may call the UI methods but not the root ones.
     ok(&gdbus_call(&bus, As::UiUser, "SetLanguage", &["fr"]));
+    ok(&gdbus_call(&bus, As::UiUser, "RegisterUi", &[]));
     assert_eq!(get_property(&bus, As::Root, "Language"), "(<'fr'>,)");
     ok(&gdbus_call(&bus, As::UiUser, "CheckForUpdate", &[]));
     for (method, args) in [("InstallFile", vec!["/x"]), ("Notify", vec!["[byte 1]"])] {
@@ -137,6 +140,8 @@ fn the_daemon_rechecks_callers_when_the_bus_lets_everything_through() {
     let e = fails_with(&gdbus_call(&bus, As::Nobody, "SetLanguage", &["fr"]), "org.fotad.Agent1.Error.AccessDenied");
     assert!(e.contains("fotad-ui"), "{e}");
     fails_with(&gdbus_call(&bus, As::Nobody, "InstallFile", &["/x"]), "org.fotad.Agent1.Error.AccessDenied");
+    let e = fails_with(&gdbus_call(&bus, As::Nobody, "RegisterUi", &[]), "org.fotad.Agent1.Error.AccessDenied");
+    assert!(e.contains("RegisterUi"), "{e}");
     let e = fails_with(&gdbus_call(&bus, As::UiUser, "InstallFile", &["/x"]), "org.fotad.Agent1.Error.AccessDenied");
     assert!(e.contains("InstallFile needs root"), "{e}");
     ok(&gdbus_call(&bus, As::UiUser, "SetLanguage", &["es"]));
@@ -147,16 +152,18 @@ fn the_daemon_rechecks_callers_when_the_bus_lets_everything_through() {
 fn a_prompt_is_answered_and_the_first_answer_wins() {
     let bus = Bus::start(true);
     let mut p = parts();
-    let choice = prompt(PromptKind::SingleChoice, "MAXDT=60&DR=1", "Pick a time", &["now", "tonight"]);
+    let choice = prompt(PromptKind::SingleChoice, "MAXDT=60&DR=1-2,4", "Pick a time", &["now", "tonight", "x", "y"]);
     p.dm = Arc::new(ScriptedDm(vec![choice]));
     let _d = Daemon::start(&bus, p);
     let m = Monitor::start(&bus);
+    let _ui = UiClient::start(&bus);
     ok(&gdbus_call(&bus, As::UiUser, "CheckForUpdate", &[]));
     let line = m.wait_for("Prompt", |l| l.contains("org.fotad.Agent1.Prompt "));
-    assert!(line.contains("'single-choice', 'Pick a time', ['now', 'tonight']"), "{line}");
-    assert!(line.contains("'max-display': <uint32 60>") && line.contains("'default': <'1'>"), "{line}");
+    assert!(line.contains("'single-choice', 'Pick a time', ['now', 'tonight', 'x', 'y']"), "{line}");
+    // A default a single choice cannot take is not passed on.
+    assert!(line.contains("'max-display': <uint32 60>") && !line.contains("'default'"), "{line}");
     let id = prompt_id(&line).to_string();
-    let bad = gdbus_call(&bus, As::UiUser, "RespondToPrompt", &[&id, "choose", "['3']"]);
+    let bad = gdbus_call(&bus, As::UiUser, "RespondToPrompt", &[&id, "choose", "['5']"]);
     fails_with(&bad, "org.fotad.Agent1.Error.InvalidAnswer");
     ok(&gdbus_call(&bus, As::UiUser, "RespondToPrompt", &[&id, "choose", "['2']"]));
     let late = gdbus_call(&bus, As::Root, "RespondToPrompt", &[&id, "choose", "['1']"]);
@@ -166,20 +173,80 @@ fn a_prompt_is_answered_and_the_first_answer_wins() {
 }
 
 #[test]
-fn a_prompt_times_out_to_its_default_or_408() {
+fn the_ui_sees_a_default_response_normalized_to_a_list() {
+    let bus = Bus::start(true);
+    let mut p = parts();
+    let six = ["a", "b", "c", "d", "e", "f"];
+    p.dm = Arc::new(ScriptedDm(vec![prompt(PromptKind::MultiChoice, "MAXDT=60&DR=1-3,6", "Which?", &six)]));
+    let _d = Daemon::start(&bus, p);
+    let m = Monitor::start(&bus);
+    let _ui = UiClient::start(&bus);
+    ok(&gdbus_call(&bus, As::UiUser, "CheckForUpdate", &[]));
+    let line = m.wait_for("Prompt", |l| l.contains("org.fotad.Agent1.Prompt "));
+    assert!(line.contains("'default': <'1,2,3,6'>"), "{line}");
+    ok(&gdbus_call(&bus, As::UiUser, "RespondToPrompt", &[&prompt_id(&line).to_string(), "choose", "['1', '2']"]));
+    assert!(completed(&m).contains("answers=Some(Choices([1, 2]))"), "{:?}", m.all());
+}
+
+/// The `Completed` lines seen so far.
+fn completions(m: &Monitor) -> Vec<String> {
+    m.all().into_iter().filter(|l| l.contains("org.fotad.Agent1.Completed")).collect()
+}
+
+#[test]
+fn without_a_ui_on_the_bus_prompts_are_answered_at_once_and_never_with_their_default() {
+    let bus = Bus::start(true);
+    let mut p = parts();
+    p.dm = Arc::new(ScriptedDm(vec![
+        prompt(PromptKind::Confirm, "MAXDT=60&DR=1", "Install now?", &[]),
+        prompt(PromptKind::TextInput, "MAXDT=60&DR=abc", "Name?", &[]),
+    ]));
+    let _d = Daemon::start(&bus, p);
+    let m = Monitor::start(&bus);
+    let started = std::time::Instant::now();
+    ok(&gdbus_call(&bus, As::Root, "CheckForUpdate", &[]));
+    let done = completed(&m);
+    assert!(started.elapsed() < Duration::from_secs(15), "waited {:?} for nobody", started.elapsed());
+    assert!(done.contains("answers=None;None"), "{done}");
+    assert!(!m.all().iter().any(|l| l.contains("org.fotad.Agent1.Prompt ")), "{:?}", m.all());
+}
+
+#[test]
+fn a_registered_ui_gets_the_prompts_and_its_silence_is_no_consent() {
     let bus = Bus::start(true);
     let mut p = parts();
     p.dm = Arc::new(ScriptedDm(vec![
         prompt(PromptKind::Confirm, "MAXDT=1&DR=1", "Proceed?", &[]),
-        prompt(PromptKind::TextInput, "MAXDT=1", "Name?", &[]),
+        prompt(PromptKind::TextInput, "MAXDT=1&DR=abc", "Name?", &[]),
     ]));
     let _d = Daemon::start(&bus, p);
     let m = Monitor::start(&bus);
+    let ui = UiClient::start(&bus);
     ok(&gdbus_call(&bus, As::Root, "CheckForUpdate", &[]));
     let done = completed(&m);
-    assert!(done.contains("answers=Some(Accepted);Some(TimedOut)"), "{done}");
+    // Shown to a person who did not answer within MAXDT: timed out, DR or not.
+    assert!(done.contains("answers=Some(TimedOut);Some(TimedOut)"), "{done}");
     let closed = m.all().iter().filter(|l| l.contains("PromptClosed") && l.contains("'timed-out'")).count();
     assert_eq!(closed, 2, "{:?}", m.all());
+    ui.wait_for("the prompt in fotactl", |l| l.contains("prompt") && l.contains("Proceed?"));
+    // The UI leaves the bus: from then on nobody is asked.
+    drop(ui);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = completions(&m).len();
+        ok(&gdbus_call(&bus, As::Root, "CheckForUpdate", &[]));
+        let next = loop {
+            if let Some(l) = completions(&m).get(seen) {
+                break l.clone();
+            }
+            assert!(std::time::Instant::now() < deadline + Duration::from_secs(10), "no Completed: {:?}", m.all());
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if next.contains("answers=None;None") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the daemon still asks a UI that left: {next}");
+    }
 }
 
 #[test]

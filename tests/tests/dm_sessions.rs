@@ -155,8 +155,8 @@ fn queued_generic_alerts_are_sent_and_removed_when_acknowledged() {
 }
 
 #[test]
-fn ui_alerts_get_default_answers_without_a_ui() {
-    let mut s = setup(Scheme::Md5, Codec::Xml);
+fn ui_alerts_without_a_ui_get_their_default_only_where_the_integrator_opted_in() {
+    let mut s = setup_with_dm(&ServerConfig::default(), Codec::Xml, 16 * 1024, "ui_default_answers = [\"confirm\"]");
     let ui = |code: u32, opts: &str| {
         Command::Alert(Alert {
             data: code,
@@ -171,8 +171,9 @@ fn ui_alerts_get_default_answers_without_a_ui() {
     s.server.queue(DEVICE, ui(1101, "MAXDT=15DR=0"));
     s.server.queue(DEVICE, ui(1101, "MAXDT=1"));
     s.server.queue(DEVICE, ui(1100, ""));
+    s.server.queue(DEVICE, ui(1103, "DR=1"));
     run(&mut s).unwrap();
-    assert_eq!(status_for(&s, "Alert"), [200, 304, 408, 200]);
+    assert_eq!(status_for(&s, "Alert"), [200, 304, 408, 200, 408], "confirm opted in, single choice not");
 }
 
 #[test]

@@ -368,6 +368,7 @@ fn run_dm_session(uri: &str, state: &std::path::Path) -> (Result<(), String>, Ve
             objects_dir: state.join("objects"),
             max_messages: 10,
             max_duration: Duration::from_secs(60),
+            default_answers: Default::default(),
         },
     };
     let r = run_session(ctx, &Trigger::Client).map(|_| ()).map_err(|e| e.to_string());

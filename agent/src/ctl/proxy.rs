@@ -17,6 +17,8 @@ pub trait Agent1 {
     fn defer(&self, seconds: u32) -> zbus::Result<()>;
     fn cancel(&self) -> zbus::Result<()>;
     fn respond_to_prompt(&self, id: u32, action: &str, values: &[&str]) -> zbus::Result<()>;
+    #[zbus(name = "RegisterUi")]
+    fn register_ui(&self) -> zbus::Result<()>;
     fn set_language(&self, language: &str) -> zbus::Result<()>;
     fn notify(&self, package0: &[u8]) -> zbus::Result<()>;
     fn install_file(&self, path: &str) -> zbus::Result<()>;

@@ -46,13 +46,20 @@ impl std::fmt::Debug for Subscriptions {
 }
 
 impl Subscriptions {
+    /// Subscribes, then registers as a UI (prompts come to a person here);
+    /// a caller the daemon does not let answer prompts just watches.
     pub async fn new(agent: &Agent1Proxy<'static>) -> zbus::Result<Subscriptions> {
-        Ok(Subscriptions {
+        let subs = Subscriptions {
             progress: agent.receive_progress_changed().await,
             states: agent.receive_state_changed().await,
             prompts: agent.receive_prompt().await?,
             completed: agent.receive_completed().await?,
-        })
+        };
+        match agent.register_ui().await {
+            Ok(()) => println!("registered as a UI: prompts are shown here"),
+            Err(e) => eprintln!("fotactl: not registered as a UI ({e}); prompts are answered without a person"),
+        }
+        Ok(subs)
     }
 
     /// Follows the agent until a job completes (`until_completed`) or forever.

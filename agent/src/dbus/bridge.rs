@@ -1,13 +1,15 @@
 //! [`UserInteraction`] over D-Bus: the DM session's user-interaction alerts go
-//! out as `Prompt` signals and come back through `RespondToPrompt`; time-outs
-//! (MAXDT, else the configured prompt time-out) apply the default response.
+//! out as `Prompt` signals and come back through `RespondToPrompt`. With no UI
+//! registered (`RegisterUi`) nobody is asked; a prompt nobody answers within
+//! MAXDT (else the configured prompt time-out) times out. Either way the
+//! session answers 408 unless `[dm] ui_default_answers` lets the default stand.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::core::Core;
 use super::prompts::{PromptSpec, PromptType, Reply};
-use crate::session::{default_answer, Prompt, PromptKind, UiAnswer, UserInteraction};
+use crate::session::{default_for_ui, Prompt, PromptKind, UiAnswer, UserInteraction};
 
 /// The bridge handed to the DM session.
 #[derive(Debug, Clone)]
@@ -37,7 +39,7 @@ pub fn spec_of(p: &Prompt) -> PromptSpec {
         choices: p.choices.clone(),
         min_display_secs: o.min_dt,
         max_display_secs: o.max_dt,
-        default_response: o.default_response.clone(),
+        default_response: default_for_ui(p),
         max_length: o.max_len,
         input_type: o.input_type,
         echo_password: o.echo_type == Some('P'),
@@ -57,6 +59,9 @@ pub fn answer_of(reply: Reply) -> UiAnswer {
 
 impl UserInteraction for DbusUi {
     fn prompt(&self, p: &Prompt) -> Option<UiAnswer> {
+        if !self.core.ui_attached() {
+            return None;
+        }
         let spec = spec_of(p);
         // A display alert is shown for MINDT at most; it needs no answer.
         let timeout = match (p.kind, p.options.max_dt) {
@@ -64,9 +69,10 @@ impl UserInteraction for DbusUi {
             (_, Some(max)) => Duration::from_secs(u64::from(max)),
             (_, None) => self.core.ui.prompt_timeout,
         };
-        match self.core.broker.ask(spec, timeout) {
-            Some(reply) => Some(answer_of(reply)),
-            None => Some(default_answer(p)),
-        }
+        Some(match self.core.broker.ask(spec, timeout) {
+            Some(reply) => answer_of(reply),
+            None if p.kind == PromptKind::Display => UiAnswer::Accepted,
+            None => UiAnswer::TimedOut,
+        })
     }
 }

@@ -2,7 +2,7 @@
 //! prompts, the running job and its cancel flags, and the ports. Used from
 //! async handlers and blocking workers alike (short `std::sync::Mutex` holds).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -61,6 +61,8 @@ pub struct Core {
     pub(crate) dm: Arc<dyn DmPort>,
     cancel: Mutex<Vec<Arc<AtomicBool>>>,
     job: Mutex<Option<JoinHandle<()>>>,
+    /// Unique bus names of the UIs that called `RegisterUi` and are still on the bus.
+    uis: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for Core {
@@ -92,7 +94,23 @@ impl Core {
             dm: parts.dm,
             cancel: Mutex::new(Vec::new()),
             job: Mutex::new(None),
+            uis: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// A UI (by unique bus name) shows prompts from now on, while it is on the bus.
+    pub fn register_ui(&self, name: &str) {
+        self.uis.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string());
+    }
+
+    /// The connection `name` left the bus; true when it was a registered UI.
+    pub fn ui_left(&self, name: &str) -> bool {
+        self.uis.lock().unwrap_or_else(|p| p.into_inner()).remove(name)
+    }
+
+    /// Whether any UI is there to show a prompt to a person.
+    pub fn ui_attached(&self) -> bool {
+        !self.uis.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
     }
 
     /// A copy of the model (for property reads).

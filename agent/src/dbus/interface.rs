@@ -113,6 +113,21 @@ impl Agent {
         self.core.broker.respond(id, reply).map_err(refused)
     }
 
+    /// Announces the caller as a UI that shows prompts to a person and answers
+    /// them, for as long as its connection stays on the bus. Without one, the
+    /// DM server's user-interaction alerts are answered at once as nobody's
+    /// (408, unless `[dm] ui_default_answers` lets their default stand).
+    async fn register_ui(
+        &self,
+        #[zbus(header)] hdr: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+    ) -> Result<(), AgentError> {
+        self.authorize(&hdr, conn, Level::Ui, "RegisterUi").await?;
+        let sender = hdr.sender().ok_or_else(|| AgentError::AccessDenied("RegisterUi: no sender".into()))?;
+        self.core.register_ui(sender.as_str());
+        Ok(())
+    }
+
     /// Sets the device language (BCP 47 tag or POSIX locale name).
     async fn set_language(
         &self,

@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures_lite::StreamExt;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::task::JoinHandle;
 use zbus::connection::Builder;
 use zbus::object_server::InterfaceRef;
 use zbus::zvariant::Value;
-use zbus::Connection;
+use zbus::{fdo, Connection};
 
 use super::bridge::DbusUi;
 use super::core::{Core, ServiceParts};
@@ -43,7 +44,9 @@ impl Service {
         };
         let conn = builder.serve_at(OBJECT_PATH, agent)?.name(BUS_NAME)?.build().await?;
         let iface = conn.object_server().interface::<_, Agent>(OBJECT_PATH).await?;
+        let left = fdo::DBusProxy::new(&conn).await?.receive_name_owner_changed().await?;
         let pump = tokio::spawn(pump(iface, rx, status));
+        tokio::spawn(forget_uis_that_leave(Arc::clone(&core), left));
         Ok(Service { core, conn, pump })
     }
 
@@ -68,6 +71,17 @@ impl Service {
         drop(self.core);
         let _ = self.conn.release_name(BUS_NAME).await;
         self.pump.abort();
+    }
+}
+
+/// Drops a registered UI when its connection leaves the bus.
+async fn forget_uis_that_leave(core: Arc<Core>, mut changes: fdo::NameOwnerChangedStream) {
+    while let Some(change) = changes.next().await {
+        if let Ok(args) = change.args() {
+            if args.new_owner().is_none() {
+                core.ui_left(args.name().as_str());
+            }
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! `./DevInfo` and `./DevDetail`.
 
 use crate::config::Settings;
-use crate::tree::{Acl, DynamicFn, Tree, TreeError};
+use crate::tree::{Acl, DynamicFn, Tree, TreeError, Who};
 
 /// Where the firmware and software versions come from (the updater's status).
 #[derive(Clone)]
@@ -25,6 +25,24 @@ impl Versions {
             software: std::sync::Arc::new(move || sw.clone()),
         }
     }
+}
+
+/// DevDetail's FwV, SwV and HwV where DM 1.1 servers look for them
+/// (`./DevInfo/FwV`, …), with `[dm] devinfo_compat`; removed when it is off.
+/// Package 1 still carries the five DM 1.2 DevInfo leaves only.
+fn install_devinfo_compat(tree: &mut Tree, s: &Settings, versions: &Versions) -> Result<(), TreeError> {
+    if !s.devinfo_compat {
+        for name in ["FwV", "SwV", "HwV"] {
+            let uri = format!("./DevInfo/{name}");
+            if tree.exists(&uri) {
+                tree.delete(Who::Local, &uri)?;
+            }
+        }
+        return Ok(());
+    }
+    tree.set_dynamic("./DevInfo/FwV", versions.firmware.clone())?;
+    tree.set_dynamic("./DevInfo/SwV", versions.software.clone())?;
+    tree.put_leaf("./DevInfo/HwV", s.hardware_version.as_bytes(), "chr")
 }
 
 /// Creates or refreshes DevInfo and DevDetail (read-only for servers).
@@ -52,6 +70,7 @@ pub fn install_devinfo(tree: &mut Tree, s: &Settings, versions: Versions) -> Res
     for (name, value, format) in detail {
         tree.put_leaf(&format!("./DevDetail/{name}"), value.as_bytes(), format)?;
     }
+    install_devinfo_compat(tree, s, &versions)?;
     tree.set_dynamic("./DevDetail/FwV", versions.firmware)?;
     tree.set_dynamic("./DevDetail/SwV", versions.software)?;
     for root in ["./DevInfo", "./DevDetail"] {

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::auth::{self, fresh_nonce, Nonces, Scheme};
 use crate::status::StatusCode;
-use crate::syncml::{Alert, Chal, Codec, Command, Item, ItemCmd, Loc, Message, Meta, Status};
+use crate::syncml::{Alert, Chal, Codec, Command, Item, ItemCmd, Loc, Message, Meta, Status, SyncHdr};
 use crate::transport::{check_url, Request, Response, TransportError};
 
 /// Time allowed for the Alert 1223 that tells the server a limit ended the session.
@@ -190,6 +190,20 @@ impl<'a> Engine<'a> {
         why
     }
 
+    /// A server message we cannot read is answered as the protocol allows,
+    /// not with silence: a SyncHdr Status 400 (bad request) when its header
+    /// could be read and belongs to this session, and Alert 1223 (we end the
+    /// session), within [`ABORT_GRACE`]. Nothing in it is executed. Returns `why`.
+    fn answer_unreadable(&mut self, hdr: Option<SyncHdr>, why: SessionError) -> SessionError {
+        let ours = hdr.filter(|h| h.session_id.trim().eq_ignore_ascii_case(&self.hdr.session_id));
+        self.hdr_status = ours.map(|h| hdr_status_on(&h, StatusCode::BadRequest, None));
+        self.outbox = Outbox::default();
+        self.outbox.push(Command::Alert(Alert { data: ALERT_SESSION_ABORT, ..Alert::default() }));
+        self.ctx.transport.set_deadline(Instant::now() + ABORT_GRACE);
+        let _ = self.send();
+        why
+    }
+
     fn server_id(&self) -> String {
         self.ctx.account.server_id.clone()
     }
@@ -242,9 +256,17 @@ impl<'a> Engine<'a> {
         if resp.status != 200 {
             return Err(SessionError::HttpStatus { url, status: resp.status });
         }
-        let malformed = |source| SessionError::Malformed { url: url.clone(), source };
-        let codec = Codec::from_content_type(&resp.content_type).map_err(malformed)?;
-        let msg = codec.decode(&resp.body).map_err(malformed)?;
+        let codec = match Codec::from_content_type(&resp.content_type) {
+            Ok(c) => c,
+            Err(source) => return Err(self.answer_unreadable(None, SessionError::Malformed { url, source })),
+        };
+        let msg = match codec.decode(&resp.body) {
+            Ok(m) => m,
+            Err(source) => {
+                let hdr = codec.decode_header(&resp.body);
+                return Err(self.answer_unreadable(hdr, SessionError::Malformed { url, source }));
+            }
+        };
         let (proto, dtd) = (&msg.hdr.ver_proto, &msg.hdr.ver_dtd);
         if !proto.starts_with("DM/1.") || !(dtd == "1.2" || dtd == "1.1") {
             return Err(SessionError::Protocol { url, ver_proto: proto.clone(), ver_dtd: dtd.clone() });
@@ -335,7 +357,7 @@ impl<'a> Engine<'a> {
     /// ends the session without executing anything.
     fn refuse_server(&mut self, msg: &Message, code: StatusCode) -> Result<Next, SessionError> {
         let chal = self.new_server_challenge()?;
-        self.hdr_status = Some(self.hdr_status_for(msg, code, Some(chal)));
+        self.hdr_status = Some(hdr_status_on(&msg.hdr, code, Some(chal)));
         self.outbox = Outbox::default();
         let _ = self.send();
         Err(SessionError::ServerAuthFailed { server_id: self.ctx.account.server_id.clone() })
@@ -358,19 +380,6 @@ impl<'a> Engine<'a> {
                 ..Meta::default()
             },
         })
-    }
-
-    fn hdr_status_for(&self, msg: &Message, code: StatusCode, chal: Option<Chal>) -> Status {
-        Status {
-            msg_ref: msg.hdr.msg_id,
-            cmd_ref: 0,
-            cmd: "SyncHdr".into(),
-            target_ref: vec![msg.hdr.target.uri.clone()],
-            source_ref: vec![msg.hdr.source.uri.clone()],
-            chal,
-            code: code.code(),
-            ..Status::default()
-        }
     }
 
     /// Takes the server's Statuses on our commands. True when our
@@ -427,12 +436,13 @@ impl<'a> Engine<'a> {
     /// whether the session continues.
     fn execute(&mut self, msg: &Message, hdr_code: StatusCode) -> Result<Next, SessionError> {
         let chal = if hdr_code == StatusCode::Authenticated { Some(self.new_server_challenge()?) } else { None };
-        self.hdr_status = Some(self.hdr_status_for(msg, hdr_code, chal));
+        self.hdr_status = Some(hdr_status_on(&msg.hdr, hdr_code, chal));
         let limit = self.server_limit.min(self.ctx.options.max_msg_size as usize);
         let mut x = Executor {
             tree: self.ctx.tree,
             server_id: &self.ctx.account.server_id,
             ui: self.ctx.ui,
+            default_answers: self.ctx.options.default_answers,
             exec: self.ctx.exec,
             lo: &mut self.lo,
             msg_ref: msg.hdr.msg_id,
@@ -440,6 +450,7 @@ impl<'a> Engine<'a> {
             out: Vec::new(),
             next_message_requested: false,
             abort_requested: false,
+            in_atomic: false,
         };
         let mut operations = false;
         for c in &msg.body.commands {
@@ -471,5 +482,19 @@ impl<'a> Engine<'a> {
             return Ok(Next::Done);
         }
         Ok(Next::Continue)
+    }
+}
+
+/// Our Status on a server message's header.
+fn hdr_status_on(h: &SyncHdr, code: StatusCode, chal: Option<Chal>) -> Status {
+    Status {
+        msg_ref: h.msg_id,
+        cmd_ref: 0,
+        cmd: "SyncHdr".into(),
+        target_ref: vec![h.target.uri.clone()],
+        source_ref: vec![h.source.uri.clone()],
+        chal,
+        code: code.code(),
+        ..Status::default()
     }
 }

@@ -1,9 +1,9 @@
 //! Carrying out the server's commands on the tree: one Status per item (and
-//! Results for Get), Atomic with rollback, Sequence, Exec and UI alerts.
+//! one Results per Get), Atomic with rollback, Sequence, Exec and UI alerts.
 
 use super::exec::{ExecHandler, ExecRequest, FirmwareRequest};
 use super::large::{read_range, Chunk, ChunkIn, LargeObjects};
-use super::ui::{answer_status, default_answer, Prompt, PromptKind, UiOptions, UserInteraction};
+use super::ui::{answer_status, unanswered, DefaultAnswers, Prompt, PromptKind, UiAnswer, UiOptions, UserInteraction};
 use crate::status::StatusCode;
 use crate::syncml::{Alert, Command, Container, FirmwareCmd, Item, ItemCmd, Loc, Meta, Results, Status};
 use crate::tree::{GetItem, NewValue, Tree, Value, Who};
@@ -40,6 +40,8 @@ pub struct Executor<'a> {
     pub tree: &'a mut Tree,
     pub server_id: &'a str,
     pub ui: &'a dyn UserInteraction,
+    /// Alert types whose default response answers when no person did.
+    pub default_answers: DefaultAnswers,
     pub exec: &'a mut dyn ExecHandler,
     pub lo: &'a mut LargeObjects,
     pub msg_ref: u32,
@@ -50,6 +52,8 @@ pub struct Executor<'a> {
     pub next_message_requested: bool,
     /// The server sent Alert 1223.
     pub abort_requested: bool,
+    /// Running the commands of an Atomic (see [`Executor::atomic`]).
+    pub in_atomic: bool,
 }
 
 impl std::fmt::Debug for Executor<'_> {
@@ -69,6 +73,9 @@ impl Executor<'_> {
                 self.lo.abandon();
                 self.alert_no_end_of_data(&uri);
             }
+        }
+        if self.in_atomic && !allowed_in_atomic(c) {
+            return self.status(c.name(), c.cmd_id(), c.no_resp(), StatusCode::CommandFailed, None, None);
         }
         match c {
             Command::Add(i) => self.items(c.name(), i, |x, it| x.add_or_replace("Add", i, it)),
@@ -225,8 +232,12 @@ impl Executor<'_> {
         worst
     }
 
+    /// A Status per item, and one Results with every item read (values too
+    /// large for one message go after it as chunked objects); the outbox
+    /// splits the Results only when no message can hold it whole.
     fn get(&mut self, c: &ItemCmd) -> StatusCode {
         let mut worst = StatusCode::Ok;
+        let mut read = Vec::new();
         for item in &c.items {
             let Some(uri) = item.target_uri() else {
                 worst = worse(worst, StatusCode::IncompleteCommand);
@@ -235,7 +246,7 @@ impl Executor<'_> {
             match self.tree.get(Who::Server(self.server_id), uri) {
                 Ok(items) => {
                     self.status("Get", c.cmd_id, c.no_resp, StatusCode::Ok, Some(uri), None);
-                    self.results(c.cmd_id, items);
+                    read.extend(items);
                 }
                 Err(e) => {
                     let code = StatusCode::from(&e);
@@ -244,40 +255,33 @@ impl Executor<'_> {
                 }
             }
         }
+        self.results(c.cmd_id, read);
         worst
     }
 
-    /// Results: small values grouped into commands under the threshold,
-    /// large ones as chunked objects.
+    /// One Results for the small values; a large one goes out as a chunked object.
     fn results(&mut self, cmd_ref: u32, items: Vec<GetItem>) {
-        let mut group: Vec<Item> = Vec::new();
-        let mut group_size = 0usize;
+        let mut small: Vec<Item> = Vec::new();
+        let mut large = Vec::new();
         for gi in items {
             let size = gi.data.as_ref().map_or(0, |v| v.size() as usize);
-            if size >= self.large_threshold {
-                if let Some(value) = gi.data {
-                    self.out.push(Outgoing::LargeResult(Box::new(OutChunk {
-                        msg_ref: self.msg_ref,
-                        cmd_ref,
-                        uri: gi.uri,
-                        format: gi.format,
-                        type_: gi.type_,
-                        value,
-                        offset: 0,
-                    })));
-                }
-                continue;
+            match gi.data {
+                Some(value) if size >= self.large_threshold => large.push(Outgoing::LargeResult(Box::new(OutChunk {
+                    msg_ref: self.msg_ref,
+                    cmd_ref,
+                    uri: gi.uri,
+                    format: gi.format,
+                    type_: gi.type_,
+                    value,
+                    offset: 0,
+                }))),
+                data => small.push(result_item(GetItem { data, ..gi })),
             }
-            if group_size + size + gi.uri.len() + 64 > self.large_threshold && !group.is_empty() {
-                self.push_results(cmd_ref, std::mem::take(&mut group));
-                group_size = 0;
-            }
-            group_size += size + gi.uri.len() + 64;
-            group.push(result_item(gi));
         }
-        if !group.is_empty() {
-            self.push_results(cmd_ref, group);
+        if !small.is_empty() {
+            self.push_results(cmd_ref, small);
         }
+        self.out.extend(large);
     }
 
     fn push_results(&mut self, cmd_ref: u32, items: Vec<Item>) {
@@ -311,14 +315,19 @@ impl Executor<'_> {
         let text = |i: usize| {
             a.items.get(i).and_then(|it| it.data.as_deref()).map(|d| String::from_utf8_lossy(d).into_owned())
         };
-        let prompt = Prompt {
+        let mut prompt = Prompt {
             kind,
             options: UiOptions::parse(&text(0).unwrap_or_default()),
             text: text(1).unwrap_or_default(),
             choices: (2..a.items.len()).filter_map(text).collect(),
             server_id: self.server_id.to_string(),
         };
-        let answer = self.ui.prompt(&prompt).unwrap_or_else(|| default_answer(&prompt));
+        prompt.drop_unusable_default();
+        // No UI, or nobody answered within MAXDT: no person answered.
+        let answer = match self.ui.prompt(&prompt) {
+            None | Some(UiAnswer::TimedOut) => unanswered(&prompt, self.default_answers),
+            Some(a) => a,
+        };
         let (code, replies) = answer_status(kind, &answer);
         if !a.no_resp {
             let items = replies.into_iter().map(|r| Item { data: Some(r.into_bytes()), ..Item::default() }).collect();
@@ -334,35 +343,58 @@ impl Executor<'_> {
         code
     }
 
+    /// Atomic (DM-RepPro "Atomic"): its commands run in order until one
+    /// fails; then the rest are not executed (215), the tree is rolled back —
+    /// in memory, the files of large objects stored meanwhile, and so on disk
+    /// at the end of the message — the commands that had succeeded get 216,
+    /// the failed one keeps its code, and the Atomic gets 507. An Alert was
+    /// shown to a person and cannot be rolled back: it keeps its own code
+    /// (and a confirmation answered No or not at all fails the Atomic).
+    /// Get, Exec, the legacy firmware commands and a nested Atomic are not
+    /// allowed inside: 500, and the Atomic fails.
     fn atomic(&mut self, a: &Container) -> StatusCode {
-        let snapshot = self.tree.snapshot();
+        let checkpoint = self.tree.checkpoint();
+        let object_before = self.lo.pending_uri().map(str::to_string);
         let mark = self.out.len();
+        let outer = std::mem::replace(&mut self.in_atomic, true);
         let mut failed = false;
         for c in &a.commands {
             if failed {
-                self.status(c.name(), c.cmd_id(), c.no_resp(), StatusCode::NotExecuted, None, None);
+                self.not_executed(c);
                 continue;
             }
-            let code = match c {
-                Command::Atomic(_) | Command::Get(_) => {
-                    self.status(c.name(), c.cmd_id(), c.no_resp(), StatusCode::CommandFailed, None, None)
-                }
-                _ => self.run(c),
-            };
+            let code = self.run(c);
             failed = !code.is_success() || code == StatusCode::ChunkAccepted;
         }
+        self.in_atomic = outer;
         if !failed {
             return self.status("Atomic", a.cmd_id, a.no_resp, StatusCode::Ok, None, None);
         }
-        self.tree.restore(snapshot);
+        self.tree.rollback(checkpoint);
+        if self.lo.pending_uri().is_some() && self.lo.pending_uri() != object_before.as_deref() {
+            // A large object begun inside: its chunks so far are dropped.
+            self.lo.abandon();
+        }
         for o in &mut self.out[mark..] {
             if let Outgoing::Cmd(Command::Status(s)) = o {
-                if s.code == StatusCode::Ok.code() {
+                let rolled_back = s.cmd != "Alert" && (200..300).contains(&s.code) && s.code != 215;
+                if rolled_back {
                     s.code = StatusCode::AtomicRollbackOk.code();
                 }
             }
         }
         self.status("Atomic", a.cmd_id, a.no_resp, StatusCode::AtomicFailed, None, None)
+    }
+
+    /// 215 for a command (and, in a container, each of its commands) that a
+    /// failed Atomic did not reach.
+    fn not_executed(&mut self, c: &Command) {
+        if let Command::Sequence(s) | Command::Atomic(s) = c {
+            for inner in &s.commands {
+                self.not_executed(inner);
+            }
+        }
+        self.status(c.name(), c.cmd_id(), c.no_resp(), StatusCode::NotExecuted, None, None);
     }
 
     fn sequence(&mut self, s: &Container) -> StatusCode {
@@ -381,6 +413,15 @@ impl Executor<'_> {
             ..Alert::default()
         })));
     }
+}
+
+/// Whether `c` may run inside an Atomic (DM-RepPro "Atomic": Add, Alert,
+/// Delete, Copy, Replace; we also take a Sequence of those). A Get or a
+/// nested Atomic is an error (500) by the same clause; an Exec (DM-RepPro
+/// "Exec": only in a Sequence or the SyncBody) and the legacy firmware
+/// commands, which start work that cannot be rolled back, are refused alike.
+fn allowed_in_atomic(c: &Command) -> bool {
+    !matches!(c, Command::Get(_) | Command::Atomic(_) | Command::Exec(_) | Command::Firmware(..))
 }
 
 /// True when `c` carries the next chunk of the object at `uri`.

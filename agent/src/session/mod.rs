@@ -19,7 +19,10 @@ pub use alerts::{AlertQueue, QueuedAlert, ALERT_CLIENT_EVENT, ALERT_GENERIC};
 pub use exec::{ExecHandler, ExecRequest, FirmwareReply, FirmwareRequest, NoExec};
 pub use phase::{Phase, PhaseError};
 pub use start::{accept_notification, NotificationDecision, NotifyError};
-pub use ui::{default_answer, NoUi, Prompt, PromptKind, UiAnswer, UiOptions, UserInteraction};
+pub use ui::{
+    default_answer, default_for_ui, unanswered, DefaultAnswers, NoUi, Prompt, PromptKind, UiAnswer, UiOptions,
+    UserInteraction,
+};
 
 use crate::auth::NonceStore;
 use crate::mo::DmAccount;
@@ -57,6 +60,9 @@ pub struct SessionOptions {
     /// End the session once it has lasted this long, however slowly the
     /// server answers (`[dm] max_session_secs`).
     pub max_duration: Duration,
+    /// Alert types whose default response answers when no person did
+    /// (`[dm] ui_default_answers`; none by default: 408).
+    pub default_answers: DefaultAnswers,
 }
 
 /// Everything a session works with. Other modules hook in through `ui`,

@@ -10,8 +10,6 @@ use crate::syncml::{
     Codec, Command, Cred, Item, Loc, Message, MessageBudget, Meta, Results, Status, SyncBody, SyncHdr, SyncmlError,
 };
 
-/// Room kept for the Results/Item wrapping of a chunk.
-const CHUNK_OVERHEAD: usize = 256;
 /// Smallest chunk worth sending next to other commands.
 const MIN_CHUNK: usize = 128;
 /// Room kept beside any one command for a SyncHdr Status without references.
@@ -94,27 +92,31 @@ impl Outbox {
                 Outgoing::Cmd(mut c) => {
                     c.set_cmd_id(self.next_cmd_id + 1);
                     if !budget.fits_alone(&c, HDR_STATUS_RESERVE)? {
-                        if let Some((a, b)) = split_results(&c) {
-                            self.queue.push_front(Outgoing::Cmd(b));
-                            self.queue.push_front(Outgoing::Cmd(a));
-                            continue;
+                        // No message holds it whole: a Results goes out in
+                        // parts, as many items in each as fit.
+                        if let Some(parts) = split_results(&c, &budget)? {
+                            match parts {
+                                Some((a, b)) => {
+                                    self.queue.push_front(Outgoing::Cmd(b));
+                                    self.queue.push_front(Outgoing::Cmd(a));
+                                    continue;
+                                }
+                                None => {
+                                    // Not one more item fits here: the next message.
+                                    self.queue.push_front(Outgoing::Cmd(c));
+                                    break;
+                                }
+                            }
                         }
                         // A Status echoing a huge target: the references are optional.
                         c = without_references(c);
                         if !budget.fits_alone(&c, HDR_STATUS_RESERVE)? {
-                            eprintln!(
-                                "fotad: session: dropping a {} that cannot fit any message of {limit} bytes",
-                                c.name()
-                            );
+                            tracing::warn!("dropping a {} that cannot fit any message of {limit} bytes", c.name());
                             continue;
                         }
                     }
                     if !budget.try_add(&c)? {
-                        if let Some((a, b)) = split_results(&c) {
-                            self.queue.push_front(Outgoing::Cmd(b));
-                            self.queue.push_front(Outgoing::Cmd(a));
-                            continue;
-                        }
+                        // It fits a message of its own: the next one, whole.
                         self.queue.push_front(Outgoing::Cmd(c));
                         break;
                     }
@@ -144,35 +146,29 @@ impl Outbox {
         only: bool,
     ) -> Result<(), SyncmlError> {
         let total = ch.value.size();
-        let room = budget.remaining().saturating_sub(CHUNK_OVERHEAD + ch.uri.len());
+        let left = (total - ch.offset) as usize;
+        let cmd_id = self.next_cmd_id + 1;
+        // The Results around the data, measured: what is left is for the data.
+        let overhead = budget.size_of(&chunk_command(&ch, cmd_id, Vec::new(), true))?;
+        let room = budget.remaining().saturating_sub(overhead);
         if room < MIN_CHUNK && !only {
             self.queue.push_front(Outgoing::LargeResult(ch));
             return Ok(());
         }
-        let len = room.max(MIN_CHUNK).min((total - ch.offset) as usize);
-        let data =
-            read_range(&ch.value, ch.offset, len).map_err(|e| SyncmlError::Xml(format!("reading {}: {e}", ch.uri)))?;
-        let more = ch.offset + (len as u64) < total;
-        let meta = Meta {
-            format: Some(ch.format.clone()),
-            type_: Some(ch.type_.clone()).filter(|t| !t.is_empty()),
-            size: (ch.offset == 0).then_some(total),
-            ..Meta::default()
+        let mut len = room.max(MIN_CHUNK).min(left);
+        let c = loop {
+            let data = read_range(&ch.value, ch.offset, len)
+                .map_err(|e| SyncmlError::Xml(format!("reading {}: {e}", ch.uri)))?;
+            let c = chunk_command(&ch, cmd_id, data, len < left);
+            // Escaped characters (XML) take more room than the bytes they stand for.
+            let over = budget.size_of(&c)?.saturating_sub(budget.remaining());
+            if over == 0 || len <= MIN_CHUNK {
+                break c;
+            }
+            len = len.saturating_sub(over).max(MIN_CHUNK);
         };
-        let item = Item {
-            source: Some(Loc::uri(ch.uri.clone())),
-            meta: Some(meta),
-            data: Some(data),
-            more_data: more,
-            ..Item::default()
-        };
-        let c = Command::Results(Results {
-            cmd_id: self.next_id(),
-            msg_ref: ch.msg_ref,
-            cmd_ref: ch.cmd_ref,
-            items: vec![item],
-            ..Results::default()
-        });
+        self.next_id();
+        let more = len < left;
         budget.force_add(&c)?;
         msg.body.commands.push(c);
         self.chunks_sent += 1;
@@ -184,6 +180,30 @@ impl Outbox {
     }
 }
 
+/// The Results carrying one chunk of a large value (Meta Size on the first).
+fn chunk_command(ch: &OutChunk, cmd_id: u32, data: Vec<u8>, more: bool) -> Command {
+    let meta = Meta {
+        format: Some(ch.format.clone()),
+        type_: Some(ch.type_.clone()).filter(|t| !t.is_empty()),
+        size: (ch.offset == 0).then_some(ch.value.size()),
+        ..Meta::default()
+    };
+    let item = Item {
+        source: Some(Loc::uri(ch.uri.clone())),
+        meta: Some(meta),
+        data: Some(data),
+        more_data: more,
+        ..Item::default()
+    };
+    Command::Results(Results {
+        cmd_id,
+        msg_ref: ch.msg_ref,
+        cmd_ref: ch.cmd_ref,
+        items: vec![item],
+        ..Results::default()
+    })
+}
+
 /// A Status without its Target/SourceRefs and Items (all optional), for a
 /// server that made them too large to echo; other commands as they are.
 fn without_references(c: Command) -> Command {
@@ -193,14 +213,30 @@ fn without_references(c: Command) -> Command {
     }
 }
 
-/// Splits a Results with several items into two halves.
-fn split_results(c: &Command) -> Option<(Command, Command)> {
-    let Command::Results(r) = c else { return None };
+/// For a Results with more than one item: `Some(Some((a, b)))` with `a` as
+/// many of its items as fit in what is left of `budget` and `b` the rest,
+/// `Some(None)` when not even the first item fits there; `None` for other
+/// commands and single items.
+#[allow(clippy::type_complexity)]
+fn split_results(c: &Command, budget: &MessageBudget) -> Result<Option<Option<(Command, Command)>>, SyncmlError> {
+    let Command::Results(r) = c else { return Ok(None) };
     if r.items.len() < 2 {
-        return None;
+        return Ok(None);
     }
-    let mut a = r.clone();
-    let b_items = a.items.split_off(r.items.len() / 2);
-    let b = Results { items: b_items, ..r.clone() };
-    Some((Command::Results(a), Command::Results(b)))
+    let part = |n: usize| Command::Results(Results { items: r.items[..n].to_vec(), ..r.clone() });
+    // The most items that fit: binary search over 1..len (all of them do not).
+    let (mut fits, mut fails) = (0, r.items.len());
+    while fails - fits > 1 {
+        let mid = (fits + fails) / 2;
+        if budget.fits(&part(mid))? {
+            fits = mid;
+        } else {
+            fails = mid;
+        }
+    }
+    if fits == 0 {
+        return Ok(Some(None));
+    }
+    let rest = Command::Results(Results { items: r.items[fits..].to_vec(), ..r.clone() });
+    Ok(Some(Some((part(fits), rest))))
 }

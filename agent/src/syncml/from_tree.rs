@@ -18,6 +18,14 @@ pub fn message(root: &Element) -> Result<Message> {
     Ok(Message { hdr: hdr(h)?, body: body(b)? })
 }
 
+/// The header alone, from a `SyncML` root whose `SyncHdr` was read whole.
+pub fn header(root: &Element) -> Option<SyncHdr> {
+    if root.name != "SyncML" {
+        return None;
+    }
+    hdr(root.child("SyncHdr")?).ok()
+}
+
 fn hdr(e: &Element) -> Result<SyncHdr> {
     Ok(SyncHdr {
         ver_dtd: required_text(e, "VerDTD", "SyncHdr")?,

@@ -95,6 +95,17 @@ impl Codec {
         from_tree::message(&self.decode_tree(bytes)?)
     }
 
+    /// The header of a message that [`Codec::decode`] refused, when its
+    /// `SyncHdr` could be read whole before what is broken; lets the session
+    /// answer with a Status on it.
+    pub fn decode_header(self, bytes: &[u8]) -> Option<SyncHdr> {
+        let root = match self {
+            Codec::Xml => xml::read_partial(bytes),
+            Codec::Wbxml => wbxml::read_partial(bytes),
+        }?;
+        from_tree::header(&root)
+    }
+
     /// Encoded size of one command inside a body.
     pub fn command_size(self, c: &Command) -> Result<usize, SyncmlError> {
         let tree = to_tree::command(c);

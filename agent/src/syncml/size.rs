@@ -37,6 +37,16 @@ impl MessageBudget {
         self.max.saturating_sub(self.used)
     }
 
+    /// The encoded size of `c` inside a body.
+    pub fn size_of(&self, c: &Command) -> Result<usize, SyncmlError> {
+        self.codec.command_size(c)
+    }
+
+    /// Whether `c` fits in what is left, without accounting for it.
+    pub fn fits(&self, c: &Command) -> Result<bool, SyncmlError> {
+        Ok(self.used + self.codec.command_size(c)? <= self.max)
+    }
+
     /// Accounts for `c` if it fits; false (and nothing changes) when it does not.
     pub fn try_add(&mut self, c: &Command) -> Result<bool, SyncmlError> {
         let n = self.codec.command_size(c)?;

@@ -145,3 +145,35 @@ fn an_opaque_wbxml_next_nonce_becomes_base64_text() {
     let Command::Status(s) = &m.body.commands[0] else { panic!() };
     assert_eq!(s.chal.as_ref().unwrap().meta.next_nonce.as_deref(), Some("Tm9uY2U="));
 }
+
+/// PKG2 with the Add's data replaced by `data` as it stands in the XML.
+fn with_add_data(data: &str) -> Vec<u8> {
+    PKG2.replace("<Data>x &amp; y</Data>", &format!("<Data>{data}</Data>")).into_bytes()
+}
+
+fn add_data(xml: &[u8]) -> Vec<u8> {
+    let m = Codec::Xml.decode(xml).unwrap();
+    let Command::Atomic(a) = &m.body.commands[2] else { panic!() };
+    let Command::Add(add) = &a.commands[0] else { panic!() };
+    add.items[0].data.clone().unwrap()
+}
+
+#[test]
+fn a_bare_ampersand_is_text_and_only_predefined_and_numeric_references_are_read() {
+    assert_eq!(add_data(&with_add_data("MAXDT=15&DR=1")), b"MAXDT=15&DR=1");
+    assert_eq!(add_data(&with_add_data("a & b&")), b"a & b&");
+    assert_eq!(add_data(&with_add_data("&lt;&gt;&amp;&apos;&quot;&#38;&#x41;")), b"<>&'\"&A");
+    // Not an entity we know: text, never expanded.
+    assert_eq!(add_data(&with_add_data("&co; &lt &#xZZ; &#0;")), b"&co; &lt &#xZZ; &#0;");
+}
+
+#[test]
+fn a_dtd_is_never_read_and_its_entities_stay_text() {
+    let doctype = "<?xml version=\"1.0\"?><!DOCTYPE SyncML [<!ENTITY boom \"BOOM\"> <!ENTITY ext SYSTEM \"file:///etc/passwd\">]>";
+    let xml = String::from_utf8(with_add_data("&boom;&ext;")).unwrap().replacen(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
+        doctype,
+        1,
+    );
+    assert_eq!(add_data(xml.as_bytes()), b"&boom;&ext;");
+}

@@ -88,6 +88,20 @@ pub fn read(bytes: &[u8]) -> Result<Element, SyncmlError> {
     d.element(tok, 0)
 }
 
+/// Decodes as far as the bytes allow and returns the root with the children
+/// it completed, or `None` when not even the root's tag could be read (for
+/// reading the header of a message whose body is broken).
+pub fn read_partial(bytes: &[u8]) -> Option<Element> {
+    let mut d = Decoder { bytes, pos: 0, page: 0, strtbl: &[] };
+    d.header().ok()?;
+    let tok = d.byte().ok()?;
+    let (mut root, content) = d.open(tok, 0).ok()?;
+    if content {
+        let _ = d.content(&mut root, 0);
+    }
+    Some(root)
+}
+
 struct Decoder<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -110,7 +124,16 @@ impl<'a> Decoder<'a> {
         Ok(())
     }
 
-    fn element(&mut self, mut tok: u8, depth: usize) -> Result<Element, SyncmlError> {
+    fn element(&mut self, tok: u8, depth: usize) -> Result<Element, SyncmlError> {
+        let (mut e, content) = self.open(tok, depth)?;
+        if content {
+            self.content(&mut e, depth)?;
+        }
+        Ok(e)
+    }
+
+    /// Reads an element's tag: the element, and whether content follows.
+    fn open(&mut self, mut tok: u8, depth: usize) -> Result<(Element, bool), SyncmlError> {
         while tok == SWITCH_PAGE {
             self.page = self.byte()?;
             tok = self.byte()?;
@@ -126,32 +149,34 @@ impl<'a> Decoder<'a> {
             token: tok,
             offset: self.pos - 1,
         })?;
-        let mut e = Element::new(name);
-        if tok & HAS_CONTENT == 0 {
-            return Ok(e);
-        }
+        Ok((Element::new(name), tok & HAS_CONTENT != 0))
+    }
+
+    /// Reads an element's content up to its END into `e`; children are added
+    /// as they are completed.
+    fn content(&mut self, e: &mut Element, depth: usize) -> Result<(), SyncmlError> {
         loop {
             let t = self.byte()?;
             match t {
-                END => return Ok(e),
+                END => return Ok(()),
                 STR_I => {
                     let s = self.cstr()?;
-                    push_data(&mut e, s, false);
+                    push_data(e, s, false);
                 }
                 STR_T => {
                     let off = self.mb()? as usize;
                     let s = self.table_str(off)?;
-                    push_data(&mut e, s, false);
+                    push_data(e, s, false);
                 }
                 OPAQUE => {
                     let len = self.mb()? as usize;
                     let s = self.take(len)?;
-                    push_data(&mut e, s, true);
+                    push_data(e, s, true);
                 }
                 ENTITY => {
                     let cp = self.mb()?;
                     let c = char::from_u32(cp).ok_or_else(|| self.err("bad entity"))?;
-                    push_data(&mut e, c.to_string().as_bytes(), false);
+                    push_data(e, c.to_string().as_bytes(), false);
                 }
                 _ => {
                     let child = self.element(t, depth + 1)?;

@@ -1,5 +1,7 @@
 //! XML codec (`application/vnd.syncml.dm+xml`) between bytes and element trees.
 
+use std::borrow::Cow;
+
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
@@ -55,10 +57,28 @@ fn push_xmlns(out: &mut String, ns: &str) {
 }
 
 /// Parses XML into a tree, ignoring namespaces, comments and processing
-/// instructions; refuses nesting deeper than [`MAX_DEPTH`].
+/// instructions; refuses nesting deeper than [`MAX_DEPTH`]. A document type
+/// declaration is skipped, never read: no DTD, no entity of its own. Character
+/// data is read leniently, as DM servers write it (see [`unescape`]).
 pub fn read(bytes: &[u8]) -> Result<Element, SyncmlError> {
+    read_into(bytes, &mut Vec::new())
+}
+
+/// Parses as far as the bytes allow and returns the root with the children
+/// it completed, or `None` when no root element was opened (for reading the
+/// header of a message whose body is broken).
+pub fn read_partial(bytes: &[u8]) -> Option<Element> {
+    let mut stack = Vec::new();
+    match read_into(bytes, &mut stack) {
+        Ok(root) => Some(root),
+        Err(_) => stack.into_iter().next(),
+    }
+}
+
+/// The parser; `stack` holds the open elements, so a caller can look at what
+/// was read before an error.
+fn read_into(bytes: &[u8], stack: &mut Vec<Element>) -> Result<Element, SyncmlError> {
     let mut reader = Reader::from_reader(bytes);
-    let mut stack: Vec<Element> = Vec::new();
     let mut buf = Vec::new();
     loop {
         let event = reader.read_event_into(&mut buf).map_err(|e| xml_err(&reader, e))?;
@@ -71,26 +91,95 @@ pub fn read(bytes: &[u8]) -> Result<Element, SyncmlError> {
             }
             Event::Empty(s) => {
                 let e = Element::new(&local_name(s.name().as_ref()));
-                if let Some(done) = attach(&mut stack, e) {
+                if let Some(done) = attach(stack, e) {
                     return Ok(done);
                 }
             }
             Event::End(_) => {
                 let e = stack.pop().ok_or_else(|| SyncmlError::Xml("unbalanced end tag".into()))?;
-                if let Some(done) = attach(&mut stack, e) {
+                if let Some(done) = attach(stack, e) {
                     return Ok(done);
                 }
             }
             Event::Text(t) => {
-                let text = t.unescape().map_err(|e| xml_err(&reader, e))?;
-                push_text(&mut stack, text.as_bytes());
+                let raw = reader.decoder().decode(&t).map_err(|e| xml_err(&reader, e))?;
+                push_text(stack, unescape(&raw).as_bytes());
             }
-            Event::CData(c) => push_text(&mut stack, &c.into_inner()),
+            Event::CData(c) => push_text(stack, &c.into_inner()),
             Event::Eof => return Err(SyncmlError::Truncated),
+            // Declarations, comments, processing instructions and a DOCTYPE
+            // (with its internal subset) are skipped unread.
             _ => {}
         }
         buf.clear();
     }
+}
+
+/// Character data as DM servers write it. The five predefined entity
+/// references (`&lt;` `&gt;` `&amp;` `&apos;` `&quot;`) and character
+/// references (`&#38;`, `&#x26;`) are replaced; any other `&` is text: a bare
+/// `&` (`MAXDT=15&DR=1`, which servers send unescaped) and references to
+/// entities we do not know (`&co;`, no DTD ever defines one here) stay as
+/// they are, so nothing is ever expanded from outside the message.
+pub fn unescape(raw: &str) -> Cow<'_, str> {
+    if !raw.contains('&') {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        match reference(rest) {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// The character a reference at the start of `s` (which starts with `&`)
+/// stands for, and its length; `None` when it is not one we read.
+fn reference(s: &str) -> Option<(char, usize)> {
+    // The longest we read is `&#x10FFFF;` (10 bytes); look a little further.
+    let end = s.char_indices().take(12).find(|&(_, c)| c == ';').map(|(i, _)| i)?;
+    let name = &s[1..end];
+    let c = match name {
+        "lt" => '<',
+        "gt" => '>',
+        "amp" => '&',
+        "apos" => '\'',
+        "quot" => '"',
+        _ => {
+            let code = match name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
+                Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                    u32::from_str_radix(hex, 16).ok()?
+                }
+                Some(_) => return None,
+                None => {
+                    let dec = name.strip_prefix('#')?;
+                    if dec.is_empty() || !dec.bytes().all(|b| b.is_ascii_digit()) {
+                        return None;
+                    }
+                    dec.parse().ok()?
+                }
+            };
+            char::from_u32(code).filter(|c| is_xml_char(*c))?
+        }
+    };
+    Some((c, end + 1))
+}
+
+/// XML 1.0 `Char`: what a character reference may stand for.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 /// Adds a finished element to its parent; returns it when it was the root.

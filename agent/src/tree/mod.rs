@@ -62,6 +62,18 @@ pub enum TreeError {
     State(#[from] StateError),
 }
 
+/// The state [`Tree::rollback`] returns to.
+pub struct Checkpoint {
+    root: Node,
+    dynamic: HashMap<String, DynamicFn>,
+}
+
+impl std::fmt::Debug for Checkpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpoint").field("root", &self.root).finish_non_exhaustive()
+    }
+}
+
 /// What a Get returns per item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GetItem {
@@ -138,13 +150,35 @@ impl Tree {
         Ok(())
     }
 
-    /// A snapshot of the nodes, for Atomic rollback.
+    /// A copy of the nodes (tests compare trees with it).
     pub fn snapshot(&self) -> Node {
         self.root.clone()
     }
 
     pub fn restore(&mut self, snapshot: Node) {
         self.root = snapshot;
+    }
+
+    /// Everything an Atomic may change: the nodes and the leaves served by code.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint { root: self.root.clone(), dynamic: self.dynamic.clone() }
+    }
+
+    /// Returns to `cp` (Atomic rollback). Large-object files that values set
+    /// since then point to, and `cp` does not, are deleted; the tree file is
+    /// written by the next [`Tree::save`], as after every server message.
+    pub fn rollback(&mut self, cp: Checkpoint) {
+        let mut kept = std::collections::HashSet::new();
+        cp.root.files(&mut |p| {
+            kept.insert(p.to_path_buf());
+        });
+        self.root.files(&mut |p| {
+            if !kept.contains(p) {
+                let _ = std::fs::remove_file(p);
+            }
+        });
+        self.root = cp.root;
+        self.dynamic = cp.dynamic;
     }
 
     pub(crate) fn node(&self, segments: &[String]) -> Option<&Node> {

@@ -97,6 +97,15 @@ impl Node {
         }
     }
 
+    /// Calls `f` with the file of every large-object value in this subtree.
+    pub fn files(&self, f: &mut dyn FnMut(&std::path::Path)) {
+        match &self.kind {
+            Kind::Leaf(Value::File { path, .. }) => f(path),
+            Kind::Leaf(Value::Inline(_)) => {}
+            Kind::Interior(children) => children.values().for_each(|c| c.files(f)),
+        }
+    }
+
     /// Records a modification: new timestamp, VerNo + 1 (wrapping at 0xFFFF).
     pub fn touch(&mut self) {
         self.tstamp = Some(now_stamp());

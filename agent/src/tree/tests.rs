@@ -204,3 +204,30 @@ fn snapshot_restore_rolls_back() {
     t.restore(snap);
     assert!(!t.exists("./A"));
 }
+
+#[test]
+fn rollback_restores_nodes_and_dynamic_leaves_and_deletes_files_set_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (dir.path().join("old"), dir.path().join("new"));
+    std::fs::write(&old, b"old object").unwrap();
+    std::fs::write(&new, b"new object").unwrap();
+    let file = |p: &Path| NewValue {
+        format: Some("bin".into()),
+        type_: None,
+        value: Value::File { path: p.to_path_buf(), size: 10 },
+    };
+    let mut t = Tree::new(UriLimits::default());
+    t.add(Who::Local, "./Blob", file(&old)).unwrap();
+    t.set_dynamic("./Live", Arc::new(|| "live".to_string())).unwrap();
+    let cp = t.checkpoint();
+    t.replace(Who::Local, "./Blob", file(&new)).unwrap();
+    t.delete(Who::Local, "./Live").unwrap();
+    t.add(Who::Local, "./A", chr("v")).unwrap();
+    t.rollback(cp);
+    assert!(!t.exists("./A"));
+    assert_eq!(t.leaf_text("./Live").as_deref(), Some("live"), "served by code again");
+    let Some(Value::File { path, .. }) = &t.get(Who::Local, "./Blob").unwrap()[0].data else { panic!() };
+    assert_eq!(path, &old);
+    assert!(old.exists(), "the file the restored tree points to stays");
+    assert!(!new.exists(), "the object stored inside the Atomic is gone");
+}

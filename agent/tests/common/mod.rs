@@ -295,6 +295,53 @@ impl Drop for Monitor {
     }
 }
 
+/// A UI on the bus: `fotactl watch` (the real binary) as the fotad-ui test
+/// user, registered with the daemon as long as it runs.
+pub struct UiClient {
+    pub child: KillOnDrop,
+    pub lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl UiClient {
+    /// Starts `fotactl watch` and waits until the daemon has registered it.
+    pub fn start(bus: &Bus) -> UiClient {
+        let mut child = command(As::UiUser, env!("CARGO_BIN_EXE_fotactl"))
+            .args(["--address", &bus.address, "watch"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting fotactl watch");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        for out in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let sink = Arc::clone(&lines);
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    sink.lock().unwrap().push(line);
+                }
+            });
+        }
+        let ui = UiClient { child: KillOnDrop(child), lines };
+        ui.wait_for("fotactl watch to register as a UI", |l| l.contains("registered as a UI"));
+        ui
+    }
+
+    /// Waits up to 30 s for an output line matching `pred`.
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(l) = self.lines.lock().unwrap().iter().find(|l| pred(l)) {
+                return l.clone();
+            }
+            let seen = self.lines.lock().unwrap().join("\n");
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; fotactl printed:\n{seen}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 /// The prompt id in a monitored `Prompt (uint32 N, ...` line.
 pub fn prompt_id(line: &str) -> u32 {
     let rest = &line[line.find("(uint32 ").unwrap() + 8..];

@@ -167,6 +167,11 @@ pub struct DmState {
     pub received: Vec<Command>,
     /// Replies to damage: (index of the reply, how).
     pub faults: HashMap<usize, Fault>,
+    /// Replies to rewrite as text after encoding, for the mistakes and quirks
+    /// of real servers that no encoder makes (a bare `&`, a CmdID used twice,
+    /// elements out of order): (index of the reply, [(from, to)]). A `from`
+    /// missing from the reply fails the exchange (HTTP 400), loudly.
+    pub rewrites: HashMap<usize, Vec<(String, String)>>,
     /// Answers to GETs, by path.
     pub routes: HashMap<String, Route>,
 }
@@ -211,6 +216,9 @@ impl DmState {
             response: strip(&response),
             response_bytes: bytes.len(),
         });
+        if let Some(rewrites) = self.rewrites.get(&(self.log.len() - 1)) {
+            bytes = rewrite(&bytes, rewrites)?;
+        }
         match self.faults.get(&(self.log.len() - 1)) {
             Some(Fault::Truncate(n)) => bytes.truncate(bytes.len().saturating_sub(*n)),
             Some(Fault::Garbage) => bytes = b"\x02\x00\x00garbage".to_vec(),
@@ -426,6 +434,18 @@ impl DmState {
     fn requeue(&mut self, device: &str, q: Queued) {
         self.queues.entry(device.to_string()).or_default().push_front(q);
     }
+}
+
+/// Applies `(from, to)` replacements to a reply's text, each at least once.
+fn rewrite(bytes: &[u8], rewrites: &[(String, String)]) -> Result<Vec<u8>, String> {
+    let mut text = String::from_utf8(bytes.to_vec()).map_err(|_| "only XML replies can be rewritten".to_string())?;
+    for (from, to) in rewrites {
+        if !text.contains(from.as_str()) {
+            return Err(format!("rewrite: {from:?} is not in the reply: {text}"));
+        }
+        text = text.replace(from.as_str(), to);
+    }
+    Ok(text.into_bytes())
 }
 
 /// The recorded copy of a reply, with large data cut to keep the log small.

@@ -100,6 +100,12 @@ impl TestServer {
         );
     }
 
+    /// Rewrites reply number `index` (from 0) of this server as text before
+    /// it is sent: every `from` becomes `to` (see [`DmState::rewrites`]).
+    pub fn rewrite(&self, index: usize, from: &str, to: &str) {
+        self.state().rewrites.entry(index).or_default().push((from.to_string(), to.to_string()));
+    }
+
     /// The conversation so far.
     pub fn log(&self) -> Vec<Exchange> {
         self.state().log.clone()

@@ -31,6 +31,18 @@ pub fn setup_with(cfg: ServerConfig, codec: Codec, max_msg_size: u64, device_sec
     Setup { server, client, _dir: dir }
 }
 
+/// Like [`setup_with`], with more `[dm]` keys for the device (e.g.
+/// `devinfo_compat = true`).
+pub fn setup_with_dm(cfg: &ServerConfig, codec: Codec, max_msg_size: u64, dm_keys: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(cfg.clone(), 0, None).unwrap();
+    let toml = device_toml(dir.path(), &server.url(), cfg, codec, max_msg_size, None);
+    let toml = toml.replacen("[dm]\n", &format!("[dm]\n{dm_keys}\n"), 1);
+    let settings = Settings::from_toml_str(&toml).unwrap();
+    let client = DmClient::open(settings, Versions::fixed("fw-1.0", "sw-1.0")).unwrap();
+    Setup { server, client, _dir: dir }
+}
+
 pub fn setup(auth: Scheme, codec: Codec) -> Setup {
     setup_with(ServerConfig { client_auth: auth, ..ServerConfig::default() }, codec, 16 * 1024, None)
 }

@@ -62,7 +62,8 @@ if test -z "${fotad_slot}"; then
     done
 fi
 
-# Partition numbers and kernel location: adapt to the board's .wks.
+# Partition numbers and kernel location: those of fotad-ab-uboot.wks.in (1 boot,
+# 2 rootfs_a, 3 rootfs_b, 4 data; the kernel in each slot's /boot).
 if test "${fotad_slot}" = "B"; then
     setenv fotad_part rootfs_b
     setenv fotad_partnum 3
@@ -71,6 +72,25 @@ else
     setenv fotad_partnum 2
 fi
 setenv bootargs "${bootargs} root=PARTLABEL=${fotad_part} fotad.slot=${fotad_slot} rootwait ro"
-load ${devtype} ${devnum}:${fotad_partnum} ${kernel_addr_r} /boot/Image
-load ${devtype} ${devnum}:${fotad_partnum} ${fdt_addr_r} /boot/${fdtfile}
-booti ${kernel_addr_r} - ${fdt_addr_r}
+if load ${devtype} ${devnum}:${fotad_partnum} ${kernel_addr_r} /boot/Image; then
+    # The slot's device tree when the board names one; else the one U-Boot runs
+    # with (QEMU virt and firmware-provided trees have no fdtfile).
+    if test -n "${fdtfile}"; then
+        load ${devtype} ${devnum}:${fotad_partnum} ${fdt_addr_r} /boot/${fdtfile}
+        setenv fotad_fdt ${fdt_addr_r}
+    else
+        setenv fotad_fdt ${fdtcontroladdr}
+    fi
+    booti ${kernel_addr_r} - ${fotad_fdt}
+fi
+# Not bootable. A slot in trial has spent its try (saved above): restart, and the
+# next boot moves on when the tries run out. A confirmed slot would be chosen
+# again: leave it to the board's other boot commands instead of looping.
+echo "fotad: cannot boot slot ${fotad_slot} from ${devtype} ${devnum}:${fotad_partnum}"
+setenv fotad_ok ${BOOT_A_OK}
+if test "${fotad_slot}" = "B"; then
+    setenv fotad_ok ${BOOT_B_OK}
+fi
+if test "${fotad_ok}" != "1"; then
+    reset
+fi
