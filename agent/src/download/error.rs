@@ -133,7 +133,8 @@ mod tests {
         assert_eq!(e.install_status(), InstallStatus::NonAcceptableContent);
         let c = DownloadError::Cancelled { url: "u".into() };
         assert_eq!((c.fumo_result(), c.install_status()), (401, InstallStatus::UserCancelled));
-        let full = InstallError::TargetTooSmall { class: "rootfs".into(), path: "/dev/b".into(), needed: 2, available: 1 };
+        let full =
+            InstallError::TargetTooSmall { class: "rootfs".into(), path: "/dev/b".into(), needed: 2, available: 1 };
         let e = DownloadError::Install { url: "u".into(), source: full };
         assert_eq!((e.fumo_result(), e.install_status()), (501, InstallStatus::InsufficientMemory));
     }

@@ -12,7 +12,6 @@
 //! one pass, and a bounded walk along it per search. Building it is linear,
 //! and a search touches a handful of places instead of some twenty.
 
-fn dev_chain() -> usize { static C: std::sync::OnceLock<usize> = std::sync::OnceLock::new(); *C.get_or_init(|| std::env::var("FOTAD_CHAIN").ok().and_then(|v| v.parse().ok()).unwrap_or(MAX_CHAIN)) }
 /// Shortest match the index can find: the bytes hashed per position.
 const MIN_MATCH: usize = 8;
 /// Candidates compared per search (the longest one wins).
@@ -67,8 +66,7 @@ impl Differ {
     fn index(&mut self, old: &[u8]) {
         // About one head entry per two positions: short chains, a table that
         // stays a fraction of the cache-hungry size of one per position.
-        let less: u32 = std::env::var("FOTAD_BITS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
-        self.bits = (usize::BITS - old.len().max(1 << 12).leading_zeros()).saturating_sub(less).clamp(12, 28);
+        self.bits = (usize::BITS - old.len().max(1 << 12).leading_zeros()).saturating_sub(1).clamp(12, 28);
         self.head.clear();
         self.head.resize(1 << self.bits, 0);
         // Every position gets its entry below: no need to clear the old ones.
@@ -103,7 +101,7 @@ impl Differ {
             }
         }
         let mut walked = 0;
-        while next != 0 && walked < dev_chain() {
+        while next != 0 && walked < MAX_CHAIN {
             let pos = (next - 1) as usize;
             next = self.chain[pos];
             walked += 1;

@@ -111,11 +111,8 @@ impl SourceIndex {
             }
         });
         votes.sort_unstable();
-        let mut ranked: Vec<(u32, i64)> = votes
-            .chunk_by(|a, b| a == b)
-            .filter(|run| run.len() >= 2)
-            .map(|run| (run.len() as u32, run[0]))
-            .collect();
+        let mut ranked: Vec<(u32, i64)> =
+            votes.chunk_by(|a, b| a == b).filter(|run| run.len() >= 2).map(|run| (run.len() as u32, run[0])).collect();
         ranked.sort_unstable_by(|a, b| b.cmp(a));
         ranked.into_iter().map(|(_, s)| s.max(0) as u64).take(max).collect()
     }

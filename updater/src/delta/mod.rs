@@ -24,8 +24,8 @@ use ed25519_dalek::SigningKey;
 use crate::install::{device_size, hash_prefix};
 use crate::package::{self, Extent, Image, ImageDigest, Manifest, PackageError, MIN_FORMAT_VERSION};
 
-/// Stack size of a planning thread.
-const PLAN_STACK: usize = 512 << 20;
+/// Stack size of a planning thread (nothing in planning recurses).
+const PLAN_STACK: usize = 8 << 20;
 
 /// Errors building a package.
 #[derive(Debug, thiserror::Error)]
@@ -114,7 +114,8 @@ fn assemble(manifest: &Manifest, keys: &[SigningKey], payload: Payload, out: &Pa
     let mut payload_file = payload.out.into_inner().map_err(|e| io_err("writing", &payload_path)(e.into_error()))?;
     let tmp = with_suffix(out, ".tmp");
     let mut file = BufWriter::new(create(&tmp)?);
-    let header_len = package::write_header(&mut file, manifest.format, &manifest_bytes, &signatures).map_err(io_err("writing", &tmp))?;
+    let header_len = package::write_header(&mut file, manifest.format, &manifest_bytes, &signatures)
+        .map_err(io_err("writing", &tmp))?;
     payload_file.rewind().map_err(io_err("reading", &payload_path))?;
     let copied = io::copy(&mut payload_file, &mut file).map_err(io_err("writing", &tmp))?;
     let file = file.into_inner().map_err(|e| io_err("writing", &tmp)(e.into_error()))?;
@@ -185,11 +186,15 @@ fn plan_parallel(
     std::thread::scope(|scope| {
         for _ in 0..spec.threads.max(1) {
             let (tx, next, stop) = (tx.clone(), &next, &stop);
-            // The suffix sort of bsdiff recurses deeply on repetitive windows: a
-            // large stack (reserved, committed only as it is used) keeps it safe.
             let worker = std::thread::Builder::new().name("fotad-pack".into()).stack_size(PLAN_STACK);
             let spawned = worker.spawn_scoped(scope, move || {
-                let mut planner = Planner::new();
+                let mut planner = match Planner::new() {
+                    Ok(planner) => planner,
+                    Err(e) => {
+                        let _ = tx.send((next.fetch_add(1, Ordering::Relaxed), Err(e)));
+                        return;
+                    }
+                };
                 let mut buf = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);

@@ -74,17 +74,34 @@ pub struct Chunk<'a> {
     pub prefix: &'a [u8],
 }
 
-/// A planning thread's reusable state: the diff index and buffers.
-#[derive(Debug, Default)]
+/// A planning thread's reusable state: the diff index, the buffers and a
+/// zstd context (its tables are allocated once, not for every blob).
 pub struct Planner {
     differ: Differ,
     window: Vec<u8>,
     patch: Vec<u8>,
+    zstd: zstd::bulk::Compressor<'static>,
+}
+
+impl std::fmt::Debug for Planner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Planner").field("window", &self.window.len()).field("patch", &self.patch.len()).finish()
+    }
 }
 
 impl Planner {
-    pub fn new() -> Self {
-        Planner::default()
+    pub fn new() -> std::io::Result<Self> {
+        Ok(Planner {
+            differ: Differ::new(),
+            window: Vec::new(),
+            patch: Vec::new(),
+            zstd: zstd::bulk::Compressor::new(0)?,
+        })
+    }
+
+    fn compress(&mut self, data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+        self.zstd.set_compression_level(level)?;
+        self.zstd.compress(data)
     }
 
     /// Plans the operation producing `chunk`.
@@ -99,7 +116,7 @@ impl Planner {
             return Ok(PlannedOp::new(OpKind::Zero, dst, Vec::new(), None, Vec::new()));
         }
         let Some(source) = source else {
-            return replace(chunk, settings.level);
+            return self.replace(chunk, settings.level);
         };
         let mut candidates = source.index.candidates(chunk.data, 4);
         if dst.end() <= source.index.size && !candidates.contains(&dst.offset) {
@@ -124,42 +141,39 @@ impl Planner {
         let limit = dst.length * settings.window_factor;
         let window = source.index.window(&candidates, dst.length, settings.margin, limit);
         if window.is_empty() {
-            return replace(chunk, settings.level);
+            return self.replace(chunk, settings.level);
         }
         read_extents(source.file, &window, &mut self.window)?;
         self.patch.clear();
         self.differ.diff(&self.window, chunk.data, &mut self.patch);
-        let patch = {
-            let mut c = zstd::bulk::Compressor::new(settings.patch_level)?;
-            if let Some(slog) = std::env::var("FOTAD_SLOG").ok().and_then(|v| v.parse().ok()) {
-                c.set_parameter(zstd::stream::raw::CParameter::SearchLog(slog))?;
-            }
-            c.compress(&self.patch)?
-        };
+        let patch = std::mem::take(&mut self.patch);
+        let compressed = self.compress(&patch, settings.patch_level);
+        self.patch = patch;
+        let patch = compressed?;
         // A patch under half the chunk's fast compression wins whatever the
         // level of a replace: skip compressing the chunk hard.
-        let fast = zstd::bulk::compress(chunk.data, 1)?;
+        let fast = self.compress(chunk.data, 1)?;
         if patch.len() * 2 < fast.len() {
             return Ok(PlannedOp::new(OpKind::Bsdiff, dst, window, Some(&self.window), patch));
         }
-        let replace = replace(chunk, settings.level)?;
+        let replace = self.replace(chunk, settings.level)?;
         if patch.len() < replace.blob.len() {
             Ok(PlannedOp::new(OpKind::Bsdiff, dst, window, Some(&self.window), patch))
         } else {
             Ok(replace)
         }
     }
-}
 
-/// A replace operation: the chunk compressed, with its prefix if it has one.
-fn replace(chunk: Chunk<'_>, level: i32) -> std::io::Result<PlannedOp> {
-    if chunk.prefix.is_empty() {
-        let blob = zstd::bulk::compress(chunk.data, level)?;
-        return Ok(PlannedOp::new(OpKind::Replace, chunk.dst, Vec::new(), None, blob));
+    /// A replace operation: the chunk compressed, with its prefix if it has one.
+    fn replace(&mut self, chunk: Chunk<'_>, level: i32) -> std::io::Result<PlannedOp> {
+        if chunk.prefix.is_empty() {
+            let blob = self.compress(chunk.data, level)?;
+            return Ok(PlannedOp::new(OpKind::Replace, chunk.dst, Vec::new(), None, blob));
+        }
+        let blob = crate::package::compress_with_prefix(chunk.data, chunk.prefix, level)?;
+        let mut planned = PlannedOp::new(OpKind::Replace, chunk.dst, Vec::new(), None, blob);
+        let length = chunk.prefix.len() as u64;
+        planned.op.prefix = Some(Extent { offset: chunk.dst.offset - length, length });
+        Ok(planned)
     }
-    let blob = crate::package::compress_with_prefix(chunk.data, chunk.prefix, level)?;
-    let mut planned = PlannedOp::new(OpKind::Replace, chunk.dst, Vec::new(), None, blob);
-    let length = chunk.prefix.len() as u64;
-    planned.op.prefix = Some(Extent { offset: chunk.dst.offset - length, length });
-    Ok(planned)
 }
