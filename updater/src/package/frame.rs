@@ -53,6 +53,10 @@ pub fn decompress_with_prefix(frame: &[u8], prefix: &[u8], limit: usize, out: &m
             return Err(io::Error::new(io::ErrorKind::InvalidData, "frame larger than its operation or cut short"));
         }
     }
+    // `out` may hold more than `limit` (its capacity from earlier operations).
+    if output.pos() > limit {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame larger than its operation"));
+    }
     if input.pos != frame.len() {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "bytes after the frame"));
     }

@@ -344,6 +344,7 @@ mod tests {
     #[test]
     fn a_prefix_needs_format_2_and_written_bytes_before_it() {
         let mut m = manifest();
+        m.format = 1;
         m.images[0].operations[1].prefix = Some(Extent { offset: 0, length: 4096 });
         assert!(invalid(&m).contains("needs format 2"));
         m.format = 2;
