@@ -32,6 +32,8 @@ pub enum OpError {
     Patch(std::io::Error),
     #[error("operation produced {got} bytes, its destination takes {expected}")]
     OutputSize { expected: u64, got: u64 },
+    #[error("operation needs {expected} bytes of the target as its prefix, was given {got}")]
+    PrefixSize { expected: u64, got: u64 },
 }
 
 /// Reusable buffers and the zstd context for executing operations.
@@ -61,6 +63,7 @@ impl Executor {
 
     /// Executes `op`: checks `data` against its hash, reads and checks the
     /// source extents from `source`, and leaves the destination bytes in `out`.
+    /// An operation with a prefix fails here: see [`Executor::run_with_prefix`].
     pub fn run(
         &mut self,
         op: &Operation,
@@ -68,6 +71,23 @@ impl Executor {
         source: Option<&File>,
         out: &mut Vec<u8>,
     ) -> Result<(), OpError> {
+        self.run_with_prefix(op, data, source, &[], out)
+    }
+
+    /// [`Executor::run`] for any operation: `prefix` holds the bytes of the
+    /// target at the operation's `prefix` extent (empty when it has none).
+    pub fn run_with_prefix(
+        &mut self,
+        op: &Operation,
+        data: &[u8],
+        source: Option<&File>,
+        prefix: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), OpError> {
+        let prefix_len = op.prefix.map_or(0, |e| e.length);
+        if prefix.len() as u64 != prefix_len {
+            return Err(OpError::PrefixSize { expected: prefix_len, got: prefix.len() as u64 });
+        }
         if let Some(expected) = &op.data_sha256 {
             if !hash_matches(data, expected) {
                 return Err(OpError::DataHash);
@@ -77,6 +97,9 @@ impl Executor {
         let want = op.dst.length as usize;
         match op.kind {
             OpKind::Zero => out.resize(want, 0),
+            OpKind::Replace if op.prefix.is_some() => {
+                crate::package::decompress_with_prefix(data, prefix, want, out).map_err(OpError::Decompress)?;
+            }
             OpKind::Replace => {
                 out.reserve(want);
                 self.zstd.decompress_to_buffer(data, out).map_err(OpError::Decompress)?;

@@ -23,7 +23,7 @@ fn resigned(r: &Rig, pkg: &Path, name: &str, edit: impl FnOnce(&mut fotad_update
     let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
     let key = load_secret_key(&r.dev.path("release.key")).unwrap();
     let mut out = Vec::new();
-    write_header(&mut out, &manifest_bytes, &[sign(&key, &manifest_bytes)]).unwrap();
+    write_header(&mut out, manifest.format, &manifest_bytes, &[sign(&key, &manifest_bytes)]).unwrap();
     out.extend_from_slice(&bytes[header.payload_offset() as usize..]);
     r.dev.write(name, &out)
 }

@@ -165,3 +165,86 @@ fn power_cut_after_a_resume_from_the_package_start_continues_from_a_consistent_p
     assert!(done.is_ok(), "resuming from {cp:?}: {done:?}");
     assert!(std::fs::read(&target).unwrap() == new, "target differs after the power cut and resume");
 }
+
+/// Makes the pipe behind `stderr` hold about one page, so the installer
+/// blocks on its progress lines until the test reads them: the test decides
+/// how far it gets, while its syncer thread goes on syncing what was written.
+fn small_pipe(stderr: &std::process::ChildStderr) {
+    use std::os::fd::AsRawFd;
+    nix::fcntl::fcntl(stderr.as_raw_fd(), nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).unwrap();
+}
+
+/// kill -9 of an install of a prefix-compressed (format 2) package, then a
+/// simulated reboot: the checkpoint was written in another boot, and every
+/// byte written after its synced point is lost (the target there is noise,
+/// as after a power cut). The resume must start at the synced operation,
+/// read the prefix of that operation back from the target, and end with the
+/// exact image.
+#[test]
+fn kill_9_of_a_prefixed_package_then_a_reboot_resumes_from_the_synced_point() {
+    let dev = Device::new();
+    // No zero bytes: no chunk becomes a `zero` operation (which has no prefix),
+    // so wherever the synced point lands after the first operation, the
+    // operation there reads its prefix back from the target.
+    let new: Vec<u8> = image(12 << 20, 53).into_iter().map(|b| if b == 0 { 0x5a } else { b }).collect();
+    let mut spec = dev.spec(vec![("rootfs", ImageInput::Full { target: dev.write("new.img", &new) })]);
+    spec.op_size = 32 << 10;
+    spec.settings.prefix = 160 << 10;
+    let pkg = dev.pack(&spec, "prefixed.fota");
+    let pkg_arg = pkg.to_str().unwrap().to_string();
+    let header = fotad_updater::package::read_header(&mut std::fs::File::open(&pkg).unwrap()).unwrap();
+    let ops = &header.manifest.images[0].operations;
+    assert_eq!(header.manifest.format, 2, "a package with prefixes is format 2");
+    let prefixed = ops.iter().filter(|op| op.prefix.is_some()).count();
+    assert_eq!(prefixed, ops.len() - 1, "every operation after the first has a prefix");
+    let target = dev.path("slot-b.img");
+    let state = dev.path("state");
+
+    for (round, p) in noise(4, 91).iter().enumerate() {
+        std::fs::write(&target, noise(new.len(), 100 + round as u64)).unwrap();
+        let _ = std::fs::remove_dir_all(&state);
+        let kill_after = ops.len() / 4 + (*p as usize * ops.len() / 3) / 255;
+        let mut child = install_cmd(&dev, &target, &pkg_arg).arg("--progress").spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        small_pipe(&stderr);
+        // A small reader buffer too: the installer gets only a few lines ahead.
+        let mut lines = BufReader::with_capacity(256, stderr).lines().map_while(Result::ok);
+        let seen = lines.by_ref().filter(|l| l.starts_with("progress")).take(kill_after).count();
+        assert_eq!(seen, kill_after, "round {round}: the install ended before operation {kill_after}");
+        // The installer now waits on its progress pipe; its syncer syncs what
+        // was written and records that point in the checkpoint.
+        let file = state.join("install/checkpoint.json");
+        let durable_op = |file: &Path| -> Option<u64> {
+            let raw: serde_json::Value = serde_json::from_slice(&std::fs::read(file).ok()?).ok()?;
+            raw["durable_op"].as_u64()
+        };
+        let started = std::time::Instant::now();
+        while durable_op(&file).unwrap_or(0) == 0 {
+            assert!(started.elapsed().as_secs() < 10, "round {round}: nothing synced within 10 s");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        child.kill().unwrap(); // SIGKILL
+        assert!(!child.wait().unwrap().success(), "round {round}: the install was not running");
+        drop(lines);
+
+        // The reboot: the checkpoint is from an earlier boot, and the writes
+        // after the synced point did not survive it.
+        let mut cp: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        let synced = cp["durable_op"].as_u64().unwrap() as usize;
+        assert!(synced > 0 && synced < ops.len(), "round {round}: synced point {synced} of {}", ops.len());
+        assert!(ops[synced].prefix.is_some(), "round {round}: operation {synced} has no prefix to read back");
+        cp["boot_id"] = "the-boot-before".into();
+        std::fs::write(&file, serde_json::to_vec(&cp).unwrap()).unwrap();
+        let lost_from = ops[synced].dst.offset as usize;
+        let mut bytes = std::fs::read(&target).unwrap();
+        bytes[lost_from..].copy_from_slice(&noise(new.len() - lost_from, 200 + round as u64));
+        std::fs::write(&target, &bytes).unwrap();
+
+        let resumed = install_cmd(&dev, &target, &pkg_arg).output().unwrap();
+        let stderr = String::from_utf8_lossy(&resumed.stderr);
+        assert!(resumed.status.success(), "round {round}: resume failed: {stderr}");
+        assert!(stderr.contains(&format!("(operation {synced})")), "round {round}: not resumed at {synced}: {stderr}");
+        assert!(std::fs::read(&target).unwrap() == new, "round {round}: target differs after the reboot and resume");
+        assert!(checkpoint(&dev).is_none(), "round {round}: checkpoint left after completion");
+    }
+}

@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
         data_offset: 0,
         data_length: blob.len() as u64,
         data_sha256: Some(sha256_hex(&blob)),
+        prefix: None,
     };
     let Ok(mut exec) = Executor::new() else { return };
     let mut out = Vec::new();

@@ -8,7 +8,11 @@ use lexopt::Arg::{Long, Short};
 use lexopt::ValueExt;
 
 use crate::delta::{pack, ImageInput, PackSpec, PlanSettings};
-use crate::package::{load_secret_key, DEFAULT_OP_SIZE};
+use crate::package::{load_secret_key, DEFAULT_OP_SIZE, MAX_OP_PREFIX};
+
+/// The zstd level of replace blobs when `--level` is not given: packing is
+/// done once on a build host, installing many times on devices.
+const CLI_LEVEL: i32 = 19;
 
 const HELP: &str = "\
 usage: fotad-update pack --key KEY --compatible MODEL --version V [options] -o OUT.fota
@@ -24,7 +28,11 @@ usage: fotad-update pack --key KEY --compatible MODEL --version V [options] -o O
   --bsdiff40 CLASS=PATCH    CLASS from a classic BSDIFF40 patch over --source CLASS=OLD
   --op-size BYTES           output bytes per operation (default 2097152)
   --threads N               planning threads (default: all cores)
-  --level N                 zstd level of full blobs (default 9)
+  --level N                 zstd level of replace blobs (default 19)
+  --patch-level N           zstd level of bsdiff patches (default 19)
+  --prefix BYTES            full images: compress each operation against up to BYTES of the
+                            image before it (format 2; default 6291456, at most 16777216;
+                            0 writes format 1, which devices with older installers read)
   -o, --output FILE         the package to write";
 
 #[derive(Default)]
@@ -41,6 +49,8 @@ struct Args {
     op_size: Option<u64>,
     threads: Option<usize>,
     level: Option<i32>,
+    prefix: Option<u64>,
+    patch_level: Option<i32>,
     output: Option<PathBuf>,
 }
 
@@ -66,6 +76,8 @@ pub fn run(parser: &mut lexopt::Parser) -> Result<u8> {
             Long("op-size") => a.op_size = Some(parser.value()?.parse()?),
             Long("threads") => a.threads = Some(parser.value()?.parse()?),
             Long("level") => a.level = Some(parser.value()?.parse()?),
+            Long("prefix") => a.prefix = Some(parser.value()?.parse()?),
+            Long("patch-level") => a.patch_level = Some(parser.value()?.parse()?),
             Short('o') | Long("output") => a.output = Some(parser.value()?.into()),
             Short('h') | Long("help") => {
                 println!("{HELP}");
@@ -110,9 +122,18 @@ fn build(a: Args) -> Result<(PackSpec, Vec<ed25519_dalek::SigningKey>, PathBuf)>
         bail!("pack needs at least one --image or --bsdiff40");
     }
     let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let mut settings = PlanSettings::default();
+    let mut settings = PlanSettings { level: CLI_LEVEL, ..PlanSettings::default() };
     if let Some(level) = a.level {
         settings.level = level;
+    }
+    if let Some(level) = a.patch_level {
+        settings.patch_level = level;
+    }
+    if let Some(prefix) = a.prefix {
+        if prefix > MAX_OP_PREFIX {
+            bail!("--prefix {prefix}: at most {MAX_OP_PREFIX}");
+        }
+        settings.prefix = prefix;
     }
     let spec = PackSpec {
         compatible: a.compatible.context("pack needs --compatible MODEL")?,

@@ -7,7 +7,6 @@
 //! where the chunk would start, and the best-voted offsets become the
 //! operation's source window.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
@@ -48,6 +47,10 @@ pub struct SourceIndex {
     gear: [u64; 256],
     /// (hash, source offset just after the anchor window), sorted.
     entries: Vec<(u64, u64)>,
+    /// `starts[b]`: the first entry whose hash has `b` as its top `bits` bits
+    /// (so a lookup searches a few entries instead of all of them).
+    starts: Vec<u32>,
+    bits: u32,
     pub size: u64,
 }
 
@@ -75,22 +78,41 @@ impl SourceIndex {
         }
         entries.sort_unstable();
         entries.dedup();
-        Ok(SourceIndex { gear, entries, size })
+        let bits = (usize::BITS - entries.len().leading_zeros()).clamp(1, 30);
+        let mut starts = Vec::with_capacity((1 << bits) + 1);
+        let mut i = 0;
+        for b in 0..=(1u64 << bits) {
+            while i < entries.len() && (entries[i].0 >> (64 - bits)) < b {
+                i += 1;
+            }
+            starts.push(i as u32);
+        }
+        Ok(SourceIndex { gear, entries, starts, bits, size })
+    }
+
+    /// The entries with hash `h`.
+    fn lookup(&self, h: u64) -> &[(u64, u64)] {
+        let b = (h >> (64 - self.bits)) as usize;
+        let bucket = &self.entries[self.starts[b] as usize..self.starts[b + 1] as usize];
+        let lo = bucket.partition_point(|e| e.0 < h);
+        let hi = bucket[lo..].partition_point(|e| e.0 == h) + lo;
+        &bucket[lo..hi]
     }
 
     /// Source offsets where `chunk` most likely starts, best first (at most `max`).
     pub fn candidates(&self, chunk: &[u8], max: usize) -> Vec<u64> {
-        let mut votes: HashMap<i64, u32> = HashMap::new();
+        // Each anchor found in the source votes for where the chunk would
+        // start; the votes are counted by sorting them (cheaper than a map).
+        let mut votes: Vec<i64> = Vec::with_capacity(chunk.len() / 64);
         anchors(&self.gear, chunk, |h, end| {
-            let lo = self.entries.partition_point(|e| e.0 < h);
-            let hi = self.entries[lo..].partition_point(|e| e.0 == h) + lo;
-            if hi > lo && hi - lo <= MAX_OCCURRENCES {
-                for &(_, src_end) in &self.entries[lo..hi] {
-                    *votes.entry(src_end as i64 - end as i64).or_default() += 1;
-                }
+            let found = self.lookup(h);
+            if found.len() <= MAX_OCCURRENCES {
+                votes.extend(found.iter().map(|&(_, src_end)| src_end as i64 - end as i64));
             }
         });
-        let mut ranked: Vec<(u32, i64)> = votes.into_iter().filter(|(_, v)| *v >= 2).map(|(s, v)| (v, s)).collect();
+        votes.sort_unstable();
+        let mut ranked: Vec<(u32, i64)> =
+            votes.chunk_by(|a, b| a == b).filter(|run| run.len() >= 2).map(|run| (run.len() as u32, run[0])).collect();
         ranked.sort_unstable_by(|a, b| b.cmp(a));
         ranked.into_iter().map(|(_, s)| s.max(0) as u64).take(max).collect()
     }

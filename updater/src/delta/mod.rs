@@ -3,11 +3,13 @@
 //! signed with Ed25519.
 
 mod bsdiff40;
+mod diff;
 mod index;
 mod plan;
 
+pub use diff::Differ;
 pub use index::SourceIndex;
-pub use plan::{plan_chunk, PlanSettings, PlannedOp, Source};
+pub use plan::{Chunk, PlanSettings, PlannedOp, Planner, Source, DEFAULT_PREFIX};
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -20,10 +22,10 @@ use std::sync::mpsc;
 use ed25519_dalek::SigningKey;
 
 use crate::install::{device_size, hash_prefix};
-use crate::package::{self, Extent, Image, ImageDigest, Manifest, PackageError, FORMAT_VERSION};
+use crate::package::{self, Extent, Image, ImageDigest, Manifest, PackageError, MIN_FORMAT_VERSION};
 
-/// Stack size of a planning thread.
-const PLAN_STACK: usize = 512 << 20;
+/// Stack size of a planning thread (nothing in planning recurses).
+const PLAN_STACK: usize = 8 << 20;
 
 /// Errors building a package.
 #[derive(Debug, thiserror::Error)]
@@ -87,8 +89,10 @@ pub fn pack(spec: &PackSpec, keys: &[SigningKey], out: &Path) -> Result<PackRepo
     for (class, input) in &spec.images {
         images.push(pack_image(spec, class, input, &mut payload)?);
     }
+    // Format 2 only when an operation needs it: older devices install the rest.
+    let prefixed = images.iter().flat_map(|i| &i.operations).any(package::Operation::reads_target);
     let manifest = Manifest {
-        format: FORMAT_VERSION,
+        format: if prefixed { 2 } else { MIN_FORMAT_VERSION },
         compatible: spec.compatible.clone(),
         version: spec.version.clone(),
         security_version: spec.security_version,
@@ -110,7 +114,8 @@ fn assemble(manifest: &Manifest, keys: &[SigningKey], payload: Payload, out: &Pa
     let mut payload_file = payload.out.into_inner().map_err(|e| io_err("writing", &payload_path)(e.into_error()))?;
     let tmp = with_suffix(out, ".tmp");
     let mut file = BufWriter::new(create(&tmp)?);
-    let header_len = package::write_header(&mut file, &manifest_bytes, &signatures).map_err(io_err("writing", &tmp))?;
+    let header_len = package::write_header(&mut file, manifest.format, &manifest_bytes, &signatures)
+        .map_err(io_err("writing", &tmp))?;
     payload_file.rewind().map_err(io_err("reading", &payload_path))?;
     let copied = io::copy(&mut payload_file, &mut file).map_err(io_err("writing", &tmp))?;
     let file = file.into_inner().map_err(|e| io_err("writing", &tmp)(e.into_error()))?;
@@ -129,9 +134,16 @@ fn pack_image(spec: &PackSpec, class: &str, input: &ImageInput, payload: &mut Pa
         ImageInput::Delta { target, source } => {
             let (file, size) = open_sized(target)?;
             let (src, src_size) = open_sized(source)?;
-            let index = SourceIndex::build(&src, src_size).map_err(io_err("indexing", source))?;
+            // The two digests on another core while this one indexes the source.
+            let (index, digests) = std::thread::scope(|scope| {
+                let digests = scope.spawn(|| Ok((digest(&file, size, target)?, digest(&src, src_size, source)?)));
+                let index = SourceIndex::build(&src, src_size).map_err(io_err("indexing", source));
+                let digests = digests.join().unwrap_or_else(|_| Err(PackError::Invalid("hashing failed".into())));
+                (index, digests)
+            });
+            let (index, (target_digest, source_digest)) = (index?, digests?);
             let ops = plan_parallel(spec, &file, size, Some(&Source { file: &src, index: &index }), payload)?;
-            (digest(&file, size, target)?, Some(digest(&src, src_size, source)?), ops)
+            (target_digest, Some(source_digest), ops)
         }
         ImageInput::Bsdiff40 { patch, source } => {
             let (src, src_size) = open_sized(source)?;
@@ -174,21 +186,29 @@ fn plan_parallel(
     std::thread::scope(|scope| {
         for _ in 0..spec.threads.max(1) {
             let (tx, next, stop) = (tx.clone(), &next, &stop);
-            // The suffix sort of bsdiff recurses deeply on repetitive windows: a
-            // large stack (reserved, committed only as it is used) keeps it safe.
             let worker = std::thread::Builder::new().name("fotad-pack".into()).stack_size(PLAN_STACK);
             let spawned = worker.spawn_scoped(scope, move || {
-                let mut chunk = Vec::new();
+                let mut planner = match Planner::new() {
+                    Ok(planner) => planner,
+                    Err(e) => {
+                        let _ = tx.send((next.fetch_add(1, Ordering::Relaxed), Err(e)));
+                        return;
+                    }
+                };
+                let mut buf = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= chunks {
                         break;
                     }
                     let dst = Extent { offset: i * spec.op_size, length: spec.op_size.min(size - i * spec.op_size) };
-                    chunk.resize(dst.length as usize, 0);
-                    let planned = target
-                        .read_exact_at(&mut chunk, dst.offset)
-                        .and_then(|()| plan_chunk(&chunk, dst, source, &spec.settings));
+                    // Full images: the bytes before the chunk are its prefix.
+                    let prefix = if source.is_none() { spec.settings.prefix.min(dst.offset) } else { 0 };
+                    buf.resize((prefix + dst.length) as usize, 0);
+                    let planned = target.read_exact_at(&mut buf, dst.offset - prefix).and_then(|()| {
+                        let (prefix, data) = buf.split_at(prefix as usize);
+                        planner.plan(Chunk { data, dst, prefix }, source, &spec.settings)
+                    });
                     if tx.send((i, planned)).is_err() {
                         break;
                     }

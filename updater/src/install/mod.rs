@@ -315,6 +315,8 @@ impl Installer {
             exec: Executor::new().map_err(|source| corrupt("", 0, source))?,
             data: Vec::new(),
             out: Vec::new(),
+            tail: Tail::new(m),
+            prefix: Vec::new(),
             progress: Progress {
                 bytes_done: stream.offset,
                 bytes_total: header.package_size(),
@@ -332,7 +334,7 @@ impl Installer {
                 }
                 continue;
             }
-            run.op(&images[image], op, index, stream)?;
+            run.op(&images[image], image, op, index, stream)?;
             let (covered, generation) = coverage.iter_mut().map(Coverage::claim).unzip();
             let upto = Upto { next_op: index + 1, next_offset: stream.offset, covered, generation };
             if news.send(Written::Upto(upto)).is_err() {
@@ -375,11 +377,14 @@ fn syncer_gone() -> InstallError {
 }
 
 /// Per-install buffers, reused for every operation (memory stays bounded by
-/// the largest operation).
+/// the largest operation and its prefix).
 struct Run {
     exec: Executor,
     data: Vec<u8>,
     out: Vec<u8>,
+    tail: Tail,
+    /// A prefix read back from the target (when the tail does not hold it).
+    prefix: Vec<u8>,
     progress: Progress,
 }
 
@@ -387,15 +392,75 @@ impl Run {
     fn op<R: Read>(
         &mut self,
         open: &OpenImage,
+        image: usize,
         op: &Operation,
         index: usize,
         stream: &mut Stream<R>,
     ) -> Result<(), InstallError> {
         stream.read_blob(&mut self.data, op.data_length, self.progress.bytes_total)?;
+        let prefix: &[u8] = match op.prefix {
+            None => &[],
+            Some(extent) => match self.tail.get(image, extent) {
+                Some(held) => held,
+                None => {
+                    // After a resume: what the operations before wrote, from the target.
+                    self.prefix.resize(extent.length as usize, 0);
+                    open.read_at(&mut self.prefix, extent.offset)?;
+                    &self.prefix
+                }
+            },
+        };
         self.exec
-            .run(op, &self.data, open.source.as_ref(), &mut self.out)
+            .run_with_prefix(op, &self.data, open.source.as_ref(), prefix, &mut self.out)
             .map_err(|source| corrupt(&open.class, index, source))?;
-        open.write_at(&self.out, op.dst.offset)
+        open.write_at(&self.out, op.dst.offset)?;
+        self.tail.record(image, op.dst.offset, &self.out);
+        Ok(())
+    }
+}
+
+/// The latest bytes written to one image, contiguous, kept for the prefixes
+/// of the operations after them (none when the package has no prefixes).
+struct Tail {
+    /// How many bytes the prefixes need at most.
+    keep: usize,
+    image: usize,
+    /// Target offset just after `buf`.
+    end: u64,
+    buf: Vec<u8>,
+}
+
+impl Tail {
+    fn new(manifest: &Manifest) -> Tail {
+        let ops = manifest.images.iter().flat_map(|i| &i.operations);
+        let keep = ops.filter_map(|op| op.prefix).map(|e| e.length).max().unwrap_or(0);
+        Tail { keep: keep as usize, image: 0, end: 0, buf: Vec::new() }
+    }
+
+    fn record(&mut self, image: usize, offset: u64, data: &[u8]) {
+        if self.keep == 0 {
+            return;
+        }
+        if image != self.image || offset != self.end {
+            self.buf.clear();
+            self.image = image;
+        }
+        self.buf.extend_from_slice(data);
+        self.end = offset + data.len() as u64;
+        // Trimmed now and then, not after every operation: the bytes kept move
+        // once per `keep` bytes written.
+        if self.buf.len() > 2 * self.keep {
+            self.buf.drain(..self.buf.len() - self.keep);
+        }
+    }
+
+    fn get(&self, image: usize, extent: crate::package::Extent) -> Option<&[u8]> {
+        let start = self.end - self.buf.len() as u64;
+        if image != self.image || extent.offset < start || extent.end() > self.end {
+            return None;
+        }
+        let from = (extent.offset - start) as usize;
+        Some(&self.buf[from..from + extent.length as usize])
     }
 }
 

@@ -122,7 +122,8 @@ impl Records {
 
     /// Replaces the checkpoint atomically; `durable` also fsyncs it. A
     /// checkpoint that a power cut rolls back to an earlier one only makes the
-    /// install redo operations (they are idempotent), so it need not be
+    /// install redo operations (they are idempotent: a prefix is read only from
+    /// what the operations before it wrote, redone first), so it need not be
     /// durable after every operation. After a power cut, only its synced
     /// point (`durable_op`) is used, which is never ahead of the synced data.
     pub fn save_checkpoint(&self, cp: &Checkpoint, durable: bool) -> Result<(), InstallError> {

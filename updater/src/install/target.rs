@@ -95,6 +95,13 @@ impl OpenImage {
         self.target.write_all_at(data, offset).map_err(|e| self.write_error(e))
     }
 
+    /// Reads bytes `[offset, offset + buf.len())` of the target back (what
+    /// earlier operations wrote; a prefix after a resume).
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<(), InstallError> {
+        let io = |source| InstallError::Io { what: "reading target", path: self.target_path.clone(), source };
+        self.target.read_exact_at(buf, offset).map_err(io)
+    }
+
     /// Makes everything written so far durable.
     pub fn sync(&self) -> Result<(), InstallError> {
         self.target.sync_data().map_err(|e| self.write_error(e))

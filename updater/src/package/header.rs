@@ -2,7 +2,7 @@
 
 use std::io::{self, Read, Write};
 
-use super::{Manifest, PackageError, FORMAT_VERSION};
+use super::{Manifest, PackageError, FORMAT_VERSION, MIN_FORMAT_VERSION};
 
 /// First eight bytes of every package (PNG-style: catches text-mode transfers).
 pub const MAGIC: [u8; 8] = *b"\x89FOTA\r\n\x1a";
@@ -37,6 +37,8 @@ impl Header {
 /// over `manifest_bytes` first, then [`RawHeader::parse`].
 #[derive(Debug, Clone)]
 pub struct RawHeader {
+    /// The format version in the header; the manifest must say the same.
+    pub version: u16,
     pub manifest_bytes: Vec<u8>,
     /// (key id, Ed25519 signature over `manifest_bytes`)
     pub signatures: Vec<(String, [u8; SIGNATURE_LEN])>,
@@ -48,6 +50,12 @@ impl RawHeader {
     pub fn parse(self) -> Result<Header, PackageError> {
         let manifest: Manifest =
             serde_json::from_slice(&self.manifest_bytes).map_err(|e| PackageError::BadManifest(e.to_string()))?;
+        if manifest.format != self.version {
+            return Err(PackageError::BadManifest(format!(
+                "format {} in a version {} header",
+                manifest.format, self.version
+            )));
+        }
         manifest.validate()?;
         Ok(Header { manifest, manifest_bytes: self.manifest_bytes, signatures: self.signatures, raw: self.raw })
     }
@@ -69,7 +77,7 @@ pub fn read_raw_header<R: Read>(reader: &mut R) -> Result<RawHeader, PackageErro
         return Err(PackageError::BadMagic);
     }
     let version = u16::from_be_bytes([fixed[8], fixed[9]]);
-    if version != FORMAT_VERSION {
+    if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(PackageError::UnsupportedVersion(version));
     }
     let manifest_len = u32::from_be_bytes([fixed[12], fixed[13], fixed[14], fixed[15]]);
@@ -80,7 +88,7 @@ pub fn read_raw_header<R: Read>(reader: &mut R) -> Result<RawHeader, PackageErro
     read_part(reader, &mut manifest_bytes, "manifest")?;
     raw.extend_from_slice(&manifest_bytes);
     let signatures = read_signatures(reader, &mut raw)?;
-    Ok(RawHeader { manifest_bytes, signatures, raw })
+    Ok(RawHeader { version, manifest_bytes, signatures, raw })
 }
 
 fn read_signatures<R: Read>(
@@ -118,9 +126,11 @@ fn read_part<R: Read>(reader: &mut R, buf: &mut [u8], part: &'static str) -> Res
     })
 }
 
-/// Writes a header: the caller's exact manifest bytes and their signatures.
+/// Writes a header: the format version (the manifest's `format`), the
+/// caller's exact manifest bytes and their signatures.
 pub fn write_header<W: Write>(
     out: &mut W,
+    version: u16,
     manifest_bytes: &[u8],
     signatures: &[(String, [u8; SIGNATURE_LEN])],
 ) -> io::Result<u64> {
@@ -130,7 +140,7 @@ pub fn write_header<W: Write>(
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "manifest too large"))?;
     let mut head = Vec::with_capacity(16 + manifest_bytes.len() + 80 * signatures.len());
     head.extend_from_slice(&MAGIC);
-    head.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
+    head.extend_from_slice(&version.to_be_bytes());
     head.extend_from_slice(&0u16.to_be_bytes());
     head.extend_from_slice(&len.to_be_bytes());
     head.extend_from_slice(manifest_bytes);
@@ -156,7 +166,7 @@ mod tests {
         let manifest = br#"{"k":1}"#;
         let sigs = vec![("abcd".to_string(), [7u8; 64]), ("ef".to_string(), [9u8; 64])];
         let mut bytes = Vec::new();
-        let len = write_header(&mut bytes, manifest, &sigs).unwrap();
+        let len = write_header(&mut bytes, 1, manifest, &sigs).unwrap();
         assert_eq!(len as usize, bytes.len());
         let raw = read_raw_header(&mut bytes.as_slice()).unwrap();
         assert_eq!(raw.manifest_bytes, manifest);
@@ -173,12 +183,13 @@ mod tests {
     #[test]
     fn wrong_magic_and_version_are_refused() {
         let mut bytes = Vec::new();
-        write_header(&mut bytes, b"{}", &[("a".into(), [0; 64])]).unwrap();
+        write_header(&mut bytes, 2, b"{}", &[("a".into(), [0; 64])]).unwrap();
+        assert_eq!(read_raw_header(&mut bytes.as_slice()).unwrap().version, 2);
         let mut other = bytes.clone();
         other[1] = b'X';
         assert!(matches!(read_raw_header(&mut other.as_slice()), Err(PackageError::BadMagic)));
         let mut other = bytes.clone();
-        other[9] = 2;
-        assert!(matches!(read_raw_header(&mut other.as_slice()), Err(PackageError::UnsupportedVersion(2))));
+        other[9] = 3;
+        assert!(matches!(read_raw_header(&mut other.as_slice()), Err(PackageError::UnsupportedVersion(3))));
     }
 }

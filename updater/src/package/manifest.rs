@@ -7,8 +7,12 @@ use serde::{Deserialize, Serialize};
 
 use super::PackageError;
 
-/// Package format version written into the header and the manifest.
-pub const FORMAT_VERSION: u16 = 1;
+/// The newest package format version, written into the header and the
+/// manifest of packages that use its features (prefixed `replace` blobs).
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest format version readers accept (and writers use when a
+/// package needs nothing newer, so older devices can install it).
+pub const MIN_FORMAT_VERSION: u16 = 1;
 /// Upper bound on one operation's output (and so on the memory an operation
 /// needs). The packer uses [`DEFAULT_OP_SIZE`]; readers accept up to this.
 pub const MAX_OP_OUTPUT: u64 = 16 << 20;
@@ -16,6 +20,9 @@ pub const MAX_OP_OUTPUT: u64 = 16 << 20;
 pub const MAX_OP_SOURCE: u64 = 32 << 20;
 /// Upper bound on one operation's compressed data blob.
 pub const MAX_OP_DATA: u64 = 24 << 20;
+/// Upper bound on one operation's prefix (format 2): the target bytes its
+/// blob was compressed against, which the installer holds beside the output.
+pub const MAX_OP_PREFIX: u64 = 16 << 20;
 /// The packer's default operation output size.
 pub const DEFAULT_OP_SIZE: u64 = 2 << 20;
 
@@ -68,6 +75,18 @@ pub struct Operation {
     /// SHA-256 of the data blob (hex); absent when the blob is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_sha256: Option<String>,
+    /// Format 2, `replace` only: the extent of the target image (written by
+    /// the operations before this one) that the blob was compressed against
+    /// as a raw zstd prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<Extent>,
+}
+
+impl Operation {
+    /// Whether this operation reads the target image (its prefix).
+    pub fn reads_target(&self) -> bool {
+        self.prefix.is_some()
+    }
 }
 
 /// Size and hash of a whole image.
@@ -116,8 +135,8 @@ impl Manifest {
     /// extents and sizes, a payload laid out in operation order without gaps.
     pub fn validate(&self) -> Result<(), PackageError> {
         let bad = |why: String| Err(PackageError::BadManifest(why));
-        if self.format != FORMAT_VERSION {
-            return bad(format!("format {} (this reader knows {FORMAT_VERSION})", self.format));
+        if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&self.format) {
+            return bad(format!("format {} (this reader knows {MIN_FORMAT_VERSION} to {FORMAT_VERSION})", self.format));
         }
         if self.images.is_empty() {
             return bad("no images".into());
@@ -137,10 +156,17 @@ impl Manifest {
             if let Some(src) = &image.source {
                 check_digest(src, &image.class)?;
             }
+            // The end of the part of the target written from its start on by
+            // the operations so far: where a prefix may come from.
+            let mut written = 0u64;
             for (i, op) in image.operations.iter().enumerate() {
                 validate_op(op, image, next_data)
+                    .and_then(|()| validate_prefix(op, self.format, written))
                     .map_err(|why| PackageError::BadManifest(format!("{} op {i}: {why}", image.class)))?;
                 next_data += op.data_length;
+                if op.dst.offset <= written {
+                    written = written.max(op.dst.end());
+                }
             }
         }
         if next_data != self.payload_size {
@@ -174,6 +200,25 @@ impl Manifest {
 fn check_digest(d: &ImageDigest, class: &str) -> Result<(), PackageError> {
     if d.sha256.len() != 64 || hex::decode(&d.sha256).is_err() {
         return Err(PackageError::BadManifest(format!("{class}: sha256 is not 32 bytes of hex")));
+    }
+    Ok(())
+}
+
+/// A prefix: format 2, `replace` only, bounded, inside what the operations
+/// before wrote from the image's start, and apart from the destination.
+fn validate_prefix(op: &Operation, format: u16, written: u64) -> Result<(), String> {
+    let Some(prefix) = op.prefix else { return Ok(()) };
+    if format < 2 {
+        return Err("a prefix needs format 2".into());
+    }
+    if op.kind != OpKind::Replace {
+        return Err("only replace operations take a prefix".into());
+    }
+    if prefix.length == 0 || prefix.length > MAX_OP_PREFIX {
+        return Err(format!("prefix length {} outside 1..={MAX_OP_PREFIX}", prefix.length));
+    }
+    if prefix.end() > written || (prefix.end() > op.dst.offset && prefix.offset < op.dst.end()) {
+        return Err("prefix not written by the operations before, or overlapping the destination".into());
     }
     Ok(())
 }
@@ -227,6 +272,7 @@ mod tests {
             data_offset,
             data_length,
             data_sha256: (data_length > 0).then(|| sha.clone()),
+            prefix: None,
         };
         Manifest {
             format: FORMAT_VERSION,
@@ -293,6 +339,30 @@ mod tests {
         let mut m = manifest();
         m.operator_tag = Some("0011".into());
         assert!(invalid(&m).contains("operator_tag"));
+    }
+
+    #[test]
+    fn a_prefix_needs_format_2_and_written_bytes_before_it() {
+        let mut m = manifest();
+        m.format = 1;
+        m.images[0].operations[1].prefix = Some(Extent { offset: 0, length: 4096 });
+        assert!(invalid(&m).contains("needs format 2"));
+        m.format = 2;
+        m.validate().unwrap();
+        for (prefix, why) in [
+            (Extent { offset: 0, length: 4097 }, "not written"),
+            (Extent { offset: 0, length: 0 }, "prefix length"),
+            (Extent { offset: 0, length: MAX_OP_PREFIX + 1 }, "prefix length"),
+        ] {
+            m.images[0].operations[1].prefix = Some(prefix);
+            assert!(invalid(&m).contains(why), "{prefix:?}");
+        }
+        let mut m = manifest();
+        m.format = 2;
+        m.images[0].operations[0].prefix = Some(Extent { offset: 0, length: 1 });
+        assert!(invalid(&m).contains("not written"), "the first operation has nothing before it");
+        m.format = 3;
+        assert!(invalid(&m).contains("format 3"));
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The `.fota` package: header, signed manifest, payload of operation blobs.
 //! See `docs/package-format.md` for the byte layout.
 
+mod frame;
 mod header;
 mod keys;
 mod manifest;
 
+pub use frame::{compress_with_prefix, decompress_with_prefix};
 pub use header::{read_header, read_raw_header, write_header, Header, RawHeader, MAGIC};
 pub use keys::{key_id, load_public_keys, load_secret_key, sign, write_keypair, PublicKeys};
 pub use manifest::*;

@@ -1,0 +1,99 @@
+//! zstd frames compressed against a raw prefix: the bytes of the target image
+//! right before an operation's destination (format 2 `replace` operations).
+//! The frame carries its content checksum, so a prefix that differs from the
+//! one the packer used (a target altered under the installer) is caught at
+//! this operation, not only by the final read-back.
+
+use std::io;
+
+use zstd::zstd_safe::{self, CCtx, CParameter, DCtx, DParameter};
+
+/// Largest window a prefixed frame may need: prefix plus output.
+const MAX_WINDOW_LOG: u32 = 26;
+
+fn zstd_err(code: usize) -> io::Error {
+    io::Error::other(zstd_safe::get_error_name(code))
+}
+
+/// The window log that covers `len` bytes.
+fn window_log(len: usize) -> u32 {
+    (usize::BITS - len.saturating_sub(1).leading_zeros()).clamp(10, MAX_WINDOW_LOG)
+}
+
+/// Compresses `data` at `level` with `prefix` as a raw prefix.
+pub fn compress_with_prefix(data: &[u8], prefix: &[u8], level: i32) -> io::Result<Vec<u8>> {
+    let mut cctx = CCtx::create();
+    cctx.set_parameter(CParameter::CompressionLevel(level)).map_err(zstd_err)?;
+    cctx.set_parameter(CParameter::WindowLog(window_log(prefix.len() + data.len()))).map_err(zstd_err)?;
+    cctx.set_parameter(CParameter::ChecksumFlag(true)).map_err(zstd_err)?;
+    cctx.set_pledged_src_size(Some(data.len() as u64)).map_err(zstd_err)?;
+    cctx.ref_prefix(prefix).map_err(zstd_err)?;
+    let mut out = Vec::with_capacity(zstd_safe::compress_bound(data.len()));
+    cctx.compress2(&mut out, data).map_err(zstd_err)?;
+    Ok(out)
+}
+
+/// Decompresses a frame made by [`compress_with_prefix`] into `out` (cleared
+/// first), which receives at most `limit` bytes.
+pub fn decompress_with_prefix(frame: &[u8], prefix: &[u8], limit: usize, out: &mut Vec<u8>) -> io::Result<()> {
+    let mut dctx = DCtx::create();
+    dctx.set_parameter(DParameter::WindowLogMax(MAX_WINDOW_LOG)).map_err(zstd_err)?;
+    dctx.ref_prefix(prefix).map_err(zstd_err)?;
+    out.clear();
+    out.reserve(limit);
+    let mut output = zstd_safe::OutBuffer::around(out);
+    let mut input = zstd_safe::InBuffer::around(frame);
+    loop {
+        let before = (input.pos, output.pos());
+        let hint = dctx.decompress_stream(&mut output, &mut input).map_err(zstd_err)?;
+        if hint == 0 {
+            break;
+        }
+        if output.pos() == output.capacity() || (input.pos, output.pos()) == before {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "frame larger than its operation or cut short"));
+        }
+    }
+    // `out` may hold more than `limit` (its capacity from earlier operations).
+    if output.pos() > limit {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame larger than its operation"));
+    }
+    if input.pos != frame.len() {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "bytes after the frame"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn text(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                b'a' + (x >> 59) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_prefix_is_used_and_needed() {
+        let prefix = text(1 << 20, 1);
+        let mut data = prefix[1000..300_000].to_vec();
+        data.extend(text(1000, 2));
+        let frame = compress_with_prefix(&data, &prefix, 9).unwrap();
+        assert!(frame.len() < 2000, "{} bytes", frame.len());
+        let mut out = Vec::new();
+        decompress_with_prefix(&frame, &prefix, data.len(), &mut out).unwrap();
+        assert!(out == data);
+        let mut other = prefix.clone();
+        other[5000] ^= 1;
+        assert!(decompress_with_prefix(&frame, &other, data.len(), &mut out).is_err(), "checksum not checked");
+        assert!(decompress_with_prefix(&frame, &prefix, data.len() - 1, &mut out).is_err(), "limit not kept");
+        assert!(decompress_with_prefix(&frame[..frame.len() - 1], &prefix, data.len(), &mut out).is_err());
+    }
+}
