@@ -63,6 +63,12 @@ impl std::fmt::Debug for AgentRig {
 impl AgentRig {
     /// Builds everything below `dir` with images of `image_size` bytes.
     pub fn new(dir: &Path, image_size: u64) -> Result<AgentRig> {
+        AgentRig::with_tables(dir, image_size, &[])
+    }
+
+    /// [`AgentRig::new`] with configuration tables added or replaced, e.g.
+    /// `("agent", "check_interval_secs = 1")` or `("sim", "enabled = true")`.
+    pub fn with_tables(dir: &Path, image_size: u64, tables: &[(&str, &str)]) -> Result<AgentRig> {
         let bins = bin_dir()?;
         let d = |n: &str| dir.join(n);
         for sub in ["host", "www", "dev/keys", "dev/state", "root/etc/fotad"] {
@@ -111,12 +117,23 @@ impl AgentRig {
         crate::device::write_file_slot_config(&d("root"), &d("dev"), COMPATIBLE)?;
         let agent = device_toml(&d("dev/state"), &server.url(), &server_config, Codec::Xml, 16 * 1024, None);
         let update = bins.join("fotad-update");
-        let extra = format!(
-            "\n[fumo]\nfactory_version = \"1.0\"\nreboot_command = [{:?}, \"--config-root\", {:?}, \"simulate-boot\"]\n\
-             [download]\nbackoff_min_ms = 100\nbackoff_max_secs = 1\ndeadline_secs = 120\n[sim]\nenabled = false\n",
+        let reboot = format!(
+            "factory_version = \"1.0\"\nreboot_command = [{:?}, \"--config-root\", {:?}, \"simulate-boot\"]",
             update.display().to_string(),
             d("root").display().to_string()
         );
+        let mut own = vec![
+            ("fumo", reboot.as_str()),
+            ("download", "backoff_min_ms = 100\nbackoff_max_secs = 1\ndeadline_secs = 120"),
+            ("sim", "enabled = false"),
+        ];
+        for (name, body) in tables {
+            match own.iter_mut().find(|(n, _)| n == name) {
+                Some(t) => t.1 = body,
+                None => own.push((name, body)),
+            }
+        }
+        let extra: String = own.iter().map(|(name, body)| format!("\n[{name}]\n{body}\n")).collect();
         let config = d("root/etc/fotad/fotad.toml");
         let updater_part = std::fs::read_to_string(&config)?;
         std::fs::write(&config, format!("{updater_part}\n{agent}{extra}"))?;
@@ -158,6 +175,13 @@ impl AgentRig {
     pub fn fotad(&self) -> Command {
         let mut c = Command::new(self.bins.join("fotad"));
         c.arg("--once").arg("--config-root").arg(self.path("root"));
+        c
+    }
+
+    /// `fotad` as the daemon of this device, serving on the bus at `address`.
+    pub fn daemon(&self, address: &str) -> Command {
+        let mut c = Command::new(self.bins.join("fotad"));
+        c.arg("--config-root").arg(self.path("root")).arg("--address").arg(address);
         c
     }
 
