@@ -1,5 +1,5 @@
 //! Log lines for `tracing` events, one per event: `fotad: WARN
-//! fotad::session::ui: message`. The daemon writes them to stderr (the
+//! fotad::dm::session::ui: message`. The daemon writes them to stderr (the
 //! journal under systemd); `FOTAD_LOG` (`error`, `warn`, `info`, `debug`,
 //! `trace`) sets the level, `warn` by default. Spans are not tracked.
 

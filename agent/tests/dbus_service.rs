@@ -13,7 +13,7 @@ use common::*;
 use fotad::dbus::settings::ConsentPolicy;
 use fotad::dbus::{DmPort, Outcome, SimPort, SimSnapshot};
 use fotad::device::Observer;
-use fotad::session::{Prompt, PromptKind, UiOptions, UserInteraction};
+use fotad::dm::session::{Prompt, PromptKind, UiOptions, UserInteraction};
 
 /// A DM client that asks the scripted prompts and reports the answers.
 struct ScriptedDm(Vec<Prompt>);

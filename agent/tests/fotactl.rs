@@ -13,7 +13,7 @@ use common::*;
 use fotad::dbus::settings::ConsentPolicy;
 use fotad::dbus::{DmPort, Outcome};
 use fotad::device::Observer;
-use fotad::session::{Prompt, PromptKind, UiOptions, UserInteraction};
+use fotad::dm::session::{Prompt, PromptKind, UiOptions, UserInteraction};
 
 fn fotactl(bus: &Bus, who: As, args: &[&str]) -> Output {
     command(who, env!("CARGO_BIN_EXE_fotactl")).args(["--address", &bus.address]).args(args).output().unwrap()

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{ensure, Context, Result};
-use fotad::syncml::{Codec, Command as DmCommand, Item, ItemCmd, Loc, Meta};
+use fotad::dm::syncml::{Codec, Command as DmCommand, Item, ItemCmd, Loc, Meta};
 use fotad_updater::delta::{pack, ImageInput, PackSpec, PlanSettings};
 use fotad_updater::package::{load_secret_key, write_keypair};
 
@@ -112,7 +112,7 @@ impl AgentRig {
         package("www/v2-full.fota", "2.0", "host/v2.img", "", &key)?;
         package("www/rogue.fota", "2.0", "host/v2.img", "host/v1.img", &rogue)?;
 
-        let server_config = ServerConfig { server_auth: Some(fotad::auth::Scheme::Md5), ..ServerConfig::default() };
+        let server_config = ServerConfig { server_auth: Some(fotad::dm::auth::Scheme::Md5), ..ServerConfig::default() };
         let server = TestServer::start(server_config.clone(), 0, None).context("starting the DM test server")?;
         crate::device::write_file_slot_config(&d("root"), &d("dev"), COMPATIBLE)?;
         let agent = device_toml(&d("dev/state"), &server.url(), &server_config, Codec::Xml, 16 * 1024, None);

@@ -8,8 +8,8 @@
 use std::io::{BufRead, BufReader};
 use std::process::{ExitStatus, Stdio};
 
-use fotad::notification::UiMode;
-use fotad::syncml::{Command, Item, ItemCmd, Loc};
+use fotad::dm::notification::UiMode;
+use fotad::dm::syncml::{Command, Item, ItemCmd, Loc};
 use fotad_tests::agent_rig::{AgentRig, DEVICE_ID};
 
 const MIB: u64 = 1 << 20;

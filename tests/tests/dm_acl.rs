@@ -9,10 +9,10 @@
 use std::path::PathBuf;
 
 use fotad::device::{Device, Quiet, Settings};
-use fotad::mo::{accounts, DmAccount};
-use fotad::session::NoUi;
-use fotad::syncml::{Codec, Command, Item, ItemCmd, Loc, Meta, Status};
-use fotad::tree::{Tree, UriLimits, Who};
+use fotad::dm::mo::{accounts, DmAccount};
+use fotad::dm::session::NoUi;
+use fotad::dm::syncml::{Codec, Command, Item, ItemCmd, Loc, Meta, Status};
+use fotad::dm::tree::{Tree, UriLimits, Who};
 use fotad_tests::testserver::harness::device_toml;
 use fotad_tests::testserver::{ServerConfig, TestServer};
 
@@ -76,7 +76,7 @@ impl Rig {
     fn acl(&self, uri: &str) -> String {
         let items = self.tree().get(Who::Local, &format!("{uri}?prop=ACL")).unwrap();
         match &items[0].data {
-            Some(fotad::tree::Value::Inline(b)) => String::from_utf8(b.clone()).unwrap(),
+            Some(fotad::dm::tree::Value::Inline(b)) => String::from_utf8(b.clone()).unwrap(),
             other => panic!("{other:?}"),
         }
     }

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use common::{cmd, item, setup, DEVICE};
-use fotad::auth::Scheme;
+use fotad::dm::auth::Scheme;
 use fotad::download::{DownloadSettings, Downloader};
 use fotad::fumo::{install_fumo, install_legacy, FumoExec, FumoStore, Legacy, Runner, Step};
-use fotad::session::{NoUi, Prompt, PromptKind, Trigger, UiAnswer, UserInteraction};
-use fotad::syncml::{Codec, Command, FirmwareCmd, ItemCmd, Loc};
+use fotad::dm::session::{NoUi, Prompt, PromptKind, Trigger, UiAnswer, UserInteraction};
+use fotad::dm::syncml::{Codec, Command, FirmwareCmd, ItemCmd, Loc};
 use fotad_tests::images::{evolve, write_image};
 use fotad_tests::nginx::Nginx;
 use fotad_updater::boot::sim::{boot_once, Selection};
@@ -73,7 +73,7 @@ fn rig_with(codec: Codec) -> Rig {
     let updater = fotad_updater::update::settings_under(&d("root")).unwrap();
     let mut s = setup(Scheme::Md5, codec);
     let store = Arc::new(Mutex::new(FumoStore::open(&d("state")).unwrap()));
-    let version: fotad::tree::DynamicFn = Arc::new(|| "1.0".to_string());
+    let version: fotad::dm::tree::DynamicFn = Arc::new(|| "1.0".to_string());
     install_fumo(s.client.tree(), FUMO, Arc::clone(&store), version, "Get=*&Replace=*&Exec=*").unwrap();
     fotad::fumo::vendor::install_slot_nodes(s.client.tree(), updater.clone()).unwrap();
     install_legacy(s.client.tree(), "./FwUpdate", &store, "Get=*&Replace=*&Exec=*").unwrap();

@@ -10,16 +10,16 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::{cmd, item, setup, status_for, DEVICE};
-use fotad::auth::Scheme;
+use fotad::dm::auth::Scheme;
 use fotad::fumo::{install_fumo, FumoExec, FumoStore, Operation};
-use fotad::session::{NoUi, Trigger};
-use fotad::syncml::{Codec, Command, ItemCmd};
+use fotad::dm::session::{NoUi, Trigger};
+use fotad::dm::syncml::{Codec, Command, ItemCmd};
 
 const FUMO: &str = "./FUMO/fotad";
 
 fn with_fumo(s: &mut common::Setup) -> Arc<Mutex<FumoStore>> {
     let store = Arc::new(Mutex::new(FumoStore::in_memory()));
-    let version: fotad::tree::DynamicFn = Arc::new(|| "1.0.0".to_string());
+    let version: fotad::dm::tree::DynamicFn = Arc::new(|| "1.0.0".to_string());
     install_fumo(s.client.tree(), FUMO, Arc::clone(&store), version, "Get=*&Replace=*&Exec=*").unwrap();
     store
 }
@@ -70,7 +70,7 @@ fn exec_outside_fumo_is_not_supported() {
     let mut s = setup(Scheme::Basic, Codec::Xml);
     let store = with_fumo(&mut s);
     s.client.tree().put_leaf("./Vendor/Reboot", b"", "null").unwrap();
-    s.client.tree().with_node("./Vendor", |n| n.acl = fotad::tree::Acl::parse("Exec=*&Get=*").unwrap()).unwrap();
+    s.client.tree().with_node("./Vendor", |n| n.acl = fotad::dm::tree::Acl::parse("Exec=*&Get=*").unwrap()).unwrap();
     s.server.queue(DEVICE, Command::Exec(cmd(vec![item("./Vendor/Reboot", None, None)])));
     let mut fumo = FumoExec::new("./FUMO", Arc::clone(&store));
     s.client.session(None, &Trigger::Client, &NoUi, &mut fumo).unwrap();

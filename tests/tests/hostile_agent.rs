@@ -9,7 +9,7 @@
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use fotad::syncml::Command;
+use fotad::dm::syncml::Command;
 use fotad_tests::agent_rig::{AgentRig, DEVICE_ID};
 use fotad_tests::testserver::{script, Route};
 

@@ -4,7 +4,6 @@
 pub mod atomic_file;
 pub mod boot;
 pub mod cli;
-pub mod cli_slots;
 pub mod config;
 pub mod delta;
 pub mod error;
@@ -13,7 +12,6 @@ pub mod lifecycle;
 pub mod ops;
 pub mod package;
 pub mod slot;
-pub mod slot_record;
 pub mod text;
 pub mod update;
 

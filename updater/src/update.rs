@@ -19,7 +19,7 @@ use crate::install::{device_size, hash_prefix, InstallOptions, Installed, Instal
 use crate::lifecycle::{ImageTarget, InstallTarget, Lifecycle, LifecycleError};
 use crate::package::{load_public_keys, read_raw_header, sha256_hex, ImageDigest};
 use crate::slot::Slot;
-use crate::slot_record::SlotContent;
+use crate::slot::record::SlotContent;
 
 /// Why an update of the inactive slot failed.
 #[derive(Debug, thiserror::Error)]

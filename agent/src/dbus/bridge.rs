@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::core::Core;
 use super::prompts::{PromptSpec, PromptType, Reply};
-use crate::session::{default_for_ui, Prompt, PromptKind, UiAnswer, UserInteraction};
+use crate::dm::session::{default_for_ui, Prompt, PromptKind, UiAnswer, UserInteraction};
 
 /// The bridge handed to the DM session.
 #[derive(Debug, Clone)]

@@ -23,7 +23,7 @@ use super::settings::BusChoice;
 use super::state::AgentState;
 use crate::device::{self, CheckKind, Device, Log, Observer, RunEnd};
 use crate::i18n;
-use crate::session::NoUi;
+use crate::dm::session::NoUi;
 use crate::sim::SessionRequest;
 
 /// Command-line options of `fotad`.
@@ -188,7 +188,7 @@ fn listen_udp(device: &Arc<Device>, core: &Arc<Core>) {
     let Some(port) = device.settings().dm.notification_udp_port else { return };
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
     let addr = std::net::SocketAddr::from(([0, 0, 0, 0], port));
-    let listener = match crate::wap_push::UdpListener::start(addr, move |p| drop(tx.send(p))) {
+    let listener = match crate::dm::wap_push::UdpListener::start(addr, move |p| drop(tx.send(p))) {
         Ok(l) => l,
         Err(e) => return core.say(&format!("cannot listen for notifications on UDP port {port}: {e}")),
     };

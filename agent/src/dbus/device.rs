@@ -12,7 +12,7 @@ use super::state::{AgentState, Transition};
 use crate::device::{CheckKind, Device, Observer, RunEnd};
 use crate::download::DownloadProgress;
 use crate::i18n::Msg;
-use crate::session::UserInteraction;
+use crate::dm::session::UserInteraction;
 use crate::sim::PinState;
 
 impl Observer for Core {

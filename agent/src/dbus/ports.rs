@@ -5,7 +5,7 @@ use fotad_updater::install::{Installed, Installer};
 use fotad_updater::update::SlotUpdate;
 
 use crate::device::Observer;
-use crate::session::UserInteraction;
+use crate::dm::session::UserInteraction;
 
 /// Where an `InstallFile` writes: an installer, and what to do after a
 /// verified install (activate the slot).

@@ -21,13 +21,13 @@ use anyhow::Context;
 use fotad_updater::install::ManifestPolicy;
 use fotad_updater::lifecycle::Lifecycle;
 
-use crate::client::DmClient;
+use crate::dm::client::DmClient;
 use crate::download::Downloader;
 use crate::fumo::{self, FumoExec, FumoStore, Runner, Step};
-use crate::mo::Versions;
-use crate::session::{AlertQueue, QueuedAlert, Trigger, UserInteraction, ALERT_GENERIC};
+use crate::dm::mo::Versions;
+use crate::dm::session::{AlertQueue, QueuedAlert, Trigger, UserInteraction, ALERT_GENERIC};
 use crate::sim::{SimDeps, SimHandle};
-use crate::tree::DynamicFn;
+use crate::dm::tree::DynamicFn;
 
 pub use observer::{Log, Observer, Quiet};
 pub use settings::Settings;

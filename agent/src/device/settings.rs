@@ -9,7 +9,7 @@ use std::time::Duration;
 use fotad_updater::config::{self as updater_config, Fragment, Layers};
 use serde::Deserialize;
 
-use crate::config::Settings as DmSettings;
+use crate::dm::config::Settings as DmSettings;
 use crate::dbus::settings::{DbusFragment, DbusSettings, UiFragment, UiSettings};
 use crate::download::DownloadSettings;
 use crate::sim::settings::{SimFragment, SimSettings};
@@ -170,7 +170,7 @@ fn fumo_settings(f: FumoFragment) -> Result<FumoSettings, SettingsError> {
         return Err(err("fumo", format!("instance = {instance:?} must be one node name")));
     }
     let acl = f.acl.unwrap_or_else(|| "Get=*&Replace=*&Exec=*".into());
-    if crate::tree::Acl::parse(&acl).is_none() {
+    if crate::dm::tree::Acl::parse(&acl).is_none() {
         return Err(err("fumo", format!("acl = {acl:?} is not an OMA DM ACL such as \"Get=*&Exec=srv1+srv2\"")));
     }
     let reboot_command = f.reboot_command.unwrap_or_else(|| vec!["systemctl".into(), "reboot".into()]);

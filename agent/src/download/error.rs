@@ -8,7 +8,7 @@ use fotad_updater::InstallError;
 
 use super::descriptor::DescriptorError;
 use super::notify::InstallStatus;
-use crate::state::StateError;
+use crate::state_file::StateError;
 
 /// Why the last attempt before a deadline failed (decides the FUMO code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -80,7 +80,7 @@ impl Downloader {
     pub fn new(settings: DownloadSettings) -> Result<Self, DownloadError> {
         // Redirects are followed by `http::get`, under the URL rules; the
         // client itself follows none.
-        let agent = crate::http_client::agent(&crate::http_client::ClientOptions {
+        let agent = crate::dm::http_client::agent(&crate::dm::http_client::ClientOptions {
             ca_bundle: settings.ca_bundle.as_deref(),
             connect_timeout: settings.connect_timeout,
             read_timeout: settings.read_timeout,

@@ -17,7 +17,7 @@ use super::http::{self, Answer, Failure};
 use super::resume::ResumeState;
 use super::url::redact;
 use super::{DownloadError, DownloadProgress, DownloadSettings};
-use crate::http_client::{self, header, Response};
+use crate::dm::http_client::{self, header, Response};
 
 /// A first answer that is not a package but a download descriptor.
 #[derive(Debug)]

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::state;
+use crate::state_file;
 
 const FILE: &str = "fumo-panics.json";
 
@@ -65,12 +65,12 @@ fn record(message: &str) {
     panics.count += 1;
     panics.last = message.chars().take(500).collect();
     if let Ok(bytes) = serde_json::to_vec(&panics) {
-        let _ = state::write_atomic(&dir.join(FILE), &bytes);
+        let _ = state_file::write_atomic(&dir.join(FILE), &bytes);
     }
 }
 
 fn load(dir: &Path) -> Option<Panics> {
-    let bytes = state::read_optional(&dir.join(FILE)).ok()??;
+    let bytes = state_file::read_optional(&dir.join(FILE)).ok()??;
     serde_json::from_slice(&bytes).ok()
 }
 

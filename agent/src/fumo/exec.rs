@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use super::legacy::Legacy;
 use super::store::{FumoStore, Job, Operation};
-use crate::session::{ExecHandler, ExecRequest, FirmwareReply, FirmwareRequest};
-use crate::status::StatusCode;
-use crate::tree::{Kind, Tree, Value};
+use crate::dm::session::{ExecHandler, ExecRequest, FirmwareReply, FirmwareRequest};
+use crate::dm::status::StatusCode;
+use crate::dm::tree::{Kind, Tree, Value};
 
 /// The FUMO Exec handler, for instances under `root` (e.g. `./FUMO`).
 #[derive(Debug, Clone)]
@@ -89,7 +89,7 @@ fn staged_package(tree: &Tree, uri: &str, store: &FumoStore) -> std::io::Result<
         Kind::Leaf(Value::Inline(bytes)) if !bytes.is_empty() => {
             let Some(dir) = store.staging_dir() else { return Ok(None) };
             let path = dir.join(format!("fumo-pkgdata-{}.fota", store.next_job_id()));
-            crate::state::write_atomic(&path, bytes).map_err(std::io::Error::other)?;
+            crate::state_file::write_atomic(&path, bytes).map_err(std::io::Error::other)?;
             Ok(Some(path))
         }
         _ => Ok(None),

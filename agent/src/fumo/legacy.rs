@@ -24,10 +24,10 @@ use super::exec::accept;
 use super::state::{Event, FumoState};
 use super::store::{Downloaded, FumoStore, Job, Operation};
 use crate::i18n::{self, Msg};
-use crate::session::{default_answer, FirmwareReply, FirmwareRequest, Prompt, PromptKind, UiAnswer, UiOptions};
-use crate::status::StatusCode;
-use crate::syncml::FirmwareAction;
-use crate::tree::{Acl, DynamicFn, Tree, TreeError, Who};
+use crate::dm::session::{default_answer, FirmwareReply, FirmwareRequest, Prompt, PromptKind, UiAnswer, UiOptions};
+use crate::dm::status::StatusCode;
+use crate::dm::syncml::FirmwareAction;
+use crate::dm::tree::{Acl, DynamicFn, Tree, TreeError, Who};
 
 /// FUMO result: successful.
 const OK: u16 = 200;
@@ -57,7 +57,7 @@ pub struct Legacy {
 /// serves the value of every package node already in the tree from `store`.
 pub fn install_legacy(tree: &mut Tree, root: &str, store: &Arc<Mutex<FumoStore>>, acl: &str) -> Result<(), TreeError> {
     tree.put_interior(root)?;
-    let acl = Acl::parse(acl).unwrap_or_default().without(crate::tree::AclCmd::Replace);
+    let acl = Acl::parse(acl).unwrap_or_default().without(crate::dm::tree::AclCmd::Replace);
     tree.with_node(root, |n| {
         n.acl = acl;
         n.permanent = true;

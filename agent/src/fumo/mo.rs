@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::store::FumoStore;
-use crate::tree::{Acl, AclCmd, DynamicFn, Tree, TreeError};
+use crate::dm::tree::{Acl, AclCmd, DynamicFn, Tree, TreeError};
 
 /// MO type of a FUMO instance.
 pub const FUMO_TYPE: &str = "urn:oma:mo:oma-fumo:1.0";

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use fotad_updater::install::ManifestPolicy;
 use fotad_updater::lifecycle::{BootCheck, Lifecycle, LifecycleError};
-use fotad_updater::slot_record::{SlotContent, UpdateResult};
+use fotad_updater::slot::record::{SlotContent, UpdateResult};
 use fotad_updater::update::SlotUpdate;
 use fotad_updater::InstallError;
 
@@ -17,7 +17,7 @@ use super::crash;
 use super::state::{Event, FumoState};
 use super::store::{Downloaded, FumoStore, Job, Operation, Phase, StoreError};
 use crate::download::{DownloadError, DownloadJob, DownloadProgress, Downloader};
-use crate::session::AlertQueue;
+use crate::dm::session::AlertQueue;
 
 /// FUMO result: successful.
 pub const RESULT_OK: u16 = 200;

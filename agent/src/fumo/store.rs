@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::state::{Event, FumoState, IllegalTransition};
-use crate::session::{AlertQueue, QueuedAlert};
-use crate::state::{self, StateError};
+use crate::dm::session::{AlertQueue, QueuedAlert};
+use crate::state_file::{self, StateError};
 
 /// The three executable FUMO nodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,7 +136,7 @@ impl FumoStore {
     /// Opens (or starts) the store in `state_dir`.
     pub fn open(state_dir: &Path) -> Result<FumoStore, StoreError> {
         let path = state_dir.join("fumo.json");
-        let data = match state::read_optional(&path)? {
+        let data = match state_file::read_optional(&path)? {
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| StoreError::Corrupt { path: path.clone(), why: e.to_string() })?,
             None => Data::default(),
@@ -152,7 +152,7 @@ impl FumoStore {
     fn save(&self) -> Result<(), StoreError> {
         if let Some(path) = &self.path {
             let bytes = serde_json::to_vec_pretty(&self.data).unwrap_or_default();
-            state::write_atomic(path, &bytes)?;
+            state_file::write_atomic(path, &bytes)?;
         }
         Ok(())
     }

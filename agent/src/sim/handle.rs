@@ -15,7 +15,7 @@ use super::gate::{self, GateRefusal, NoSimPolicy};
 use super::settings::SimSettings;
 use super::snapshot::SimSnapshot;
 use super::worker::Worker;
-use crate::session::AlertQueue;
+use crate::dm::session::AlertQueue;
 
 /// A request from the SIM to start a DM session; `reply` takes the result.
 #[derive(Debug)]

@@ -18,8 +18,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 use anyhow::{ensure, Context, Result};
-use fotad::notification::UiMode;
-use fotad::syncml::{Command, Message};
+use fotad::dm::notification::UiMode;
+use fotad::dm::syncml::{Command, Message};
 use fotad_tests::agent_rig::AgentRig;
 
 const MIB: u64 = 1 << 20;

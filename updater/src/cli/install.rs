@@ -210,7 +210,7 @@ fn options(a: &Args) -> Result<InstallOptions> {
 /// package installed completely, whichever is higher. Neither is changed by an
 /// interrupted or refused install.
 fn recorded_floor(state_dir: &Path) -> Result<u64> {
-    let confirmed = crate::slot_record::load(&crate::slot_record::path_in(state_dir))?.security_floor;
+    let confirmed = crate::slot::record::load(&crate::slot::record::path_in(state_dir))?.security_floor;
     let installed = match Records::new(state_dir).installed_header()? {
         Some(raw) => read_header(&mut raw.as_slice()).map(|h| h.manifest.security_version).unwrap_or(0),
         None => 0,

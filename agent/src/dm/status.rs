@@ -1,6 +1,6 @@
 //! DM status codes, and the one table that maps errors to them.
 
-use crate::tree::TreeError;
+use crate::dm::tree::TreeError;
 
 /// The SyncML DM status codes fotad sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
-use crate::state::{self, StateError};
+use crate::state_file::{self, StateError};
 
 /// The two nonces of one server account.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,7 +32,7 @@ impl NonceStore {
     pub fn load(state_dir: &std::path::Path) -> Result<Self, StateError> {
         let path = state_dir.join("nonces");
         let mut map = BTreeMap::new();
-        if let Some(bytes) = state::read_optional(&path)? {
+        if let Some(bytes) = state_file::read_optional(&path)? {
             for line in String::from_utf8_lossy(&bytes).lines() {
                 let mut f = line.split(' ');
                 let (Some(id), Some(c), Some(s)) = (f.next(), f.next(), f.next()) else {
@@ -58,7 +58,7 @@ impl NonceStore {
             let id: String = id.chars().map(|c| if c.is_whitespace() { '_' } else { c }).collect();
             out.push_str(&format!("{id} {} {}\n", B64.encode(&n.client), B64.encode(&n.server)));
         }
-        state::write_atomic(&self.path, out.as_bytes())
+        state_file::write_atomic(&self.path, out.as_bytes())
     }
 }
 

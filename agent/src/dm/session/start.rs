@@ -3,10 +3,10 @@
 
 use super::ui::{Prompt, PromptKind, UiAnswer, UiOptions, UserInteraction};
 use super::Trigger;
-use crate::auth::NonceStore;
-use crate::mo::{find_account, DmAccount};
-use crate::notification::{Notification, NotificationError, UiMode};
-use crate::tree::Tree;
+use crate::dm::auth::NonceStore;
+use crate::dm::mo::{find_account, DmAccount};
+use crate::dm::notification::{Notification, NotificationError, UiMode};
+use crate::dm::tree::Tree;
 
 /// What to do about a notification.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{check_not_device_owned, AclCmd, GetItem, Kind, Node, Query, Tree, TreeError, Uri, Value, Who};
-use crate::tree::acl::Acl;
+use crate::dm::tree::acl::Acl;
 
 /// A value and its metadata for Add/Replace.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,9 +4,9 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
-use crate::auth::Scheme;
-use crate::config::AccountSettings;
-use crate::tree::{Acl, Tree, TreeError};
+use crate::dm::auth::Scheme;
+use crate::dm::config::AccountSettings;
+use crate::dm::tree::{Acl, Tree, TreeError};
 
 /// DDF type of a DMAcc node.
 pub const DMACC_TYPE: &str = "urn:oma:mo:oma-dm-dmacc:1.0";
@@ -162,7 +162,7 @@ fn read_account(tree: &Tree, x: &str) -> Option<DmAccount> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::tree::{UriLimits, Who};
+    use crate::dm::tree::{UriLimits, Who};
 
     pub(crate) fn settings() -> AccountSettings {
         AccountSettings {
@@ -211,12 +211,12 @@ mod tests {
         let mut t = Tree::new(UriLimits::default());
         provision_account(&mut t, &settings()).unwrap();
         let own = Who::Server("srv.one");
-        let v = || crate::tree::NewValue {
+        let v = || crate::dm::tree::NewValue {
             format: Some("chr".into()),
             type_: None,
-            value: crate::tree::Value::Inline(b"srv.two".to_vec()),
+            value: crate::dm::tree::Value::Inline(b"srv.two".to_vec()),
         };
-        let code = |e: TreeError| crate::status::StatusCode::from(&e).code();
+        let code = |e: TreeError| crate::dm::status::StatusCode::from(&e).code();
         assert_eq!(code(t.replace(own, "./DMAcc/srv_one/ServerID", v()).unwrap_err()), 405);
         assert_eq!(code(t.replace(own, "./DMAcc/srv_one/ServerID?prop=ACL", v()).unwrap_err()), 405);
         assert_eq!(code(t.delete(own, "./DMAcc/srv_one/ServerID").unwrap_err()), 405);

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::state::{self, StateError};
-use crate::syncml::{Alert, Item, Loc, Meta};
+use crate::state_file::{self, StateError};
+use crate::dm::syncml::{Alert, Item, Loc, Meta};
 
 /// Generic alert.
 pub const ALERT_GENERIC: u32 = 1226;
@@ -100,7 +100,7 @@ impl AlertQueue {
     /// Opens `<state_dir>/pending-alerts.json`.
     pub fn open(state_dir: &Path) -> Result<AlertQueue, StateError> {
         let path = state_dir.join("pending-alerts.json");
-        let stored = match state::read_optional(&path)? {
+        let stored = match state_file::read_optional(&path)? {
             Some(b) => serde_json::from_slice(&b)
                 .map_err(|e| StateError { path: path.clone(), source: std::io::Error::other(e) })?,
             None => Stored::default(),
@@ -143,7 +143,7 @@ impl AlertQueue {
         if let Some(path) = &self.path {
             let bytes = serde_json::to_vec(&*s)
                 .map_err(|e| StateError { path: path.clone(), source: std::io::Error::other(e) })?;
-            state::write_atomic(path, &bytes)?;
+            state_file::write_atomic(path, &bytes)?;
         }
         Ok(r)
     }

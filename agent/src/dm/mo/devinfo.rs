@@ -1,7 +1,7 @@
 //! `./DevInfo` and `./DevDetail`.
 
-use crate::config::Settings;
-use crate::tree::{Acl, DynamicFn, Tree, TreeError, Who};
+use crate::dm::config::Settings;
+use crate::dm::tree::{Acl, DynamicFn, Tree, TreeError, Who};
 
 /// Where the firmware and software versions come from (the updater's status).
 #[derive(Clone)]

@@ -4,9 +4,9 @@
 
 use std::collections::VecDeque;
 
-use super::execute::{OutChunk, Outgoing};
+use super::commands::{OutChunk, Outgoing};
 use super::large::read_range;
-use crate::syncml::{
+use crate::dm::syncml::{
     Codec, Command, Cred, Item, Loc, Message, MessageBudget, Meta, Results, Status, SyncBody, SyncHdr, SyncmlError,
 };
 

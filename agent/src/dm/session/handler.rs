@@ -2,9 +2,9 @@
 //! other modules (FUMO) through this trait.
 
 use super::ui::UserInteraction;
-use crate::status::StatusCode;
-use crate::syncml::FirmwareCmd;
-use crate::tree::Tree;
+use crate::dm::status::StatusCode;
+use crate::dm::syncml::FirmwareCmd;
+use crate::dm::tree::Tree;
 
 /// An Exec the server sent, after the ACL check passed.
 #[derive(Debug, Clone)]

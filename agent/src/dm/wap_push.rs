@@ -1,7 +1,7 @@
 //! Package #0 over WAP push on UDP (connectionless WSP, port 2948 by
 //! convention): decoding the WSP Push PDU and a listener thread that hands
 //! every DM notification to a callback (which calls
-//! [`crate::client::DmClient::notify`]). Off unless configured.
+//! [`crate::dm::client::DmClient::notify`]). Off unless configured.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::notification::MIME;
+use crate::dm::notification::MIME;
 
 /// WSP PDU type of Push.
 const PDU_PUSH: u8 = 0x06;

@@ -5,7 +5,7 @@
 //! ui_default_answers`). A default response is the server's suggestion, never
 //! the user's answer.
 
-use crate::status::StatusCode;
+use crate::dm::status::StatusCode;
 
 /// The five DM user-interaction alerts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,8 +3,8 @@
 //! makes sure only root can ask), all or nothing.
 
 use super::dmacc::{accounts, secure_account};
-use crate::syncml::{Codec, Command, ItemCmd, SyncmlError};
-use crate::tree::{NewValue, Tree, TreeError, Value, Who};
+use crate::dm::syncml::{Codec, Command, ItemCmd, SyncmlError};
+use crate::dm::tree::{NewValue, Tree, TreeError, Value, Who};
 
 /// Bootstrap failures.
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +81,7 @@ fn apply_items(tree: &mut Tree, cmd: &ItemCmd, add: bool) -> Result<(), Bootstra
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::tree::UriLimits;
+    use crate::dm::tree::UriLimits;
 
     fn add(uri: &str, data: Option<&str>) -> String {
         let (fmt, d) = match data {

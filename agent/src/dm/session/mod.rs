@@ -3,9 +3,9 @@
 //! user-interaction alerts. Blocking; run it on a dedicated thread.
 
 mod alerts;
+mod commands;
 mod engine;
-mod exec;
-mod execute;
+mod handler;
 mod large;
 mod outbox;
 mod phase;
@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use alerts::{AlertQueue, QueuedAlert, ALERT_CLIENT_EVENT, ALERT_GENERIC};
-pub use exec::{ExecHandler, ExecRequest, FirmwareReply, FirmwareRequest, NoExec};
+pub use handler::{ExecHandler, ExecRequest, FirmwareReply, FirmwareRequest, NoExec};
 pub use phase::{Phase, PhaseError};
 pub use start::{accept_notification, NotificationDecision, NotifyError};
 pub use ui::{
@@ -24,12 +24,12 @@ pub use ui::{
     UserInteraction,
 };
 
-use crate::auth::NonceStore;
-use crate::mo::DmAccount;
-use crate::state::StateError;
-use crate::syncml::{Codec, SyncmlError};
-use crate::transport::{Transport, TransportError};
-use crate::tree::{Tree, TreeError};
+use crate::dm::auth::NonceStore;
+use crate::dm::mo::DmAccount;
+use crate::state_file::StateError;
+use crate::dm::syncml::{Codec, SyncmlError};
+use crate::dm::transport::{Transport, TransportError};
+use crate::dm::tree::{Tree, TreeError};
 
 /// Alert 1200: server-initiated session.
 pub const ALERT_SERVER_INITIATED: u32 = 1200;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::status::StatusCode;
+use crate::dm::status::StatusCode;
 
 fn chr(s: &str) -> NewValue {
     NewValue { format: Some("chr".into()), type_: None, value: Value::Inline(s.as_bytes().to_vec()) }

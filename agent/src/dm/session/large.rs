@@ -5,8 +5,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::status::StatusCode;
-use crate::tree::Value;
+use crate::dm::status::StatusCode;
+use crate::dm::tree::Value;
 
 /// An object being received.
 #[derive(Debug)]
@@ -111,7 +111,7 @@ impl LargeObjects {
         self.counter += 1;
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
         let file = self.dir.join(format!("lo-{stamp}-{}", self.counter));
-        crate::state::create_private(&file).map_err(|e| io_code(&e))?;
+        crate::state_file::create_private(&file).map_err(|e| io_code(&e))?;
         Ok(Incoming {
             cmd: c.cmd,
             uri: c.uri.to_string(),

@@ -1,4 +1,4 @@
-//! HTTP(S) transport of SyncML messages over [`crate::http_client`] (rustls,
+//! HTTP(S) transport of SyncML messages over [`crate::dm::http_client`] (rustls,
 //! a configurable CA bundle and optional client certificate). Plain HTTP
 //! only when the account's address says `http://`; a RespURI may never
 //! downgrade; redirects are not followed.
@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::http_client::{self, header, ClientOptions};
+use crate::dm::http_client::{self, header, ClientOptions};
 
 /// One SyncML message going out.
 #[derive(Debug, Clone)]
@@ -105,7 +105,7 @@ impl Transport for HttpTransport {
         let mut r =
             self.agent.post(&req.url).header("Content-Type", &req.content_type).header("Accept", &req.content_type);
         if let Some(h) = &req.hmac {
-            r = r.header(crate::auth::HMAC_HEADER, h);
+            r = r.header(crate::dm::auth::HMAC_HEADER, h);
         }
         if let Some(deadline) = self.deadline {
             // The whole exchange, the reply body included, must be over by then.
@@ -118,7 +118,7 @@ impl Transport for HttpTransport {
         let resp = r.send(&req.body[..]).map_err(|e| self.transport_error(&req.url, &e))?;
         let status = resp.status().as_u16();
         let content_type = header(&resp, "Content-Type").unwrap_or("").to_string();
-        let hmac = header(&resp, crate::auth::HMAC_HEADER).map(str::to_string);
+        let hmac = header(&resp, crate::dm::auth::HMAC_HEADER).map(str::to_string);
         let mut body = Vec::new();
         resp.into_body()
             .into_reader()

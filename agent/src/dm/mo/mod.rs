@@ -9,8 +9,8 @@ pub use bootstrap::{apply_bootstrap, BootstrapError};
 pub use devinfo::{install_devinfo, Versions};
 pub use dmacc::{account_node_name, accounts, find_account, provision_account, DmAccount};
 
-use crate::config::Settings;
-use crate::tree::{Acl, Tree, TreeError};
+use crate::dm::config::Settings;
+use crate::dm::tree::{Acl, Tree, TreeError};
 
 /// The ACL of `./DMAcc`: every server may list the accounts, none may add
 /// one (accounts come from the configuration and from bootstrap only).

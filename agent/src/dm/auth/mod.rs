@@ -9,7 +9,7 @@ use md5::{Digest, Md5};
 
 pub use nonce::{fresh as fresh_nonce, NonceStore, Nonces};
 
-use crate::syncml::{Cred, Meta};
+use crate::dm::syncml::{Cred, Meta};
 
 /// Meta Type of basic credentials.
 pub const TYPE_BASIC: &str = "syncml:auth-basic";

@@ -8,16 +8,16 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 
-use super::execute::{Executor, ALERT_NEXT_MESSAGE, ALERT_SESSION_ABORT};
+use super::commands::{Executor, ALERT_NEXT_MESSAGE, ALERT_SESSION_ABORT};
 use super::large::LargeObjects;
 use super::outbox::{HeaderInfo, Outbox};
 use super::{
     Phase, SessionContext, SessionError, SessionReport, Trigger, ALERT_CLIENT_INITIATED, ALERT_SERVER_INITIATED,
 };
-use crate::auth::{self, fresh_nonce, Nonces, Scheme};
-use crate::status::StatusCode;
-use crate::syncml::{Alert, Chal, Codec, Command, Item, ItemCmd, Loc, Message, Meta, Status, SyncHdr};
-use crate::transport::{check_url, Request, Response, TransportError};
+use crate::dm::auth::{self, fresh_nonce, Nonces, Scheme};
+use crate::dm::status::StatusCode;
+use crate::dm::syncml::{Alert, Chal, Codec, Command, Item, ItemCmd, Loc, Message, Meta, Status, SyncHdr};
+use crate::dm::transport::{check_url, Request, Response, TransportError};
 
 /// Time allowed for the Alert 1223 that tells the server a limit ended the session.
 const ABORT_GRACE: Duration = Duration::from_secs(5);
@@ -392,7 +392,7 @@ impl<'a> Engine<'a> {
                 retry = self.hdr_status_received(s)?;
             } else if s.cmd == "Results" && s.code >= 400 {
                 // The server refused a chunk: stop sending that object.
-                self.outbox.queue.retain(|o| !matches!(o, super::execute::Outgoing::LargeResult(_)));
+                self.outbox.queue.retain(|o| !matches!(o, super::commands::Outgoing::LargeResult(_)));
             } else if (200..300).contains(&s.code) {
                 if let Some(id) = self.sent_alerts.remove(&(s.msg_ref, s.cmd_ref)) {
                     self.ctx.alerts.ack(id)?;

@@ -1,12 +1,12 @@
 //! Carrying out the server's commands on the tree: one Status per item (and
 //! one Results per Get), Atomic with rollback, Sequence, Exec and UI alerts.
 
-use super::exec::{ExecHandler, ExecRequest, FirmwareRequest};
+use super::handler::{ExecHandler, ExecRequest, FirmwareRequest};
 use super::large::{read_range, Chunk, ChunkIn, LargeObjects};
 use super::ui::{answer_status, unanswered, DefaultAnswers, Prompt, PromptKind, UiAnswer, UiOptions, UserInteraction};
-use crate::status::StatusCode;
-use crate::syncml::{Alert, Command, Container, FirmwareCmd, Item, ItemCmd, Loc, Meta, Results, Status};
-use crate::tree::{GetItem, NewValue, Tree, Value, Who};
+use crate::dm::status::StatusCode;
+use crate::dm::syncml::{Alert, Command, Container, FirmwareCmd, Item, ItemCmd, Loc, Meta, Results, Status};
+use crate::dm::tree::{GetItem, NewValue, Tree, Value, Who};
 
 /// Something to send back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -448,7 +448,7 @@ fn result_item(gi: GetItem) -> Item {
     }
 }
 
-fn code_of(r: Result<(), crate::tree::TreeError>) -> StatusCode {
+fn code_of(r: Result<(), crate::dm::tree::TreeError>) -> StatusCode {
     match r {
         Ok(()) => StatusCode::Ok,
         Err(e) => StatusCode::from(&e),

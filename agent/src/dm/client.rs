@@ -4,16 +4,16 @@
 
 use std::sync::Arc;
 
-use crate::auth::NonceStore;
-use crate::config::Settings;
-use crate::mo::{self, find_account, BootstrapError, Versions};
-use crate::session::{
+use crate::dm::auth::NonceStore;
+use crate::dm::config::Settings;
+use crate::dm::mo::{self, find_account, BootstrapError, Versions};
+use crate::dm::session::{
     accept_notification, run_session, AlertQueue, ExecHandler, NotificationDecision, NotifyError, SessionContext,
     SessionError, SessionOptions, SessionReport, Trigger, UserInteraction,
 };
-use crate::state::StateError;
-use crate::transport::{HttpTransport, TlsOptions, Transport, TransportError};
-use crate::tree::{DynamicFn, Tree, TreeError, UriLimits};
+use crate::state_file::StateError;
+use crate::dm::transport::{HttpTransport, TlsOptions, Transport, TransportError};
+use crate::dm::tree::{DynamicFn, Tree, TreeError, UriLimits};
 
 /// Errors of the facade, naming the server concerned.
 #[derive(Debug, thiserror::Error)]

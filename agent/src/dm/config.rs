@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::auth::Scheme;
-use crate::session::DefaultAnswers;
-use crate::syncml::Codec;
+use crate::dm::auth::Scheme;
+use crate::dm::session::DefaultAnswers;
+use crate::dm::syncml::Codec;
 
 /// Config errors, naming the section and key.
 #[derive(Debug, thiserror::Error)]

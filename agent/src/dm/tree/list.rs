@@ -2,7 +2,7 @@
 //! Description Serialization, XML form).
 
 use super::{GetItem, ListKind, Node, Tree, TreeError, Uri, Value, Who};
-use crate::tree::AclCmd;
+use crate::dm::tree::AclCmd;
 
 /// Meta Type of TNDS in XML.
 pub const TNDS_XML: &str = "application/vnd.syncml.dmtnds+xml";

@@ -20,7 +20,7 @@ pub use node::{now_stamp, Kind, Node, Value};
 pub use ops::NewValue;
 pub use uri::{join, ListKind, Query, Uri, UriLimits};
 
-use crate::state::{self, StateError};
+use crate::state_file::{self, StateError};
 
 /// A value computed when read (DevDetail/FwV from the updater, DevInfo/Lang...).
 pub type DynamicFn = Arc<dyn Fn() -> String + Send + Sync>;
@@ -32,7 +32,7 @@ pub enum Who<'a> {
     Server(&'a str),
 }
 
-/// Tree errors; each carries the URI concerned. [`crate::status`] maps them to
+/// Tree errors; each carries the URI concerned. [`crate::dm::status`] maps them to
 /// DM status codes.
 #[derive(Debug, thiserror::Error)]
 pub enum TreeError {
@@ -114,7 +114,7 @@ impl Tree {
     pub fn open(state_dir: &Path, limits: UriLimits) -> Result<Tree, TreeError> {
         let file = state_dir.join(TREE_FILE);
         let mut tree = Tree::new(limits);
-        if let Some(bytes) = state::read_optional(&file)? {
+        if let Some(bytes) = state_file::read_optional(&file)? {
             tree.root = serde_json::from_slice(&bytes)
                 .map_err(|e| TreeError::State(StateError { path: file.clone(), source: std::io::Error::other(e) }))?;
         }
@@ -129,7 +129,7 @@ impl Tree {
         };
         let bytes = serde_json::to_vec(&self.root)
             .map_err(|e| StateError { path: file.clone(), source: std::io::Error::other(e) })?;
-        Ok(state::write_atomic(file, &bytes)?)
+        Ok(state_file::write_atomic(file, &bytes)?)
     }
 
     pub fn limits(&self) -> UriLimits {
