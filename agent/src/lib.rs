@@ -2,11 +2,16 @@
 //!
 //! The daemon (`fotad`) and the D-Bus client (`fotactl`) are thin binaries over
 //! this library. The layers and the main path are described in
-//! `docs/architecture.md`.
+//! `docs/architecture.md`: [`app`] owns every run; [`dm`] is the protocol
+//! stack, [`fumo`] the firmware update object and its jobs, [`download`] the
+//! download agent, [`sim`] the SIM; [`dbus`] adapts the agent to D-Bus and
+//! [`daemon`] is the process.
 
+pub mod app;
+pub mod cancel;
 pub mod ctl;
+pub mod daemon;
 pub mod dbus;
-pub mod device;
 pub mod dm;
 pub mod download;
 pub mod fumo;

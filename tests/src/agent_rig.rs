@@ -217,6 +217,59 @@ impl AgentRig {
         Ok(std::fs::read(self.path(&format!("dev/rootfs-{}.img", slot.to_lowercase())))?)
     }
 
+    /// The FUMO jobs the agent has accepted and not ended yet, from its
+    /// store: (state, correlator), e.g. `("awaiting-boot", "c-1")`.
+    pub fn jobs(&self) -> Vec<(String, String)> {
+        let bytes = std::fs::read(self.path("dev/state/fumo.json")).unwrap_or_default();
+        let store: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+        store["jobs"].as_array().map_or(Vec::new(), |jobs| {
+            jobs.iter().map(|j| (text(&j["state"]), text(&j["correlator"]))).collect()
+        })
+    }
+
+    /// Alerts (reports) the agent has queued and the server not yet acknowledged.
+    pub fn queued_alerts(&self) -> usize {
+        let bytes = std::fs::read(self.path("dev/state/pending-alerts.json")).unwrap_or_default();
+        let queue: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        queue["alerts"].as_array().map_or(0, Vec::len)
+    }
+
+    /// Nothing left for the agent to do: no job, no report waiting.
+    pub fn idle(&self) -> bool {
+        self.jobs().is_empty() && self.queued_alerts() == 0
+    }
+
+    /// The Alert codes of the first message of each session the server saw
+    /// (1201 client-initiated, 1200 server-initiated).
+    pub fn session_alerts(&self) -> Vec<u32> {
+        let mut out = Vec::new();
+        for exchange in self.server.log() {
+            if exchange.request.hdr.msg_id != 1 {
+                continue;
+            }
+            out.extend(exchange.request.body.commands.iter().filter_map(|c| match c {
+                DmCommand::Alert(a) if a.data == 1200 || a.data == 1201 => Some(a.data),
+                _ => None,
+            }));
+        }
+        out
+    }
+
+    /// The types of the update requests (Generic Alerts `devicerequest`,
+    /// `userrequest`) the server received.
+    pub fn update_requests(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in self.server.log().into_iter().flat_map(|exchange| exchange.request.body.commands) {
+            let DmCommand::Alert(a) = c else { continue };
+            let type_ = a.items.first().and_then(|i| i.meta.as_ref()).and_then(|m| m.type_.clone()).unwrap_or_default();
+            if a.data == 1226 && (type_.ends_with("devicerequest") || type_.ends_with("userrequest")) {
+                out.push(type_);
+            }
+        }
+        out
+    }
+
     /// The FUMO result alerts (1226) the server received: (correlator, result, alert type).
     pub fn reports(&self) -> Vec<(String, String, String)> {
         let mut out = Vec::new();

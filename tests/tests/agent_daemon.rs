@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use fotad_tests::agent_rig::{AgentRig, COMPATIBLE};
 use fotad_tests::bus::Bus;
 use fotad_tests::faultproxy::{Fault, FaultProxy};
-use fotad_tests::pcscd::{Pcscd, READER};
+use fotad_tests::pcscd::Pcscd;
 use fotad_tests::vsim::{CardProfile, OperatorFile, Vsim};
 
 const MIB: u64 = 1 << 20;
@@ -191,16 +191,21 @@ fn sigterm_stops_a_background_download_at_a_checkpoint_and_the_next_start_resume
 const SIM: (&str, &str) = ("sim", "enabled = true\npoll_interval_ms = 100");
 
 struct SimRig {
-    card: Vsim,
-    _pcscd: Pcscd,
+    pcscd: Pcscd,
     _serial: MutexGuard<'static, ()>,
 }
 
-fn sim_rig(profile: &CardProfile) -> SimRig {
+/// pcscd (socket-activated: it starts, and its virtual reader listens, once
+/// a client such as the daemon connects).
+fn sim_rig() -> SimRig {
     let serial = PCSCD.lock().unwrap_or_else(|p| p.into_inner());
-    let pcscd = Pcscd::start().unwrap();
-    let card = Vsim::insert(pcscd.port, profile, WAIT).unwrap();
-    SimRig { card, _pcscd: pcscd, _serial: serial }
+    SimRig { pcscd: Pcscd::start().unwrap(), _serial: serial }
+}
+
+impl SimRig {
+    fn insert(&self, profile: &CardProfile) -> Vsim {
+        Vsim::insert(self.pcscd.port, profile, WAIT).unwrap()
+    }
 }
 
 fn wait_for_sim(bus: &Bus) {
@@ -216,10 +221,11 @@ fn install_file_of_a_package_the_sim_gate_forbids_is_refused() {
     let mut ef_fota = vec![0x03];
     ef_fota.extend(*b"operator-A-tag-1");
     profile.ef_fota = Some(OperatorFile { path: vec![0x7F50, 0x6F50], content: ef_fota });
-    let _sim = sim_rig(&profile);
+    let sim = sim_rig();
     let rig = AgentRig::with_tables(dir.path(), MIB, &[SIM, ("ui", "consent = \"automatic\"")]).unwrap();
     let package = tagged_package(&rig, b"operator-B-tag-2");
     let _daemon = Daemon::start(&rig, &bus, None);
+    let _card = sim.insert(&profile);
     wait_for_sim(&bus);
     let mut monitor = std::process::Command::new("gdbus")
         .args(["monitor", "--address", &bus.address, "--dest", "org.fotad.Agent1"])
@@ -247,7 +253,7 @@ fn tagged_package(rig: &AgentRig, tag: &[u8; 16]) -> PathBuf {
         compatible: COMPATIBLE.into(),
         version: "2.0".into(),
         security_version: 1,
-        operator_tag: Some(hex::encode(tag)),
+        operator_tag: Some(*tag),
         description: Default::default(),
         images: vec![("rootfs".into(), ImageInput::Full { target: rig.path("host/v2.img") })],
         op_size: 256 << 10,
@@ -275,9 +281,10 @@ fn lines_of(out: impl std::io::Read + Send + 'static) -> std::sync::Arc<Mutex<Ve
 fn a_sim_session_after_a_cancelled_run_is_not_cancelled() {
     let dir = tempfile::tempdir().unwrap();
     let bus = Bus::start().unwrap();
-    let sim = sim_rig(&CardProfile::usim());
+    let sim = sim_rig();
     let (rig, _proxy) = slow_rig(dir.path(), &[SIM, ("ui", "consent = \"automatic\"")]);
     let _daemon = Daemon::start(&rig, &bus, None);
+    let card = sim.insert(&CardProfile::usim());
     wait_for_sim(&bus);
     // A check from the UI starts the download; the user cancels it.
     let check = bus.call("CheckForUpdate", &[]).unwrap();
@@ -293,8 +300,8 @@ fn a_sim_session_after_a_cancelled_run_is_not_cancelled() {
         fotad::sim::cat::CommandDetails { number: 1, type_: 0x15, qualifier: 0 },
         &[(0x31, rig.server.url().as_bytes())],
     );
-    sim.card.inject_proactive(command);
+    card.inject_proactive(command);
     wait_until("the SIM session's run to update slot B", WAIT, || rig.booted().unwrap() == "B");
     assert_eq!(rig.slot_image("B").unwrap(), rig.images[1]);
-    assert!(!sim.card.cat_log().terminal_responses.is_empty(), "the SIM's command was answered");
+    assert!(!card.cat_log().terminal_responses.is_empty(), "the SIM's command was answered");
 }

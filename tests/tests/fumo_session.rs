@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use common::{cmd, item, setup, status_for, DEVICE};
 use fotad::dm::auth::Scheme;
-use fotad::fumo::{install_fumo, FumoExec, FumoStore, Operation};
+use fotad::fumo::{install_fumo, Ended, FumoExec, FumoResult, FumoStore, Operation};
 use fotad::dm::session::{NoUi, Trigger};
 use fotad::dm::syncml::{Codec, Command, ItemCmd};
 
@@ -50,7 +50,7 @@ fn exec_is_accepted_and_queued_with_the_url_and_correlator_of_its_moment() {
 
     assert_eq!(status_for(&s, "Exec"), [202, 202, 202]);
     let jobs: Vec<_> = store.lock().unwrap().jobs().cloned().collect();
-    let got: Vec<_> = jobs.iter().map(|j| (j.operation, j.pkg_url.clone(), j.correlator.clone().unwrap())).collect();
+    let got: Vec<_> = jobs.iter().map(|j| (j.operation, j.url().map(String::from), j.correlator.clone().unwrap())).collect();
     assert_eq!(
         got,
         [
@@ -87,7 +87,7 @@ fn the_result_reaches_the_server_as_one_generic_alert() {
     let mut fumo = FumoExec::new("./FUMO", Arc::clone(&store));
     s.client.session(None, &Trigger::Client, &NoUi, &mut fumo).unwrap();
     let id = store.lock().unwrap().current().unwrap().id;
-    store.lock().unwrap().report(id, 410, &s.client.alerts()).unwrap();
+    store.lock().unwrap().finish(id, Some(Ended::UpdateFailed), FumoResult::UpdateFailed, &s.client.alerts()).unwrap();
 
     s.client.session(None, &Trigger::Client, &NoUi, &mut fumo).unwrap();
     s.client.session(None, &Trigger::Client, &NoUi, &mut fumo).unwrap();

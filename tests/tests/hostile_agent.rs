@@ -27,7 +27,7 @@ fn run_until_idle(rig: &AgentRig, n: usize) -> String {
         let (status, log) = run(rig, &[], &[]);
         all.push_str(&log);
         assert!(status.success(), "fotad failed: {all}");
-        if log.contains("done: Idle") && !log.contains("reporting") {
+        if rig.idle() {
             break;
         }
     }

@@ -191,7 +191,7 @@ fn gate_table_every_cell_through_a_card() {
             let got = rig.sim.check_package(tag);
             assert_eq!(got, want, "condition {cond:#04x}, tag {tag:?}");
             if let Err(r) = got {
-                assert_eq!(r.fumo_result(), 405);
+                assert_eq!(fotad::fumo::FumoResult::from(&r).code(), 405);
             }
         }
         card.remove();

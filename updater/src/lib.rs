@@ -12,7 +12,8 @@ pub mod lifecycle;
 pub mod ops;
 pub mod package;
 pub mod slot;
+pub mod sync;
 pub mod text;
 pub mod update;
 
-pub use error::InstallError;
+pub use error::{ErrorKind, InstallError};

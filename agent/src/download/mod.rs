@@ -171,12 +171,12 @@ impl Downloader {
         if let Some(uri) = &state.install_notify {
             let status = result.as_ref().map_or_else(DownloadError::install_status, |_| InstallStatus::Success);
             if let Err(e) = notify::post(&self.agent, uri, status) {
-                eprintln!("fotad: download: {e}");
+                tracing::warn!(error = %e, "download: installNotify not posted");
             }
         }
         if !keep {
             if let Err(e) = ResumeState::clear(state_dir) {
-                eprintln!("fotad: download: {e}");
+                tracing::warn!(error = %crate::logging::chain(&e), "download: resume record not removed");
             }
         }
     }

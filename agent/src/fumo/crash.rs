@@ -44,21 +44,25 @@ pub struct Running(());
 
 impl Running {
     pub fn start(state_dir: &Path, id: u64) -> Running {
-        *RUNNING.lock().unwrap_or_else(|p| p.into_inner()) = Some((state_dir.to_path_buf(), id));
+        *fotad_updater::sync::lock(&RUNNING) = Some((state_dir.to_path_buf(), id));
         Running(())
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        *RUNNING.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *fotad_updater::sync::lock(&RUNNING) = None;
     }
 }
 
 /// Counts a panic against the running job, if any. Called from the panic
 /// hook: never blocks, never panics.
 fn record(message: &str) {
-    let Ok(running) = RUNNING.try_lock() else { return };
+    let running = match RUNNING.try_lock() {
+        Ok(guard) => guard,
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return,
+    };
     let Some((dir, id)) = running.clone() else { return };
     drop(running);
     let mut panics = load(&dir).filter(|p| p.job == id).unwrap_or(Panics { job: id, ..Panics::default() });
@@ -77,7 +81,7 @@ fn load(dir: &Path) -> Option<Panics> {
 /// How often job `id` made the agent panic.
 pub fn panics(state_dir: &Path, id: u64) -> u32 {
     load(state_dir).filter(|p| p.job == id).map_or(0, |p| {
-        eprintln!("fotad: FUMO job {id} made the agent panic before: {}", p.last);
+        tracing::warn!(job = id, "the FUMO job made the agent panic before: {}", p.last);
         p.count
     })
 }

@@ -51,9 +51,7 @@ impl ExecHandler for FumoExec {
         let Some((instance, operation)) = self.target(req.uri) else {
             return StatusCode::OptionalFeatureNotSupported;
         };
-        let Ok(mut store) = self.store.lock() else {
-            return StatusCode::CommandFailed;
-        };
+        let mut store = fotad_updater::sync::lock(&self.store);
         let pkg_url = match operation {
             Operation::Update => None,
             _ => Some(req.tree.leaf_text(&format!("{instance}/{}/PkgURL", operation.node())).unwrap_or_default()),
@@ -65,7 +63,7 @@ impl ExecHandler for FumoExec {
             },
             _ => None,
         };
-        let job = Job { pkg_url, pkg_file, ..Job::accepted(instance, operation, req.server_id, req.correlator) };
+        let job = Job::accepted(instance, operation, req.server_id, req.correlator).with_url(pkg_url).with_file(pkg_file);
         accept(&mut store, job)
     }
 }

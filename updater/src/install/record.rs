@@ -64,7 +64,15 @@ pub fn boot_id(path: &Path) -> Option<String> {
 pub enum Status {
     Writing { package: String, version: String },
     Installed { package: String, version: String, security_version: u64 },
-    Failed { package: String, version: String, result: u16, error: String },
+    /// The install failed: what kind of failure (a record of fotad 0.1,
+    /// which kept a FUMO result code instead, reads as a device failure).
+    Failed {
+        package: String,
+        version: String,
+        #[serde(default)]
+        kind: crate::ErrorKind,
+        error: String,
+    },
 }
 
 /// The installer's files under `<state_dir>/install/`.

@@ -120,7 +120,7 @@ impl AlertQueue {
 
     /// Alerts waiting for `server_id` (including those for any server).
     pub fn pending(&self, server_id: &str) -> Vec<QueuedAlert> {
-        let s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let s = fotad_updater::sync::lock(&self.inner);
         s.alerts.iter().filter(|a| a.server_id.as_deref().map_or(true, |id| id == server_id)).cloned().collect()
     }
 
@@ -130,7 +130,7 @@ impl AlertQueue {
     }
 
     pub fn len(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).alerts.len()
+        fotad_updater::sync::lock(&self.inner).alerts.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -138,7 +138,7 @@ impl AlertQueue {
     }
 
     fn update<R>(&self, f: impl FnOnce(&mut Stored) -> R) -> Result<R, StateError> {
-        let mut s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = fotad_updater::sync::lock(&self.inner);
         let r = f(&mut s);
         if let Some(path) = &self.path {
             let bytes = serde_json::to_vec(&*s)

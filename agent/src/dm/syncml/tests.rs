@@ -2,7 +2,7 @@
 
 use super::*;
 
-const PKG2: &str = include_str!("../../tests/fixtures/server-package2.xml");
+const PKG2: &str = include_str!("../../../tests/fixtures/server-package2.xml");
 
 #[test]
 fn parses_a_server_package_with_every_part() {

@@ -10,7 +10,7 @@ use fotad_updater::config::{self as updater_config, Fragment, Layers};
 use serde::Deserialize;
 
 use crate::dm::config::Settings as DmSettings;
-use crate::dbus::settings::{DbusFragment, DbusSettings, UiFragment, UiSettings};
+use super::service_settings::{DbusFragment, DbusSettings, UiFragment, UiSettings};
 use crate::download::DownloadSettings;
 use crate::sim::settings::{SimFragment, SimSettings};
 
