@@ -126,16 +126,15 @@ fn pairs(list: &[(&str, u16)]) -> Vec<(String, u16)> {
 #[test]
 fn no_server_can_change_the_fumo_acls_and_lock_the_other_out() {
     let r = rig();
-    let before: Vec<String> = [
-        FUMO,
-        "./FUMO",
-        &format!("{FUMO}/DownloadAndUpdate"),
-        &format!("{FUMO}/DownloadAndUpdate/PkgURL"),
-        "./FwUpdate",
-    ]
-    .iter()
-    .map(|u| r.acl(u))
-    .collect();
+    let watched = [
+        FUMO.to_string(),
+        "./FUMO".into(),
+        format!("{FUMO}/DownloadAndUpdate"),
+        format!("{FUMO}/DownloadAndUpdate/PkgURL"),
+        "./FwUpdate".into(),
+    ];
+    let acls = |r: &Rig| -> Vec<String> { watched.iter().map(|u| r.acl(u)).collect() };
+    let before = acls(&r);
     let grab = format!("Get=*&Replace={TWO}&Exec={TWO}");
     for uri in [
         FUMO.to_string(),
@@ -157,17 +156,7 @@ fn no_server_can_change_the_fumo_acls_and_lock_the_other_out() {
     assert!(got[..6].iter().all(|(_, c)| *c == 425), "server two changed an ACL: {got:?}");
     assert_eq!(got[6], (format!("{url}?prop=Name"), 405));
     assert_eq!(codes(&r.two, "Delete"), pairs(&[(&url, 405)]));
-    let after: Vec<String> = [
-        FUMO,
-        "./FUMO",
-        &format!("{FUMO}/DownloadAndUpdate"),
-        &format!("{FUMO}/DownloadAndUpdate/PkgURL"),
-        "./FwUpdate",
-    ]
-    .iter()
-    .map(|u| r.acl(u))
-    .collect();
-    assert_eq!(after, before);
+    assert_eq!(acls(&r), before);
 
     // Both servers still do what the default rights give them.
     for s in [&r.one, &r.two] {

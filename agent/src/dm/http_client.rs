@@ -27,7 +27,9 @@ pub struct ClientOptions<'a> {
     /// PEM client certificate chain and its key (both or neither).
     pub client_cert: Option<&'a Path>,
     pub client_key: Option<&'a Path>,
-    /// DNS and TCP connect (TLS handshake included).
+    /// TCP connect (TLS handshake included). DNS has the resolver's own
+    /// timeouts: a resolve timeout would make ureq resolve on a detached
+    /// thread per request.
     pub connect_timeout: Duration,
     /// One read that gets no byte for this long fails.
     pub read_timeout: Duration,
@@ -58,7 +60,6 @@ pub fn agent(o: &ClientOptions<'_>) -> Result<ureq::Agent, TlsSetupError> {
         .http_status_as_error(false)
         .max_redirects(0)
         .proxy(None)
-        .timeout_resolve(Some(o.connect_timeout))
         .timeout_connect(Some(o.connect_timeout))
         .timeout_per_read(Some(o.read_timeout))
         .build();
