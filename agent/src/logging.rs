@@ -158,6 +158,9 @@ mod tests {
         tracing::subscriber::with_default(log, || {
             tracing::warn!(error = &e as &(dyn std::error::Error + 'static), "failed");
         });
-        assert_eq!(lines.lock().unwrap()[0], "fotad: WARN fotad::logging::tests: failed error=\"opening /x: no such file\"");
+        assert_eq!(
+            lines.lock().unwrap()[0],
+            "fotad: WARN fotad::logging::tests: failed error=\"opening /x: no such file\""
+        );
     }
 }

@@ -5,11 +5,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Output, Stdio};
 use common::*;
 use fotad::app::service_settings::ConsentPolicy;
 use fotad::dm::session::{Prompt, PromptKind, UiOptions};
+use std::io::{BufRead, BufReader};
+use std::process::{Output, Stdio};
 
 fn fotactl(bus: &Bus, who: As, args: &[&str]) -> Output {
     command(who, env!("CARGO_BIN_EXE_fotactl")).args(["--address", &bus.address]).args(args).output().unwrap()

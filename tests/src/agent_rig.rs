@@ -223,9 +223,9 @@ impl AgentRig {
         let bytes = std::fs::read(self.path("dev/state/fumo.json")).unwrap_or_default();
         let store: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
         let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-        store["jobs"].as_array().map_or(Vec::new(), |jobs| {
-            jobs.iter().map(|j| (text(&j["state"]), text(&j["correlator"]))).collect()
-        })
+        store["jobs"]
+            .as_array()
+            .map_or(Vec::new(), |jobs| jobs.iter().map(|j| (text(&j["state"]), text(&j["correlator"]))).collect())
     }
 
     /// Alerts (reports) the agent has queued and the server not yet acknowledged.

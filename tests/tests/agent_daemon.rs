@@ -126,7 +126,9 @@ fn status_and_the_dbus_state_show_a_background_run() {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline && !status.iter().any(|s: &String| s.starts_with("STATUS=installing")) {
         if let Ok(n) = socket.recv(&mut buf) {
-            status.extend(String::from_utf8_lossy(&buf[..n]).lines().filter(|l| l.starts_with("STATUS=")).map(String::from));
+            status.extend(
+                String::from_utf8_lossy(&buf[..n]).lines().filter(|l| l.starts_with("STATUS=")).map(String::from),
+            );
         }
     }
     assert!(status.iter().any(|s| s.starts_with("STATUS=checking")), "STATUS= during the session: {status:?}");

@@ -126,7 +126,9 @@ fn a_package_with_an_untrusted_signature_is_reported_404_and_nothing_is_activate
 /// How a run of the agent under the kill schedule ended.
 enum Ended {
     /// Killed; with the installer's checkpoint present (mid-download) or not.
-    Killed { downloading: bool },
+    Killed {
+        downloading: bool,
+    },
     Exited(ExitStatus),
 }
 

@@ -391,7 +391,8 @@ fn devinfo_compat_offers_fwv_swv_hwv_under_devinfo_and_is_off_by_default() {
         None,
     );
     let settings = fotad::dm::config::Settings::from_toml_str(&toml).unwrap();
-    let client = fotad::dm::client::DmClient::open(settings, fotad::dm::mo::Versions::fixed("fw-1.0", "sw-1.0")).unwrap();
+    let client =
+        fotad::dm::client::DmClient::open(settings, fotad::dm::mo::Versions::fixed("fw-1.0", "sw-1.0")).unwrap();
     drop(client);
     assert_eq!(on_disk(&on, "./DevInfo/FwV"), None);
     assert_eq!(on_disk(&on, "./DevInfo/DevId").as_deref(), Some(DEVICE));

@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use common::{cmd, item, setup, DEVICE};
-use fotad::dm::auth::Scheme;
-use fotad::download::{DownloadSettings, Downloader};
 use fotad::cancel::CancelToken;
-use fotad::fumo::{install_fumo, install_legacy, FumoExec, FumoStore, Legacy, Runner, Step};
+use fotad::dm::auth::Scheme;
 use fotad::dm::session::{NoUi, Prompt, PromptKind, Trigger, UiAnswer, UserInteraction};
 use fotad::dm::syncml::{Codec, Command, FirmwareCmd, ItemCmd, Loc};
+use fotad::download::{DownloadSettings, Downloader};
+use fotad::fumo::{install_fumo, install_legacy, FumoExec, FumoStore, Legacy, Runner, Step};
 use fotad_tests::images::{evolve, write_image};
 use fotad_tests::nginx::Nginx;
 use fotad_updater::boot::sim::{boot_once, Selection};

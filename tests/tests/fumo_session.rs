@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use common::{cmd, item, setup, status_for, DEVICE};
 use fotad::dm::auth::Scheme;
-use fotad::fumo::{install_fumo, Ended, FumoExec, FumoResult, FumoStore, Operation};
 use fotad::dm::session::{NoUi, Trigger};
 use fotad::dm::syncml::{Codec, Command, ItemCmd};
+use fotad::fumo::{install_fumo, Ended, FumoExec, FumoResult, FumoStore, Operation};
 
 const FUMO: &str = "./FUMO/fotad";
 
@@ -50,7 +50,8 @@ fn exec_is_accepted_and_queued_with_the_url_and_correlator_of_its_moment() {
 
     assert_eq!(status_for(&s, "Exec"), [202, 202, 202]);
     let jobs: Vec<_> = store.lock().unwrap().jobs().cloned().collect();
-    let got: Vec<_> = jobs.iter().map(|j| (j.operation, j.url().map(String::from), j.correlator.clone().unwrap())).collect();
+    let got: Vec<_> =
+        jobs.iter().map(|j| (j.operation, j.url().map(String::from), j.correlator.clone().unwrap())).collect();
     assert_eq!(
         got,
         [

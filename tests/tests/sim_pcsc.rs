@@ -348,7 +348,8 @@ fn run_dm_session(uri: &str, state: &std::path::Path) -> (Result<(), String>, Ve
     );
     let settings = fotad::dm::config::Settings::from_toml_str(&config).unwrap();
     let mut tree = fotad::dm::tree::Tree::new(fotad::dm::tree::UriLimits::default());
-    fotad::dm::mo::install_standard_objects(&mut tree, &settings, fotad::dm::mo::Versions::fixed("1.0", "1.0")).unwrap();
+    fotad::dm::mo::install_standard_objects(&mut tree, &settings, fotad::dm::mo::Versions::fixed("1.0", "1.0"))
+        .unwrap();
     let account = fotad::dm::mo::accounts(&tree).into_iter().find(|a| a.server_id == "operator").unwrap();
     let mut nonces = fotad::dm::auth::NonceStore::load(state).unwrap();
     let mut transport = Recorder(Vec::new());

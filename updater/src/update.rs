@@ -200,9 +200,7 @@ pub fn activate_installed(settings: &Settings, expected: Option<&str>) -> Result
     let mut lifecycle = Lifecycle::open(settings)?;
     let slot = !lifecycle.booted();
     let content = match Records::new(&settings.state_dir).status()? {
-        Some(Status::Installed { version, package, security_version })
-            if expected.map_or(true, |p| p == package) =>
-        {
+        Some(Status::Installed { version, package, security_version }) if expected.map_or(true, |p| p == package) => {
             SlotContent::new(version, security_version)
         }
         _ => return Err(UpdateError::NothingInstalled { slot }),

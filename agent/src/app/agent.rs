@@ -125,8 +125,8 @@ impl Agent {
         let versions = Versions { firmware: Arc::clone(&version), software: Arc::clone(&version) };
         let mut client = DmClient::open(settings.dm.clone(), versions).context("opening the DM tree")?;
         let updater = settings.updater.clone();
-        let store = FumoStore::open_migrating(&state_dir, || pending_activation(&updater))
-            .context("opening the FUMO store")?;
+        let store =
+            FumoStore::open_migrating(&state_dir, || pending_activation(&updater)).context("opening the FUMO store")?;
         let store = Arc::new(Mutex::new(store));
         let uri = settings.fumo.instance_uri();
         fumo::install_fumo(client.tree(), &uri, Arc::clone(&store), version, &settings.fumo.acl)
@@ -315,7 +315,8 @@ fn start_sim(
         Err(e) => {
             tracing::warn!(error = %crate::logging::chain(&e), "SIM: going on without a SIM (no_sim_policy {no_sim:?})");
             let policy = DevicePolicy::Check(Arc::new(move |m| {
-                crate::sim::decide(&crate::sim::GateState::NoSim, no_sim, m.operator_tag_bytes()).map_err(|e| e.to_string())
+                crate::sim::decide(&crate::sim::GateState::NoSim, no_sim, m.operator_tag_bytes())
+                    .map_err(|e| e.to_string())
             }));
             (None, policy, None)
         }

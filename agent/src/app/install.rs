@@ -48,7 +48,8 @@ impl From<UpdateError> for Failure {
 fn install(ctx: &Ctx<'_>, path: &Path) -> Result<String, Failure> {
     let update = ctx.agent.runner.begin_update(ctx.cancel)?;
     let open = || {
-        File::open(path).map_err(|source| UpdateError::Install(InstallError::Io { what: "opening", path: path.into(), source }))
+        File::open(path)
+            .map_err(|source| UpdateError::Install(InstallError::Io { what: "opening", path: path.into(), source }))
     };
     let raw = read_raw_header(&mut open()?).map_err(|e| UpdateError::Install(e.into()))?;
     let header = update.check(raw)?;

@@ -11,10 +11,8 @@ pub fn run(command: &[String]) -> anyhow::Result<()> {
         tracing::info!("fumo: no reboot_command configured; the new slot boots at the next reboot");
         return Ok(());
     };
-    let status = Command::new(program)
-        .args(args)
-        .status()
-        .with_context(|| format!("running the reboot command {program}"))?;
+    let status =
+        Command::new(program).args(args).status().with_context(|| format!("running the reboot command {program}"))?;
     anyhow::ensure!(status.success(), "the reboot command {program} failed: {status}");
     Ok(())
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use fotad_updater::config::{self as updater_config, Fragment, Layers};
 use serde::Deserialize;
 
-use crate::dm::config::Settings as DmSettings;
 use super::service_settings::{DbusFragment, DbusSettings, UiFragment, UiSettings};
+use crate::dm::config::Settings as DmSettings;
 use crate::download::DownloadSettings;
 use crate::sim::settings::{SimFragment, SimSettings};
 

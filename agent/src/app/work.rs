@@ -171,9 +171,8 @@ fn dm_work(ctx: &Ctx<'_>, work: &Work) -> anyhow::Result<Outcome> {
         Work::Notify(package0) if free => {
             tracing::info!("session: server-initiated (package #0)");
             let mut exec = ctx.agent.exec();
-            let report = lock(&ctx.agent.sessions)
-                .notify(package0, ctx.frontend.ui(), &mut exec)
-                .context("the DM session")?;
+            let report =
+                lock(&ctx.agent.sessions).notify(package0, ctx.frontend.ui(), &mut exec).context("the DM session")?;
             if report.is_none() {
                 tracing::info!("session: declined by the user");
             }

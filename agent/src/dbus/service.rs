@@ -16,8 +16,8 @@ use super::bridge::DbusUi;
 use super::core::{Core, ServiceParts};
 use super::events::Event;
 use super::interface::Agent;
-use crate::app::service_settings::BusChoice;
 use super::{BUS_NAME, OBJECT_PATH};
+use crate::app::service_settings::BusChoice;
 
 /// The running service.
 #[derive(Debug)]

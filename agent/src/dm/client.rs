@@ -11,9 +11,9 @@ use crate::dm::session::{
     accept_notification, run_session, AlertQueue, ExecHandler, NotificationDecision, NotifyError, SessionContext,
     SessionError, SessionOptions, SessionReport, Trigger, UserInteraction,
 };
-use crate::state_file::StateError;
 use crate::dm::transport::{HttpTransport, TlsOptions, Transport, TransportError};
 use crate::dm::tree::{DynamicFn, Tree, TreeError, UriLimits};
+use crate::state_file::StateError;
 
 /// Errors of the facade, naming the server concerned.
 #[derive(Debug, thiserror::Error)]

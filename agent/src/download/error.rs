@@ -83,13 +83,20 @@ mod tests {
     fn install_notify_statuses_follow_the_failure() {
         let http = DownloadError::Http { url: "http://h/p".into(), status: 404 };
         assert_eq!(http.install_status(), InstallStatus::LoaderError);
-        let d = DownloadError::Deadline { url: "u".into(), elapsed: Duration::ZERO, cause: RetryCause::Network, last: "x".into() };
+        let d = DownloadError::Deadline {
+            url: "u".into(),
+            elapsed: Duration::ZERO,
+            cause: RetryCause::Network,
+            last: "x".into(),
+        };
         assert_eq!(d.install_status(), InstallStatus::LossOfService);
-        let e = DownloadError::Install { url: "u".into(), source: InstallError::Downgrade { package: 1, installed: 2 } };
+        let e =
+            DownloadError::Install { url: "u".into(), source: InstallError::Downgrade { package: 1, installed: 2 } };
         assert_eq!(e.install_status(), InstallStatus::NonAcceptableContent);
         let c = DownloadError::Cancelled { url: "u".into() };
         assert_eq!(c.install_status(), InstallStatus::UserCancelled);
-        let full = InstallError::TargetTooSmall { class: "rootfs".into(), path: "/dev/b".into(), needed: 2, available: 1 };
+        let full =
+            InstallError::TargetTooSmall { class: "rootfs".into(), path: "/dev/b".into(), needed: 2, available: 1 };
         let e = DownloadError::Install { url: "u".into(), source: full };
         assert_eq!(e.install_status(), InstallStatus::InsufficientMemory);
     }

@@ -63,7 +63,8 @@ impl ExecHandler for FumoExec {
             },
             _ => None,
         };
-        let job = Job::accepted(instance, operation, req.server_id, req.correlator).with_url(pkg_url).with_file(pkg_file);
+        let job =
+            Job::accepted(instance, operation, req.server_id, req.correlator).with_url(pkg_url).with_file(pkg_file);
         accept(&mut store, job)
     }
 }

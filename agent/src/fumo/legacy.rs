@@ -23,11 +23,11 @@ use super::exec::accept;
 use super::result::FumoResult;
 use super::state::FumoState;
 use super::store::{FumoStore, Job, Operation, Ready};
-use crate::i18n::{self, Msg};
 use crate::dm::session::{default_answer, FirmwareReply, FirmwareRequest, Prompt, PromptKind, UiAnswer, UiOptions};
 use crate::dm::status::StatusCode;
 use crate::dm::syncml::FirmwareAction;
 use crate::dm::tree::{Acl, DynamicFn, Tree, TreeError, Who};
+use crate::i18n::{self, Msg};
 
 /// How long a `DL_Prompt=1` confirmation waits for the user, seconds.
 const PROMPT_SECONDS: u32 = 300;

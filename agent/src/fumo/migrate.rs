@@ -211,7 +211,8 @@ mod tests {
                 50 | 70 => r#"{"x": {"url": "http://h/p.fota", "package": "ab"}}"#,
                 _ => "{}",
             };
-            let text = format!(r#"{{"next_id": 3, "states": {{"x": {code}}}, "jobs": [], "downloaded": {downloaded}}}"#);
+            let text =
+                format!(r#"{{"next_id": 3, "states": {{"x": {code}}}, "jobs": [], "downloaded": {downloaded}}}"#);
             let (store, _dir) = open(&text);
             assert_eq!(store.state("x").code(), code, "{text}");
         }

@@ -223,10 +223,16 @@ mod tests {
         assert_eq!(code(&d(RetryCause::Server(503))), 500);
         assert_eq!(code(&d(RetryCause::Stall)), 407);
         assert_eq!(code(&d(RetryCause::Network)), 503);
-        let e = DownloadError::Install { url: "u".into(), source: InstallError::Downgrade { package: 1, installed: 2 } };
+        let e =
+            DownloadError::Install { url: "u".into(), source: InstallError::Downgrade { package: 1, installed: 2 } };
         assert_eq!(code(&e), 405);
         assert_eq!(code(&DownloadError::Cancelled { url: "u".into() }), 401);
-        let full = InstallError::TargetTooSmall { class: "rootfs".into(), path: "/dev/b".into(), needed: 2, available: 1 };
-        assert_eq!(code(&DownloadError::Install { url: "u".into(), source: full }), 501, "out of room while downloading");
+        let full =
+            InstallError::TargetTooSmall { class: "rootfs".into(), path: "/dev/b".into(), needed: 2, available: 1 };
+        assert_eq!(
+            code(&DownloadError::Install { url: "u".into(), source: full }),
+            501,
+            "out of room while downloading"
+        );
     }
 }

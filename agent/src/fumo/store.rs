@@ -338,7 +338,8 @@ impl FumoStore {
     /// The FUMO state of `instance`, from its running job, else from how its
     /// last job ended.
     pub fn state(&self, instance: &str) -> FumoState {
-        let running = self.data.jobs.iter().find(|j| j.instance == instance && !matches!(j.state, JobState::Queued { .. }));
+        let running =
+            self.data.jobs.iter().find(|j| j.instance == instance && !matches!(j.state, JobState::Queued { .. }));
         match running.map(|j| &j.state) {
             Some(JobState::Downloading { .. }) => FumoState::DownloadProgressing,
             Some(JobState::Installing { .. } | JobState::AwaitingBoot { .. }) => FumoState::UpdateProgressing,

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::state_file::{self, StateError};
 use crate::dm::syncml::{Alert, Item, Loc, Meta};
+use crate::state_file::{self, StateError};
 
 /// Generic alert.
 pub const ALERT_GENERIC: u32 = 1226;

@@ -26,10 +26,10 @@ pub use ui::{
 
 use crate::dm::auth::NonceStore;
 use crate::dm::mo::DmAccount;
-use crate::state_file::StateError;
 use crate::dm::syncml::{Codec, SyncmlError};
 use crate::dm::transport::{Transport, TransportError};
 use crate::dm::tree::{Tree, TreeError};
+use crate::state_file::StateError;
 
 /// Alert 1200: server-initiated session.
 pub const ALERT_SERVER_INITIATED: u32 = 1200;
