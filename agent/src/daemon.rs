@@ -100,7 +100,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<u8> {
     if args.once {
         return once(settings, &args);
     }
-    let bus = args.bus.clone().unwrap_or_else(|| settings.dbus.bus.clone());
+    let bus = args.bus.unwrap_or_else(|| settings.dbus.bus.clone());
     let rt =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(serve_agent(bus, settings))?;

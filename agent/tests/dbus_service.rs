@@ -58,7 +58,7 @@ fn completed(m: &Monitor) -> String {
 fn each_method_answers_over_gdbus() {
     let bus = Bus::start(true);
     let mut p = parts();
-    let (dm, log) = ScriptedDm::new(vec![]);
+    let (dm, log) = ScriptedDm::start(vec![]);
     p.sessions = Some(dm);
     p.sim = Arc::new(FakeSim(Mutex::new(3)));
     let _d = Daemon::start(&bus, p);
@@ -100,7 +100,7 @@ fn each_method_answers_over_gdbus() {
 fn bus_policy_limits_unprivileged_callers() {
     let bus = Bus::start(true);
     let mut p = parts();
-    p.sessions = Some(ScriptedDm::new(vec![]).0);
+    p.sessions = Some(ScriptedDm::start(vec![]).0);
     let _d = Daemon::start(&bus, p);
     // Everyone reads properties and introspects.
     assert_eq!(get_property(&bus, As::Nobody, "State"), "(<'idle'>,)");
@@ -141,7 +141,7 @@ fn a_prompt_is_answered_and_the_first_answer_wins() {
     let bus = Bus::start(true);
     let mut p = parts();
     let choice = prompt(PromptKind::SingleChoice, "MAXDT=60&DR=1-2,4", "Pick a time", &["now", "tonight", "x", "y"]);
-    let (dm, log) = ScriptedDm::new(vec![choice]);
+    let (dm, log) = ScriptedDm::start(vec![choice]);
     p.sessions = Some(dm);
     let _d = Daemon::start(&bus, p);
     let m = Monitor::start(&bus);
@@ -167,7 +167,7 @@ fn the_ui_sees_a_default_response_normalized_to_a_list() {
     let bus = Bus::start(true);
     let mut p = parts();
     let six = ["a", "b", "c", "d", "e", "f"];
-    let (dm, log) = ScriptedDm::new(vec![prompt(PromptKind::MultiChoice, "MAXDT=60&DR=1-3,6", "Which?", &six)]);
+    let (dm, log) = ScriptedDm::start(vec![prompt(PromptKind::MultiChoice, "MAXDT=60&DR=1-3,6", "Which?", &six)]);
     p.sessions = Some(dm);
     let _d = Daemon::start(&bus, p);
     let m = Monitor::start(&bus);
@@ -189,7 +189,7 @@ fn completions(m: &Monitor) -> Vec<String> {
 fn without_a_ui_on_the_bus_prompts_are_answered_at_once_and_never_with_their_default() {
     let bus = Bus::start(true);
     let mut p = parts();
-    let (dm, log) = ScriptedDm::new(vec![
+    let (dm, log) = ScriptedDm::start(vec![
         prompt(PromptKind::Confirm, "MAXDT=60&DR=1", "Install now?", &[]),
         prompt(PromptKind::TextInput, "MAXDT=60&DR=abc", "Name?", &[]),
     ]);
@@ -208,7 +208,7 @@ fn without_a_ui_on_the_bus_prompts_are_answered_at_once_and_never_with_their_def
 fn a_registered_ui_gets_the_prompts_and_its_silence_is_no_consent() {
     let bus = Bus::start(true);
     let mut p = parts();
-    let (dm, log) = ScriptedDm::new(vec![
+    let (dm, log) = ScriptedDm::start(vec![
         prompt(PromptKind::Confirm, "MAXDT=1&DR=1", "Proceed?", &[]),
         prompt(PromptKind::TextInput, "MAXDT=1&DR=abc", "Name?", &[]),
     ]);

@@ -76,7 +76,7 @@ fn check_waits_and_a_prompt_is_answered_with_respond() {
         choices: vec![],
         server_id: "srv".into(),
     };
-    let (dm, log) = ScriptedDm::new(vec![confirm]);
+    let (dm, log) = ScriptedDm::start(vec![confirm]);
     p.sessions = Some(dm);
     let _d = Daemon::start(&bus, p);
     let mut check = KillOnDrop(

@@ -184,9 +184,9 @@ impl Agent {
         lock(&self.listeners).push(listener);
     }
 
-    pub(super) fn emit(&self, event: Event) {
+    pub(super) fn emit(&self, event: &Event) {
         for listener in lock(&self.listeners).iter() {
-            listener(&event);
+            listener(event);
         }
     }
 
@@ -195,7 +195,7 @@ impl Agent {
     /// with [`Run::execute`].
     pub fn submit(self: &Arc<Self>, work: Work, wait: Wait) -> Result<Run, Refused> {
         let cancel = self.slot.take(work.job(), work.first_activity(), wait)?;
-        self.emit(Event::Activity(work.first_activity()));
+        self.emit(&Event::Activity(work.first_activity()));
         Ok(Run { agent: Arc::clone(self), work: Some(work), cancel, finished: None })
     }
 
@@ -204,7 +204,7 @@ impl Agent {
     pub fn cancel(&self) -> bool {
         let cancelled = self.slot.cancel();
         if cancelled {
-            self.emit(Event::Activity(super::run::Activity::Cancelling));
+            self.emit(&Event::Activity(super::run::Activity::Cancelling));
         }
         cancelled
     }
@@ -223,7 +223,7 @@ impl Agent {
     pub(super) fn fumo_state_changed(&self) {
         let now = self.fumo_state();
         if lock(&self.last_fumo_state).replace(now) != Some(now) {
-            self.emit(Event::FumoState(now));
+            self.emit(&Event::FumoState(now));
         }
     }
 
@@ -257,7 +257,7 @@ impl Agent {
     /// Refuses new runs from now on and cancels the running one (SIGTERM).
     pub fn close(&self) {
         if self.slot.close() {
-            self.emit(Event::Activity(super::run::Activity::Cancelling));
+            self.emit(&Event::Activity(super::run::Activity::Cancelling));
         }
     }
 

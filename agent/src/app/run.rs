@@ -87,7 +87,7 @@ pub struct Status {
 }
 
 /// Why [`Agent::submit`] did not start a run.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     #[error("another run ({job}) is {activity}; wait for it to end or cancel it")]
     Busy { job: &'static str, activity: Activity },
@@ -253,10 +253,10 @@ impl Drop for Run {
     fn drop(&mut self) {
         self.cancel.cancel();
         self.agent.slot.free();
-        self.agent.emit(Event::Activity(Activity::Idle));
-        self.agent.emit(Event::System);
+        self.agent.emit(&Event::Activity(Activity::Idle));
+        self.agent.emit(&Event::System);
         if let Some(f) = self.finished.take() {
-            self.agent.emit(Event::Finished(f));
+            self.agent.emit(&Event::Finished(f));
         }
     }
 }

@@ -106,14 +106,14 @@ pub(super) struct Ctx<'a> {
 impl Ctx<'_> {
     pub fn set_activity(&self, activity: Activity) {
         if self.agent.slot.set_activity(activity) {
-            self.agent.emit(Event::Activity(self.agent.status().activity));
+            self.agent.emit(&Event::Activity(self.agent.status().activity));
         }
     }
 
     pub fn set_progress(&self, percent: u32, bytes_done: u64, bytes_total: u64, note: Option<Note>) {
         let progress = Progress { percent: percent.min(100), bytes_done, bytes_total, note };
         self.agent.slot.set_progress(progress);
-        self.agent.emit(Event::Progress);
+        self.agent.emit(&Event::Progress);
     }
 
     /// A message in the run's progress, no bytes.

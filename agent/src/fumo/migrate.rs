@@ -30,7 +30,7 @@ pub(super) fn read(bytes: &[u8], activation: impl FnOnce() -> Activation) -> Res
         return Ok((data, false));
     }
     let old: V1 = serde_json::from_value(value).map_err(|e| format!("not a fotad 0.1 FUMO store either: {e}"))?;
-    Ok((old.migrate(activation()), true))
+    Ok((old.migrate(&activation()), true))
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,7 +67,7 @@ enum V1Phase {
 }
 
 impl V1 {
-    fn migrate(self, activation: Activation) -> Data {
+    fn migrate(self, activation: &Activation) -> Data {
         let mut instances: BTreeMap<String, Instance> = BTreeMap::new();
         for (uri, state) in &self.states {
             instances.entry(uri.clone()).or_default().ended = ended(*state);
@@ -78,7 +78,7 @@ impl V1 {
         for (uri, code) in self.results {
             instances.entry(uri).or_default().result = FumoResult::try_from(code).ok();
         }
-        let jobs = self.jobs.into_iter().map(|j| j.migrate(&activation)).collect();
+        let jobs = self.jobs.into_iter().map(|j| j.migrate(activation)).collect();
         Data { format: FORMAT, next_id: self.next_id, jobs, instances }
     }
 }

@@ -164,7 +164,7 @@ impl Runner {
             Err(e) => return self.failed(job, Ended::DownloadFailed, FumoResult::from(&e), &e),
         };
         if job.operation == Operation::Download {
-            let ready = Ready { url, package: installed.package.clone() };
+            let ready = Ready { url, package: installed.package };
             self.with_store(|s| s.set_ready(&job.instance, Some(ready)))?;
             return self.finish(job, Some(Ended::Downloaded), FumoResult::Successful);
         }

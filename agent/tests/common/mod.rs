@@ -243,7 +243,7 @@ pub struct ScriptedDm {
 
 impl ScriptedDm {
     /// The stand-in, and the log of what each session got.
-    pub fn new(prompts: Vec<Prompt>) -> (Box<dyn Sessions>, Arc<Mutex<Vec<String>>>) {
+    pub fn start(prompts: Vec<Prompt>) -> (Box<dyn Sessions>, Arc<Mutex<Vec<String>>>) {
         let log = Arc::new(Mutex::new(Vec::new()));
         (Box::new(ScriptedDm { prompts, log: Arc::clone(&log) }), log)
     }
