@@ -260,3 +260,53 @@ impl Drop for Run {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_call_is_refused_while_a_run_holds_the_slot_and_background_work_waits_for_it() {
+        let slot = Arc::new(Slot::default());
+        let first = slot.take("check", Activity::Checking, Wait::No).unwrap();
+        assert_eq!(
+            slot.take("install", Activity::Installing, Wait::No).err(),
+            Some(Refused::Busy { job: "check", activity: Activity::Checking })
+        );
+        let waiting = Arc::clone(&slot);
+        let background = std::thread::spawn(move || waiting.take("resume", Activity::Checking, Wait::UntilFree));
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!background.is_finished(), "background work did not wait for the running run");
+        slot.free();
+        let second = background.join().unwrap().unwrap();
+        assert_eq!(slot.status().job, Some("resume"));
+        assert!(!first.is_cancelled() && !second.is_cancelled());
+    }
+
+    #[test]
+    fn cancel_reaches_whatever_run_holds_the_slot_and_the_next_run_has_a_fresh_token() {
+        let slot = Slot::default();
+        assert!(!slot.cancel(), "nothing to cancel");
+        let background = slot.take("sim-session", Activity::Installing, Wait::UntilFree).unwrap();
+        assert!(slot.cancel());
+        assert!(background.is_cancelled());
+        assert_eq!(slot.status().activity, Activity::Cancelling);
+        assert!(!slot.set_activity(Activity::Installing), "a cancelled run stays cancelling");
+        slot.free();
+        assert_eq!(slot.status().activity, Activity::Idle);
+        let next = slot.take("sim-session", Activity::Checking, Wait::No).unwrap();
+        assert!(!next.is_cancelled());
+    }
+
+    #[test]
+    fn closing_cancels_the_run_and_refuses_new_ones() {
+        let slot = Slot::default();
+        let running = slot.take("check", Activity::Checking, Wait::No).unwrap();
+        assert!(slot.close());
+        assert!(running.is_cancelled());
+        slot.free();
+        assert_eq!(slot.take("resume", Activity::Checking, Wait::UntilFree).err(), Some(Refused::Closed));
+        assert!(!slot.sleep_unless_closed(Duration::from_secs(5)), "a closed agent does not sleep");
+    }
+}
