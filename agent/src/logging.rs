@@ -1,7 +1,9 @@
 //! Log lines for `tracing` events, one per event: `fotad: WARN
-//! fotad::session::ui: message`. The daemon writes them to stderr (the
-//! journal under systemd); `FOTAD_LOG` (`error`, `warn`, `info`, `debug`,
-//! `trace`) sets the level, `warn` by default. Spans are not tracked.
+//! fotad::dm::session::ui: message key=value`, errors with their whole chain
+//! of causes. The daemon writes them to stderr (the journal under systemd);
+//! `FOTAD_LOG` (`error`, `warn`, `info`, `debug`, `trace`) sets the level,
+//! `info` by default: sessions, jobs, progress every 10 %, results. Spans are
+//! not tracked.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -30,9 +32,9 @@ impl LineLog {
         LineLog { max, sink: Box::new(sink) }
     }
 
-    /// Lines to stderr, at the level `FOTAD_LOG` names (default `warn`).
+    /// Lines to stderr, at the level `FOTAD_LOG` names (default `info`).
     pub fn stderr() -> LineLog {
-        let max = std::env::var("FOTAD_LOG").ok().and_then(|l| l.trim().parse().ok()).unwrap_or(Level::WARN);
+        let max = std::env::var("FOTAD_LOG").ok().and_then(|l| l.trim().parse().ok()).unwrap_or(Level::INFO);
         LineLog::new(max, |line| {
             let _ = writeln!(std::io::stderr().lock(), "{line}");
         })
@@ -42,7 +44,7 @@ impl LineLog {
     pub fn capture(max: Level) -> (LineLog, Arc<Mutex<Vec<String>>>) {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&lines);
-        let log = LineLog::new(max, move |l| sink.lock().unwrap_or_else(|p| p.into_inner()).push(l.to_string()));
+        let log = LineLog::new(max, move |l| fotad_updater::sync::lock(&sink).push(l.to_string()));
         (log, lines)
     }
 }
@@ -50,6 +52,22 @@ impl LineLog {
 /// Installs [`LineLog::stderr`] for the whole process (once; later calls do nothing).
 pub fn install_stderr() {
     let _ = tracing::subscriber::set_global_default(LineLog::stderr());
+}
+
+/// An error with its causes, `outer: inner: innermost`, for a log field.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        // A wrapper that prints its cause already (`#[error(transparent)]`, "{0}") adds nothing.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
 }
 
 struct Line<'a>(&'a mut String);
@@ -61,6 +79,10 @@ impl Visit for Line<'_> {
         } else {
             let _ = write!(self.0, " {}={value:?}", field.name());
         }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        let _ = write!(self.0, " {}={:?}", field.name(), chain(value));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
@@ -121,6 +143,24 @@ mod tests {
                 "fotad: WARN fotad::logging::tests: value 7 ignored uri=\"./A\"",
                 "fotad: ERROR fotad::logging::tests: shown"
             ]
+        );
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("opening {0}")]
+    struct Outer(&'static str, #[source] std::io::Error);
+
+    #[test]
+    fn errors_are_logged_with_their_causes() {
+        let e = Outer("/x", std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"));
+        assert_eq!(chain(&e), "opening /x: no such file");
+        let (log, lines) = LineLog::capture(Level::WARN);
+        tracing::subscriber::with_default(log, || {
+            tracing::warn!(error = &e as &(dyn std::error::Error + 'static), "failed");
+        });
+        assert_eq!(
+            lines.lock().unwrap()[0],
+            "fotad: WARN fotad::logging::tests: failed error=\"opening /x: no such file\""
         );
     }
 }

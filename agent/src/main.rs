@@ -1,9 +1,8 @@
-//! `fotad`: the device update agent daemon (see `fotad::dbus::daemon`).
+//! `fotad`: the device update agent daemon (see `fotad::daemon`).
 
 fn main() -> std::process::ExitCode {
     fotad::fumo::crash::install_hook();
-    fotad::logging::install_stderr();
-    match fotad::dbus::daemon::main(std::env::args_os().skip(1)) {
+    match fotad::daemon::main(std::env::args_os().skip(1)) {
         Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
             eprintln!("fotad: {e:#}");

@@ -5,15 +5,11 @@
 
 mod common;
 
+use common::*;
+use fotad::app::service_settings::ConsentPolicy;
+use fotad::dm::session::{Prompt, PromptKind, UiOptions};
 use std::io::{BufRead, BufReader};
 use std::process::{Output, Stdio};
-use std::sync::Arc;
-
-use common::*;
-use fotad::dbus::settings::ConsentPolicy;
-use fotad::dbus::{DmPort, Outcome};
-use fotad::device::Observer;
-use fotad::session::{Prompt, PromptKind, UiOptions, UserInteraction};
 
 fn fotactl(bus: &Bus, who: As, args: &[&str]) -> Output {
     command(who, env!("CARGO_BIN_EXE_fotactl")).args(["--address", &bus.address]).args(args).output().unwrap()
@@ -69,29 +65,19 @@ fn install_shows_progress_and_consent_is_given_with_accept() {
     assert!(all.contains("install: 200 Update 2.0 installed"), "{all}");
 }
 
-struct OneConfirm;
-
-impl DmPort for OneConfirm {
-    fn check(&self, ui: &dyn UserInteraction, _: &dyn Observer) -> Result<Outcome, String> {
-        let p = Prompt {
-            kind: PromptKind::Confirm,
-            options: UiOptions::parse("MAXDT=30"),
-            text: "Reboot now?".into(),
-            choices: vec![],
-            server_id: "srv".into(),
-        };
-        Ok(Outcome { code: 200, message: format!("{:?}", ui.prompt(&p)) })
-    }
-    fn notify(&self, _: &[u8], _: &dyn UserInteraction, _: &dyn Observer) -> Result<Outcome, String> {
-        Err("unused".into())
-    }
-}
-
 #[test]
 fn check_waits_and_a_prompt_is_answered_with_respond() {
     let bus = Bus::start(true);
     let mut p = parts();
-    p.dm = Arc::new(OneConfirm);
+    let confirm = Prompt {
+        kind: PromptKind::Confirm,
+        options: UiOptions::parse("MAXDT=30"),
+        text: "Reboot now?".into(),
+        choices: vec![],
+        server_id: "srv".into(),
+    };
+    let (dm, log) = ScriptedDm::start(vec![confirm]);
+    p.sessions = Some(dm);
     let _d = Daemon::start(&bus, p);
     let mut check = KillOnDrop(
         command(As::UiUser, env!("CARGO_BIN_EXE_fotactl"))
@@ -108,5 +94,6 @@ fn check_waits_and_a_prompt_is_answered_with_respond() {
     stdout(&fotactl(&bus, As::UiUser, &["respond", &id, "reject"]));
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     assert!(check.0.wait().unwrap().success());
-    assert!(rest.iter().any(|l| l.contains("check: 200 Some(Rejected)")), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("check: 200")), "{rest:?}");
+    assert_eq!(log.lock().unwrap().as_slice(), ["Some(Rejected)"]);
 }

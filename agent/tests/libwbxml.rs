@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command as Proc;
 
-use fotad::syncml::{Codec, Command, Message};
+use fotad::dm::syncml::{Codec, Command, Message};
 
 const PKG2: &str = include_str!("fixtures/server-package2.xml");
 
@@ -37,15 +37,15 @@ fn samples() -> Vec<Message> {
     client.hdr.meta = None;
     client.body.commands.retain(|c| matches!(c, Command::Status(_) | Command::Alert(_)));
     let mut results = client.clone();
-    results.body.commands = vec![Command::Results(fotad::syncml::Results {
+    results.body.commands = vec![Command::Results(fotad::dm::syncml::Results {
         cmd_id: 9,
         msg_ref: 1,
         cmd_ref: 2,
         meta: None,
         target_ref: vec![],
         source_ref: vec![],
-        items: vec![fotad::syncml::Item {
-            source: Some(fotad::syncml::Loc::uri("./DevInfo/Mod")),
+        items: vec![fotad::dm::syncml::Item {
+            source: Some(fotad::dm::syncml::Loc::uri("./DevInfo/Mod")),
             data: Some(b"fotad-qemu".to_vec()),
             ..Default::default()
         }],

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{ensure, Context, Result};
-use fotad::syncml::{Codec, Command as DmCommand, Item, ItemCmd, Loc, Meta};
+use fotad::dm::syncml::{Codec, Command as DmCommand, Item, ItemCmd, Loc, Meta};
 use fotad_updater::delta::{pack, ImageInput, PackSpec, PlanSettings};
 use fotad_updater::package::{load_secret_key, write_keypair};
 
@@ -63,6 +63,12 @@ impl std::fmt::Debug for AgentRig {
 impl AgentRig {
     /// Builds everything below `dir` with images of `image_size` bytes.
     pub fn new(dir: &Path, image_size: u64) -> Result<AgentRig> {
+        AgentRig::with_tables(dir, image_size, &[])
+    }
+
+    /// [`AgentRig::new`] with configuration tables added or replaced, e.g.
+    /// `("agent", "check_interval_secs = 1")` or `("sim", "enabled = true")`.
+    pub fn with_tables(dir: &Path, image_size: u64, tables: &[(&str, &str)]) -> Result<AgentRig> {
         let bins = bin_dir()?;
         let d = |n: &str| dir.join(n);
         for sub in ["host", "www", "dev/keys", "dev/state", "root/etc/fotad"] {
@@ -106,17 +112,28 @@ impl AgentRig {
         package("www/v2-full.fota", "2.0", "host/v2.img", "", &key)?;
         package("www/rogue.fota", "2.0", "host/v2.img", "host/v1.img", &rogue)?;
 
-        let server_config = ServerConfig { server_auth: Some(fotad::auth::Scheme::Md5), ..ServerConfig::default() };
+        let server_config = ServerConfig { server_auth: Some(fotad::dm::auth::Scheme::Md5), ..ServerConfig::default() };
         let server = TestServer::start(server_config.clone(), 0, None).context("starting the DM test server")?;
         crate::device::write_file_slot_config(&d("root"), &d("dev"), COMPATIBLE)?;
         let agent = device_toml(&d("dev/state"), &server.url(), &server_config, Codec::Xml, 16 * 1024, None);
         let update = bins.join("fotad-update");
-        let extra = format!(
-            "\n[fumo]\nfactory_version = \"1.0\"\nreboot_command = [{:?}, \"--config-root\", {:?}, \"simulate-boot\"]\n\
-             [download]\nbackoff_min_ms = 100\nbackoff_max_secs = 1\ndeadline_secs = 120\n[sim]\nenabled = false\n",
+        let reboot = format!(
+            "factory_version = \"1.0\"\nreboot_command = [{:?}, \"--config-root\", {:?}, \"simulate-boot\"]",
             update.display().to_string(),
             d("root").display().to_string()
         );
+        let mut own = vec![
+            ("fumo", reboot.as_str()),
+            ("download", "backoff_min_ms = 100\nbackoff_max_secs = 1\ndeadline_secs = 120"),
+            ("sim", "enabled = false"),
+        ];
+        for (name, body) in tables {
+            match own.iter_mut().find(|(n, _)| n == name) {
+                Some(t) => t.1 = body,
+                None => own.push((name, body)),
+            }
+        }
+        let extra: String = own.iter().map(|(name, body)| format!("\n[{name}]\n{body}\n")).collect();
         let config = d("root/etc/fotad/fotad.toml");
         let updater_part = std::fs::read_to_string(&config)?;
         std::fs::write(&config, format!("{updater_part}\n{agent}{extra}"))?;
@@ -142,6 +159,13 @@ impl AgentRig {
     pub fn fotad(&self) -> Command {
         let mut c = Command::new(self.bins.join("fotad"));
         c.arg("--once").arg("--config-root").arg(self.path("root"));
+        c
+    }
+
+    /// `fotad` as the daemon of this device, serving on the bus at `address`.
+    pub fn daemon(&self, address: &str) -> Command {
+        let mut c = Command::new(self.bins.join("fotad"));
+        c.arg("--config-root").arg(self.path("root")).arg("--address").arg(address);
         c
     }
 
@@ -175,6 +199,59 @@ impl AgentRig {
 
     pub fn slot_image(&self, slot: &str) -> Result<Vec<u8>> {
         Ok(std::fs::read(self.path(&format!("dev/rootfs-{}.img", slot.to_lowercase())))?)
+    }
+
+    /// The FUMO jobs the agent has accepted and not ended yet, from its
+    /// store: (state, correlator), e.g. `("awaiting-boot", "c-1")`.
+    pub fn jobs(&self) -> Vec<(String, String)> {
+        let bytes = std::fs::read(self.path("dev/state/fumo.json")).unwrap_or_default();
+        let store: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+        store["jobs"]
+            .as_array()
+            .map_or(Vec::new(), |jobs| jobs.iter().map(|j| (text(&j["state"]), text(&j["correlator"]))).collect())
+    }
+
+    /// Alerts (reports) the agent has queued and the server not yet acknowledged.
+    pub fn queued_alerts(&self) -> usize {
+        let bytes = std::fs::read(self.path("dev/state/pending-alerts.json")).unwrap_or_default();
+        let queue: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        queue["alerts"].as_array().map_or(0, Vec::len)
+    }
+
+    /// Nothing left for the agent to do: no job, no report waiting.
+    pub fn idle(&self) -> bool {
+        self.jobs().is_empty() && self.queued_alerts() == 0
+    }
+
+    /// The Alert codes of the first message of each session the server saw
+    /// (1201 client-initiated, 1200 server-initiated).
+    pub fn session_alerts(&self) -> Vec<u32> {
+        let mut out = Vec::new();
+        for exchange in self.server.log() {
+            if exchange.request.hdr.msg_id != 1 {
+                continue;
+            }
+            out.extend(exchange.request.body.commands.iter().filter_map(|c| match c {
+                DmCommand::Alert(a) if a.data == 1200 || a.data == 1201 => Some(a.data),
+                _ => None,
+            }));
+        }
+        out
+    }
+
+    /// The types of the update requests (Generic Alerts `devicerequest`,
+    /// `userrequest`) the server received.
+    pub fn update_requests(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in self.server.log().into_iter().flat_map(|exchange| exchange.request.body.commands) {
+            let DmCommand::Alert(a) = c else { continue };
+            let type_ = a.items.first().and_then(|i| i.meta.as_ref()).and_then(|m| m.type_.clone()).unwrap_or_default();
+            if a.data == 1226 && (type_.ends_with("devicerequest") || type_.ends_with("userrequest")) {
+                out.push(type_);
+            }
+        }
+        out
     }
 
     /// The FUMO result alerts (1226) the server received: (correlator, result, alert type).

@@ -1,9 +1,10 @@
 //! A fault-injecting TCP proxy for download tests: sits on loopback between
 //! a client and a server and, per accepted connection, follows a script:
 //! pass everything, reset (RST) after N bytes, stall after N bytes, or
-//! truncate (clean close) after N bytes of the server's answer, or answer an
-//! HTTP status itself (e.g. 503) without asking the server. Counts the
-//! bytes forwarded to the client over all connections.
+//! truncate (clean close) after N bytes of the server's answer, answer an
+//! HTTP status itself (e.g. 503) without asking the server, or pass the
+//! answer on slowly (a download that takes a while). Counts the bytes
+//! forwarded to the client over all connections.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -25,12 +26,14 @@ pub enum Fault {
     TruncateAfter(u64),
     /// Answer with this HTTP status (empty body) instead of the server.
     Status(u16),
+    /// Forward everything, at most this many bytes per second.
+    Throttle(u64),
 }
 
 impl Fault {
     fn limit(self) -> Option<u64> {
         match self {
-            Fault::Pass | Fault::Status(_) => None,
+            Fault::Pass | Fault::Status(_) | Fault::Throttle(_) => None,
             Fault::ResetAfter(n) | Fault::StallAfter(n, _) | Fault::TruncateAfter(n) => Some(n),
         }
     }
@@ -115,7 +118,11 @@ fn serve(client: TcpStream, upstream: SocketAddr, fault: Fault, shared: &Shared)
         })),
         _ => None,
     };
-    let reached = forward(&server, &client, fault.limit(), shared);
+    let rate = match fault {
+        Fault::Throttle(rate) => Some(rate.max(1)),
+        _ => None,
+    };
+    let reached = forward(&server, &client, fault.limit(), rate, shared);
     let _ = server.shutdown(Shutdown::Both);
     match (fault, reached) {
         (Fault::ResetAfter(_), true) => return reset(client, requests),
@@ -139,11 +146,25 @@ fn answer(mut client: TcpStream, code: u16, shared: &Shared) {
     let _ = client.shutdown(Shutdown::Both);
 }
 
-/// Copies server→client up to `limit` bytes; true when the limit was reached.
-fn forward(mut server: &TcpStream, mut client: &TcpStream, limit: Option<u64>, shared: &Shared) -> bool {
-    let mut buf = vec![0u8; 64 << 10];
+/// Copies server→client up to `limit` bytes, at most `rate` bytes per
+/// second; true when the limit was reached.
+fn forward(
+    mut server: &TcpStream,
+    mut client: &TcpStream,
+    limit: Option<u64>,
+    rate: Option<u64>,
+    shared: &Shared,
+) -> bool {
+    // Throttled: small pieces (a tenth of a second's worth) with pauses.
+    let piece = rate.map_or(64 << 10, |r| (r / 10).clamp(1, 64 << 10) as usize);
+    let mut buf = vec![0u8; piece];
     let mut sent = 0u64;
+    let started = std::time::Instant::now();
     loop {
+        if let Some(rate) = rate {
+            let due = Duration::from_secs_f64(sent as f64 / rate as f64);
+            thread::sleep(due.saturating_sub(started.elapsed()));
+        }
         let room = limit.map_or(buf.len() as u64, |l| (l - sent).min(buf.len() as u64)) as usize;
         if room == 0 {
             return true;
@@ -215,5 +236,15 @@ mod tests {
         assert_eq!(got, payload);
         assert_eq!(proxy.connections(), 4);
         assert!(proxy.bytes_forwarded() >= 1000 + 10 + 200_000);
+    }
+
+    #[test]
+    fn a_throttled_answer_arrives_whole_and_no_faster_than_the_rate() {
+        let payload: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+        let proxy = FaultProxy::start(server(payload.clone()), vec![Fault::Throttle(200_000)]).unwrap();
+        let t = std::time::Instant::now();
+        let (got, r) = fetch(&proxy);
+        assert!(r.is_ok() && got == payload, "{} bytes, {r:?}", got.len());
+        assert!(t.elapsed() >= Duration::from_millis(450), "100 kB at 200 kB/s took {:?}", t.elapsed());
     }
 }

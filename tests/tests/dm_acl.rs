@@ -1,5 +1,5 @@
 //! ACLs between servers (issue 15, item 5): a device with two configured DM
-//! servers, opened the way the daemon opens it (`Device::open` with the
+//! servers, opened the way the daemon opens it (`Agent::open` with the
 //! default `[fumo]` rights), each server in its own real DM session with
 //! `fotad-testserver`. Neither server can change the FUMO object's ACL,
 //! touch the other's account or add an account; each still manages what is
@@ -7,12 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use fotad::device::{Device, Quiet, Settings};
-use fotad::mo::{accounts, DmAccount};
-use fotad::session::NoUi;
-use fotad::syncml::{Codec, Command, Item, ItemCmd, Loc, Meta, Status};
-use fotad::tree::{Tree, UriLimits, Who};
+use fotad::app::{Agent, Options, Settings, Unattended, Wait, Work};
+use fotad::dm::mo::{accounts, DmAccount};
+use fotad::dm::syncml::{Codec, Command, Item, ItemCmd, Loc, Meta, Status};
+use fotad::dm::tree::{Tree, UriLimits, Who};
 use fotad_tests::testserver::harness::device_toml;
 use fotad_tests::testserver::{ServerConfig, TestServer};
 
@@ -24,7 +24,7 @@ const TWO: &str = "two-srv";
 struct Rig {
     one: TestServer,
     two: TestServer,
-    device: Device,
+    agent: Arc<Agent>,
     state: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -54,14 +54,16 @@ fn rig() -> Rig {
     let updater = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, format!("{updater}\n{first}\n{second}\n[sim]\nenabled = false\n")).unwrap();
     let settings = Settings::load_under(&d("root")).unwrap();
-    let device = Device::open(settings).unwrap();
-    Rig { one, two, device, state, _dir: dir }
+    let agent = Agent::open(settings, Options::default()).unwrap();
+    Rig { one, two, agent, state, _dir: dir }
 }
 
 impl Rig {
     /// A session with `which` (one or two) running the commands queued on it.
     fn session(&self, which: &TestServer) {
-        self.device.sim_session(&which.url(), &NoUi, &Quiet).unwrap();
+        let work = Work::SimSession { server_uri: which.url() };
+        let run = self.agent.submit(work, Wait::No).unwrap();
+        run.execute(&Unattended { language: "en".into() }).unwrap();
     }
 
     /// The tree as the device saved it.
@@ -76,7 +78,7 @@ impl Rig {
     fn acl(&self, uri: &str) -> String {
         let items = self.tree().get(Who::Local, &format!("{uri}?prop=ACL")).unwrap();
         match &items[0].data {
-            Some(fotad::tree::Value::Inline(b)) => String::from_utf8(b.clone()).unwrap(),
+            Some(fotad::dm::tree::Value::Inline(b)) => String::from_utf8(b.clone()).unwrap(),
             other => panic!("{other:?}"),
         }
     }

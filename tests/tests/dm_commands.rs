@@ -6,10 +6,10 @@ mod common;
 
 use common::*;
 
-use fotad::auth::Scheme;
-use fotad::session::Trigger;
-use fotad::syncml::{Alert, Codec, Command, Container, Item, ItemCmd, Loc};
-use fotad::tree::Who;
+use fotad::dm::auth::Scheme;
+use fotad::dm::session::Trigger;
+use fotad::dm::syncml::{Alert, Codec, Command, Container, Item, ItemCmd, Loc};
+use fotad::dm::tree::Who;
 use fotad_tests::testserver::{Payload, ServerConfig};
 
 #[test]
@@ -70,7 +70,7 @@ fn a_large_object_arrives_in_chunks_into_a_file() {
     s.client.tree().put_interior("./Vendor").unwrap();
     s.client
         .tree()
-        .with_node("./Vendor", |n| n.acl = fotad::tree::Acl::parse("Add=*&Get=*&Replace=*").unwrap())
+        .with_node("./Vendor", |n| n.acl = fotad::dm::tree::Acl::parse("Add=*&Get=*&Replace=*").unwrap())
         .unwrap();
     let payload = Payload::Pattern { size: 100_000, seed: 3 };
     s.server.queue_large(DEVICE, false, "./Vendor/blob", "bin", payload.clone());
@@ -78,7 +78,7 @@ fn a_large_object_arrives_in_chunks_into_a_file() {
     assert!(status_for(&s, "Add").iter().filter(|c| **c == 213).count() >= 20);
     assert_eq!(status_for(&s, "Add").last(), Some(&200));
     let items = s.client.tree().get(Who::Local, "./Vendor/blob").unwrap();
-    let Some(fotad::tree::Value::File { path, size }) = &items[0].data else { panic!("not a file: {items:?}") };
+    let Some(fotad::dm::tree::Value::File { path, size }) = &items[0].data else { panic!("not a file: {items:?}") };
     assert_eq!(*size, 100_000);
     assert_eq!(std::fs::read(path).unwrap(), payload.slice(0, 100_000));
 }
@@ -101,18 +101,18 @@ fn a_large_value_goes_out_in_chunks() {
 
 struct Recorder(Vec<(String, Option<String>)>);
 
-impl fotad::session::ExecHandler for Recorder {
-    fn exec(&mut self, req: &fotad::session::ExecRequest<'_>) -> fotad::status::StatusCode {
+impl fotad::dm::session::ExecHandler for Recorder {
+    fn exec(&mut self, req: &fotad::dm::session::ExecRequest<'_>) -> fotad::dm::status::StatusCode {
         self.0.push((req.uri.to_string(), req.correlator.map(str::to_string)));
-        fotad::status::StatusCode::AcceptedForProcessing
+        fotad::dm::status::StatusCode::AcceptedForProcessing
     }
 }
 
 struct Answers;
 
-impl fotad::session::UserInteraction for Answers {
-    fn prompt(&self, p: &fotad::session::Prompt) -> Option<fotad::session::UiAnswer> {
-        use fotad::session::{PromptKind, UiAnswer};
+impl fotad::dm::session::UserInteraction for Answers {
+    fn prompt(&self, p: &fotad::dm::session::Prompt) -> Option<fotad::dm::session::UiAnswer> {
+        use fotad::dm::session::{PromptKind, UiAnswer};
         Some(match p.kind {
             PromptKind::TextInput => UiAnswer::Text(format!("typed for {}", p.text)),
             PromptKind::MultiChoice => UiAnswer::Choices(vec![1, 3]),
@@ -127,7 +127,7 @@ fn exec_copy_sequence_and_answers_from_a_ui() {
     s.client.tree().put_leaf("./FUMO/x/Update", b"", "null").unwrap();
     s.client
         .tree()
-        .with_node("./FUMO", |n| n.acl = fotad::tree::Acl::parse("Get=*&Exec=*&Add=*&Replace=*").unwrap())
+        .with_node("./FUMO", |n| n.acl = fotad::dm::tree::Acl::parse("Get=*&Exec=*&Add=*&Replace=*").unwrap())
         .unwrap();
     let exec = ItemCmd { correlator: Some("c-42".into()), ..cmd(vec![item("./FUMO/x/Update", None, None)]) };
     s.server.queue(DEVICE, Command::Exec(exec));

@@ -10,10 +10,10 @@ mod common;
 
 use common::*;
 
-use fotad::auth::Scheme;
-use fotad::session::{NoUi, QueuedAlert, Trigger};
-use fotad::syncml::{Alert, Codec, Command, Container, Item, Loc, Status};
-use fotad::tree::{Acl, Tree, UriLimits};
+use fotad::dm::auth::Scheme;
+use fotad::dm::session::{NoUi, QueuedAlert, Trigger};
+use fotad::dm::syncml::{Alert, Codec, Command, Container, Item, Loc, Status};
+use fotad::dm::tree::{Acl, Tree, UriLimits};
 use fotad_tests::testserver::{Fault, ServerConfig};
 
 /// A user-interaction alert: options, text, then the choices.
@@ -148,7 +148,7 @@ fn an_integrator_can_let_the_default_response_stand_per_alert_type() {
 #[test]
 fn an_unknown_alert_type_in_ui_default_answers_is_a_configuration_error() {
     let toml = "[dm]\ndevice_id = \"d\"\nui_default_answers = [\"confirm\", \"consent\"]\n";
-    let e = fotad::config::Settings::from_toml_str(toml).unwrap_err().to_string();
+    let e = fotad::dm::config::Settings::from_toml_str(toml).unwrap_err().to_string();
     assert!(e.contains("ui_default_answers") && e.contains("consent"), "{e}");
 }
 
@@ -269,10 +269,10 @@ fn atomic_fails_507_the_failed_command_keeps_its_code_the_others_216_and_the_tre
 
 struct Recorder(Vec<String>);
 
-impl fotad::session::ExecHandler for Recorder {
-    fn exec(&mut self, req: &fotad::session::ExecRequest<'_>) -> fotad::status::StatusCode {
+impl fotad::dm::session::ExecHandler for Recorder {
+    fn exec(&mut self, req: &fotad::dm::session::ExecRequest<'_>) -> fotad::dm::status::StatusCode {
         self.0.push(req.uri.to_string());
-        fotad::status::StatusCode::AcceptedForProcessing
+        fotad::dm::status::StatusCode::AcceptedForProcessing
     }
 }
 
@@ -390,8 +390,9 @@ fn devinfo_compat_offers_fwv_swv_hwv_under_devinfo_and_is_off_by_default() {
         16 * 1024,
         None,
     );
-    let settings = fotad::config::Settings::from_toml_str(&toml).unwrap();
-    let client = fotad::client::DmClient::open(settings, fotad::mo::Versions::fixed("fw-1.0", "sw-1.0")).unwrap();
+    let settings = fotad::dm::config::Settings::from_toml_str(&toml).unwrap();
+    let client =
+        fotad::dm::client::DmClient::open(settings, fotad::dm::mo::Versions::fixed("fw-1.0", "sw-1.0")).unwrap();
     drop(client);
     assert_eq!(on_disk(&on, "./DevInfo/FwV"), None);
     assert_eq!(on_disk(&on, "./DevInfo/DevId").as_deref(), Some(DEVICE));

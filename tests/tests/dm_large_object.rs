@@ -6,8 +6,8 @@
 use std::io::Read;
 use std::process::Command as Proc;
 
-use fotad::syncml::Codec;
-use fotad::tree::{Tree, UriLimits, Value, Who};
+use fotad::dm::syncml::Codec;
+use fotad::dm::tree::{Tree, UriLimits, Value, Who};
 use fotad_tests::testserver::harness::device_toml;
 use fotad_tests::testserver::{pattern_byte, Payload, ServerConfig, TestServer};
 
@@ -24,7 +24,7 @@ fn fifty_mib_object_streams_to_disk_under_32_mib() {
     {
         let mut t = Tree::open(&state, UriLimits::default()).unwrap();
         t.put_interior("./Vendor").unwrap();
-        t.with_node("./Vendor", |n| n.acl = fotad::tree::Acl::parse("Add=*&Get=*&Replace=*").unwrap()).unwrap();
+        t.with_node("./Vendor", |n| n.acl = fotad::dm::tree::Acl::parse("Add=*&Get=*&Replace=*").unwrap()).unwrap();
         t.save().unwrap();
     }
     server.queue_large(

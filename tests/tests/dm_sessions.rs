@@ -6,13 +6,13 @@ mod common;
 
 use common::*;
 
-use fotad::auth::Scheme;
-use fotad::client::DmClient;
-use fotad::config::Settings;
-use fotad::mo::Versions;
-use fotad::notification::UiMode;
-use fotad::session::{NoExec, NoUi, QueuedAlert, Trigger};
-use fotad::syncml::{Alert, Codec, Command, Item};
+use fotad::dm::auth::Scheme;
+use fotad::dm::client::DmClient;
+use fotad::dm::config::Settings;
+use fotad::dm::mo::Versions;
+use fotad::dm::notification::UiMode;
+use fotad::dm::session::{NoExec, NoUi, QueuedAlert, Trigger};
+use fotad::dm::syncml::{Alert, Codec, Command, Item};
 use fotad_tests::testserver::harness::device_toml;
 use fotad_tests::testserver::{Fault, ServerConfig, TestServer, TlsFiles};
 
@@ -205,7 +205,7 @@ fn a_wap_push_over_udp_starts_a_session() {
     let mut s = setup_with(cfg, Codec::Xml, 16 * 1024, None);
     s.server.queue(DEVICE, Command::Add(cmd(vec![item("./Vendor/x", Some("chr"), Some("udp"))])));
     let (tx, rx) = std::sync::mpsc::channel();
-    let listener = fotad::wap_push::UdpListener::start("127.0.0.1:0".parse().unwrap(), move |b| {
+    let listener = fotad::dm::wap_push::UdpListener::start("127.0.0.1:0".parse().unwrap(), move |b| {
         tx.send(b).unwrap();
     })
     .unwrap();
@@ -265,9 +265,9 @@ fn a_server_speaking_another_dtd_version_is_refused_before_any_command() {
 
 struct Declines;
 
-impl fotad::session::UserInteraction for Declines {
-    fn prompt(&self, _: &fotad::session::Prompt) -> Option<fotad::session::UiAnswer> {
-        Some(fotad::session::UiAnswer::Rejected)
+impl fotad::dm::session::UserInteraction for Declines {
+    fn prompt(&self, _: &fotad::dm::session::Prompt) -> Option<fotad::dm::session::UiAnswer> {
+        Some(fotad::dm::session::UiAnswer::Rejected)
     }
 }
 

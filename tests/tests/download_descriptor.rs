@@ -78,7 +78,7 @@ fn a_descriptor_size_mismatch_is_refused_and_905_is_posted() {
     let e =
         dl::downloader(Duration::from_secs(30)).download(&rig.job(&url), &rig.installer(), &mut |_| {}).unwrap_err();
     assert!(matches!(e, DownloadError::Descriptor(DescriptorError::Size { .. })), "{e}");
-    assert_eq!(e.fumo_result(), 402);
+    assert_eq!(fotad::fumo::FumoResult::from(&e).code(), 402);
     assert_eq!(received.recv_timeout(Duration::from_secs(5)).unwrap(), "905 Attribute mismatch");
     assert!(!rig.path("slot_b").exists(), "the slot was touched");
 }

@@ -54,7 +54,7 @@ fn a_missing_package_is_final_bad_url_411_without_retries() {
     let e =
         dl::downloader(Duration::from_secs(30)).download(&rig.job(&url), &rig.installer(), &mut |_| {}).unwrap_err();
     assert!(matches!(e, DownloadError::Http { status: 404, .. }), "{e}");
-    assert_eq!(e.fumo_result(), 411);
+    assert_eq!(fotad::fumo::FumoResult::from(&e).code(), 411);
     assert!(!e.to_string().contains("secret"), "the token leaked into {e}");
     assert_eq!(proxy.connections(), 1);
 }
@@ -70,7 +70,7 @@ fn a_badly_signed_package_is_refused_404_without_retries_or_writes() {
     let e =
         dl::downloader(Duration::from_secs(30)).download(&rig.job(&url), &rig.installer(), &mut |_| {}).unwrap_err();
     assert!(matches!(e, DownloadError::Install { .. }), "{e}");
-    assert_eq!(e.fumo_result(), 404);
+    assert_eq!(fotad::fumo::FumoResult::from(&e).code(), 404);
     assert_eq!(proxy.connections(), 1);
     assert!(!rig.path("slot_b").exists(), "the slot was touched");
 }
@@ -123,7 +123,7 @@ fn a_server_failing_past_the_deadline_ends_with_500() {
     let started = std::time::Instant::now();
     let e = dl::downloader(Duration::from_secs(2)).download(&rig.job(&url), &rig.installer(), &mut |_| {}).unwrap_err();
     assert!(matches!(e, DownloadError::Deadline { .. }), "{e}");
-    assert_eq!(e.fumo_result(), 500);
+    assert_eq!(fotad::fumo::FumoResult::from(&e).code(), 500);
     assert!(started.elapsed() <= Duration::from_secs(3), "the deadline was overrun: {:?}", started.elapsed());
     assert!(proxy.connections() > 3, "only {} attempts before the deadline", proxy.connections());
 }

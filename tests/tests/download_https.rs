@@ -83,7 +83,7 @@ fn https_with_the_configured_ca_installs_and_a_wrong_ca_fails_at_once() {
     assert!(e.to_string().contains("ca_bundle"), "the error does not say what to check: {e}");
     assert!(e.to_string().contains("certificate"), "the error does not say what failed: {e}");
     assert!(started.elapsed() < Duration::from_secs(5), "a TLS failure was retried");
-    assert_eq!(e.fumo_result(), 406);
+    assert_eq!(fotad::fumo::FumoResult::from(&e).code(), 406);
 
     let report = agent(&pki.join("good-ca.pem")).download(&rig.job(&url), &rig.installer(), &mut |_| {}).unwrap();
     assert!(rig.slot() == pkg.image, "slot differs from the image");

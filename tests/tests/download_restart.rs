@@ -68,7 +68,7 @@ fn a_cancel_stops_at_a_checkpoint_with_401_and_the_next_run_resumes() {
         })
         .unwrap_err();
     assert!(matches!(e, DownloadError::Cancelled { .. }), "{e}");
-    assert_eq!(e.fumo_result(), 401);
+    assert_eq!(fotad::fumo::FumoResult::from(&e).code(), 401);
     let offset = installer.checkpoint().unwrap().unwrap().next_offset;
     assert!(offset > 0 && offset < pkg.size);
     let report =

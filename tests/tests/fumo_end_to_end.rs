@@ -11,11 +11,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use common::{cmd, item, setup, DEVICE};
-use fotad::auth::Scheme;
+use fotad::cancel::CancelToken;
+use fotad::dm::auth::Scheme;
+use fotad::dm::session::{NoUi, Prompt, PromptKind, Trigger, UiAnswer, UserInteraction};
+use fotad::dm::syncml::{Codec, Command, FirmwareCmd, ItemCmd, Loc};
 use fotad::download::{DownloadSettings, Downloader};
 use fotad::fumo::{install_fumo, install_legacy, FumoExec, FumoStore, Legacy, Runner, Step};
-use fotad::session::{NoUi, Prompt, PromptKind, Trigger, UiAnswer, UserInteraction};
-use fotad::syncml::{Codec, Command, FirmwareCmd, ItemCmd, Loc};
 use fotad_tests::images::{evolve, write_image};
 use fotad_tests::nginx::Nginx;
 use fotad_updater::boot::sim::{boot_once, Selection};
@@ -73,7 +74,7 @@ fn rig_with(codec: Codec) -> Rig {
     let updater = fotad_updater::update::settings_under(&d("root")).unwrap();
     let mut s = setup(Scheme::Md5, codec);
     let store = Arc::new(Mutex::new(FumoStore::open(&d("state")).unwrap()));
-    let version: fotad::tree::DynamicFn = Arc::new(|| "1.0".to_string());
+    let version: fotad::dm::tree::DynamicFn = Arc::new(|| "1.0".to_string());
     install_fumo(s.client.tree(), FUMO, Arc::clone(&store), version, "Get=*&Replace=*&Exec=*").unwrap();
     fotad::fumo::vendor::install_slot_nodes(s.client.tree(), updater.clone()).unwrap();
     install_legacy(s.client.tree(), "./FwUpdate", &store, "Get=*&Replace=*&Exec=*").unwrap();
@@ -84,8 +85,7 @@ fn rig_with(codec: Codec) -> Rig {
         downloader: Downloader::new(DownloadSettings::default()).unwrap(),
         state_dir: d("state"),
         language: "en".into(),
-        policy: None,
-        cancel: None,
+        policy: fotad_updater::update::DevicePolicy::None,
     };
     let nginx = Nginx::start(&d("www"), None).unwrap();
     Rig { dir, s, store, runner, nginx, images: vec![v1, v2, v3] }
@@ -148,7 +148,7 @@ impl Rig {
     }
 
     fn run(&self) -> Step {
-        self.runner.run_next(&mut |_| {}).unwrap()
+        self.runner.run_next(&CancelToken::new(), &mut |_| {}).unwrap()
     }
 
     fn reboot(&self) {
@@ -213,7 +213,7 @@ fn download_and_update_then_reboot_and_confirm_reports_200() {
     r.reboot();
     assert_eq!(r.run(), Step::AwaitMarkGood, "reported before the new slot was confirmed");
     r.mark_good();
-    assert_eq!(r.run(), Step::Continue);
+    assert!(matches!(r.run(), Step::Finished(_)));
     assert_eq!(r.state(), 100);
     assert_eq!(r.run(), Step::Idle);
     r.session();
@@ -239,7 +239,7 @@ fn a_new_slot_that_never_confirms_falls_back_and_reports_410() {
         r.reboot();
     }
     assert!(std::fs::read_to_string(r.d("cmdline")).unwrap().contains("fotad.slot=A"));
-    assert_eq!(r.run(), Step::Continue);
+    assert!(matches!(r.run(), Step::Finished(_)));
     assert_eq!(r.state(), 80);
     r.session();
     assert_eq!(r.reports(), [("c-1".to_string(), "410".to_string(), Some("critical".to_string()))]);
@@ -252,12 +252,12 @@ fn two_packages_from_one_session_are_installed_one_after_another() {
     assert_eq!(r.run(), Step::Reboot);
     r.reboot();
     r.mark_good();
-    assert_eq!(r.run(), Step::Continue);
+    assert!(matches!(r.run(), Step::Finished(_)));
     assert_eq!(r.run(), Step::Reboot, "the second job did not start");
     assert_eq!(std::fs::read(r.d("rootfs-a.img")).unwrap(), r.images[2], "v3 not in slot A");
     r.reboot();
     r.mark_good();
-    assert_eq!(r.run(), Step::Continue);
+    assert!(matches!(r.run(), Step::Finished(_)));
     assert_eq!(r.run(), Step::Idle);
     r.session();
     let got: Vec<_> = r.reports().into_iter().map(|(c, d, _)| (c, d)).collect();
@@ -268,9 +268,9 @@ fn two_packages_from_one_session_are_installed_one_after_another() {
 fn refused_packages_are_reported_and_activate_nothing() {
     let mut r = rig();
     r.server_orders(&[("rogue.fota", "bad-sig"), ("other-model.fota", "bad-model")]);
-    assert_eq!(r.run(), Step::Continue);
+    assert!(matches!(r.run(), Step::Finished(_)));
     assert_eq!(r.state(), 20);
-    assert_eq!(r.run(), Step::Continue);
+    assert!(matches!(r.run(), Step::Finished(_)));
     assert_eq!(r.run(), Step::Idle);
     r.reboot();
     assert!(
@@ -293,12 +293,12 @@ fn a_package_delivered_in_pkgdata_is_installed_by_update() {
     r.session();
     assert_eq!(common::status_for(&r.s, "Exec"), [202]);
     let job = r.store.lock().unwrap().current().cloned().unwrap();
-    assert!(job.pkg_file.is_some(), "PkgData not captured: {job:?}; statuses {:?}", common::statuses(&r.s));
+    assert!(job.file().is_some(), "PkgData not captured: {job:?}; statuses {:?}", common::statuses(&r.s));
     assert_eq!(r.run(), Step::Reboot);
     assert_eq!(std::fs::read(r.d("rootfs-b.img")).unwrap(), r.images[1]);
     r.reboot();
     r.mark_good();
-    assert_eq!(r.run(), Step::Continue);
+    assert!(matches!(r.run(), Step::Finished(_)));
     r.session();
     assert_eq!(r.reports(), [("c-u".to_string(), "200".to_string(), None)]);
     let types: Vec<_> = common::sent_alerts(&r.s, 1226)
@@ -315,7 +315,7 @@ fn legacy_commands_download_verify_save_apply_and_confirm_on_the_fumo_jobs() {
     r.legacy(FirmwareCmd::GetFirmwareUpdate, Some(&url), None, Some("L-get"));
     r.session();
     assert_eq!(r.statuses_since(0, "GetFirmwareUpdate"), [202]);
-    assert_eq!(r.run(), Step::Continue, "the download job did not finish");
+    assert!(matches!(r.run(), Step::Finished(_)), "the download job did not finish");
     assert_eq!(r.state_of(LEGACY), 50);
     assert_eq!(std::fs::read(r.d("rootfs-b.img")).unwrap(), r.images[1]);
     assert!(std::fs::read_to_string(r.d("cmdline")).unwrap().contains("fotad.slot=A"));
@@ -340,7 +340,7 @@ fn legacy_commands_download_verify_save_apply_and_confirm_on_the_fumo_jobs() {
     assert_eq!(r.statuses_since(seen, "ConfirmFirmwareUpdate"), [202], "confirmed before the reboot");
     r.reboot();
     r.mark_good();
-    assert_eq!(r.run(), Step::Continue);
+    assert!(matches!(r.run(), Step::Finished(_)));
     assert_eq!(r.state_of(LEGACY), 100);
     let seen = common::statuses(&r.s).len();
     r.legacy(FirmwareCmd::ConfirmFirmwareUpdate, None, None, None);
@@ -377,7 +377,7 @@ fn legacy_verify_catches_a_damaged_slot_which_is_then_never_applied() {
     let url = r.nginx.url("/v2.fota");
     r.legacy(FirmwareCmd::GetFirmwareUpdate, Some(&url), None, None);
     r.session();
-    assert_eq!(r.run(), Step::Continue);
+    assert!(matches!(r.run(), Step::Finished(_)));
     let mut slot = std::fs::read(r.d("rootfs-b.img")).unwrap();
     slot[4096] ^= 0xff;
     std::fs::write(r.d("rootfs-b.img"), &slot).unwrap();
@@ -397,7 +397,7 @@ fn legacy_verify_catches_a_damaged_slot_which_is_then_never_applied() {
     r.legacy(FirmwareCmd::GetFirmwareUpdate, Some(&url), None, None);
     r.session();
     assert_eq!(r.statuses_since(seen, "GetFirmwareUpdate"), [202]);
-    assert_eq!(r.run(), Step::Continue);
+    assert!(matches!(r.run(), Step::Finished(_)));
     assert_eq!(std::fs::read(r.d("rootfs-b.img")).unwrap(), r.images[1]);
 }
 
@@ -424,7 +424,7 @@ fn legacy_download_prompt_asks_the_user_and_a_no_fetches_nothing() {
     r.s.server.queue(DEVICE, Command::Firmware(FirmwareCmd::GetFirmwareUpdate, cmd(vec![outside])));
     r.session_with(&yes);
     assert_eq!(r.statuses_since(seen, "GetFirmwareUpdate"), [202, 404]);
-    assert_eq!(r.run(), Step::Continue);
+    assert!(matches!(r.run(), Step::Finished(_)));
     assert_eq!(r.state_of(LEGACY), 50);
 }
 

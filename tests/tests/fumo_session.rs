@@ -10,16 +10,16 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::{cmd, item, setup, status_for, DEVICE};
-use fotad::auth::Scheme;
-use fotad::fumo::{install_fumo, FumoExec, FumoStore, Operation};
-use fotad::session::{NoUi, Trigger};
-use fotad::syncml::{Codec, Command, ItemCmd};
+use fotad::dm::auth::Scheme;
+use fotad::dm::session::{NoUi, Trigger};
+use fotad::dm::syncml::{Codec, Command, ItemCmd};
+use fotad::fumo::{install_fumo, Ended, FumoExec, FumoResult, FumoStore, Operation};
 
 const FUMO: &str = "./FUMO/fotad";
 
 fn with_fumo(s: &mut common::Setup) -> Arc<Mutex<FumoStore>> {
     let store = Arc::new(Mutex::new(FumoStore::in_memory()));
-    let version: fotad::tree::DynamicFn = Arc::new(|| "1.0.0".to_string());
+    let version: fotad::dm::tree::DynamicFn = Arc::new(|| "1.0.0".to_string());
     install_fumo(s.client.tree(), FUMO, Arc::clone(&store), version, "Get=*&Replace=*&Exec=*").unwrap();
     store
 }
@@ -50,7 +50,8 @@ fn exec_is_accepted_and_queued_with_the_url_and_correlator_of_its_moment() {
 
     assert_eq!(status_for(&s, "Exec"), [202, 202, 202]);
     let jobs: Vec<_> = store.lock().unwrap().jobs().cloned().collect();
-    let got: Vec<_> = jobs.iter().map(|j| (j.operation, j.pkg_url.clone(), j.correlator.clone().unwrap())).collect();
+    let got: Vec<_> =
+        jobs.iter().map(|j| (j.operation, j.url().map(String::from), j.correlator.clone().unwrap())).collect();
     assert_eq!(
         got,
         [
@@ -70,7 +71,7 @@ fn exec_outside_fumo_is_not_supported() {
     let mut s = setup(Scheme::Basic, Codec::Xml);
     let store = with_fumo(&mut s);
     s.client.tree().put_leaf("./Vendor/Reboot", b"", "null").unwrap();
-    s.client.tree().with_node("./Vendor", |n| n.acl = fotad::tree::Acl::parse("Exec=*&Get=*").unwrap()).unwrap();
+    s.client.tree().with_node("./Vendor", |n| n.acl = fotad::dm::tree::Acl::parse("Exec=*&Get=*").unwrap()).unwrap();
     s.server.queue(DEVICE, Command::Exec(cmd(vec![item("./Vendor/Reboot", None, None)])));
     let mut fumo = FumoExec::new("./FUMO", Arc::clone(&store));
     s.client.session(None, &Trigger::Client, &NoUi, &mut fumo).unwrap();
@@ -87,7 +88,7 @@ fn the_result_reaches_the_server_as_one_generic_alert() {
     let mut fumo = FumoExec::new("./FUMO", Arc::clone(&store));
     s.client.session(None, &Trigger::Client, &NoUi, &mut fumo).unwrap();
     let id = store.lock().unwrap().current().unwrap().id;
-    store.lock().unwrap().report(id, 410, &s.client.alerts()).unwrap();
+    store.lock().unwrap().finish(id, Some(Ended::UpdateFailed), FumoResult::UpdateFailed, &s.client.alerts()).unwrap();
 
     s.client.session(None, &Trigger::Client, &NoUi, &mut fumo).unwrap();
     s.client.session(None, &Trigger::Client, &NoUi, &mut fumo).unwrap();

@@ -9,7 +9,7 @@
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use fotad::syncml::Command;
+use fotad::dm::syncml::Command;
 use fotad_tests::agent_rig::{AgentRig, DEVICE_ID};
 use fotad_tests::testserver::{script, Route};
 
@@ -27,7 +27,7 @@ fn run_until_idle(rig: &AgentRig, n: usize) -> String {
         let (status, log) = run(rig, &[], &[]);
         all.push_str(&log);
         assert!(status.success(), "fotad failed: {all}");
-        if log.contains("done: Idle") && !log.contains("reporting") {
+        if rig.idle() {
             break;
         }
     }

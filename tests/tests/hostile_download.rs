@@ -63,7 +63,7 @@ fn a_redirect_outside_the_rules_ends_the_download_with_411() {
             DownloadError::Redirect { reason, .. } if expected(reason) => {}
             other => panic!("{path}: {other}"),
         }
-        assert_eq!(e.fumo_result(), 411, "{path}");
+        assert_eq!(fotad::fumo::FumoResult::from(&e).code(), 411, "{path}");
         assert!(!rig.path("slot_b").exists(), "{path}: the slot was touched");
     }
 }

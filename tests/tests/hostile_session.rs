@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-use fotad::client::{ClientError, DmClient};
-use fotad::config::Settings;
-use fotad::mo::Versions;
-use fotad::session::{NoExec, NoUi, SessionError, Trigger};
-use fotad::syncml::{Codec, Command};
+use fotad::dm::client::{ClientError, DmClient};
+use fotad::dm::config::Settings;
+use fotad::dm::mo::Versions;
+use fotad::dm::session::{NoExec, NoUi, SessionError, Trigger};
+use fotad::dm::syncml::{Codec, Command};
 use fotad_tests::testserver::harness::device_toml;
 use fotad_tests::testserver::{script, ServerConfig, TestServer, TlsFiles};
 
@@ -89,7 +89,7 @@ fn a_server_dripping_its_reply_is_cut_off_at_max_session_secs() {
 
 #[test]
 fn a_reply_with_another_session_id_executes_nothing() {
-    let mut s = setup(fotad::auth::Scheme::Md5, Codec::Xml);
+    let mut s = setup(fotad::dm::auth::Scheme::Md5, Codec::Xml);
     s.server.apply(DEVICE, script::parse("hostile session-id 7FFF\nadd ./Vendor/x chr planted").unwrap());
     let e = run(&mut s).unwrap_err();
     assert!(matches!(&e, ClientError::Session(SessionError::Unbound { reason, .. }) if reason.contains("7FFF")), "{e}");
@@ -99,7 +99,7 @@ fn a_reply_with_another_session_id_executes_nothing() {
 
 #[test]
 fn statuses_that_refer_to_a_message_never_sent_execute_nothing() {
-    let mut s = setup(fotad::auth::Scheme::Md5, Codec::Wbxml);
+    let mut s = setup(fotad::dm::auth::Scheme::Md5, Codec::Wbxml);
     s.server.apply(DEVICE, script::parse("hostile msg-ref 99\nadd ./Vendor/x chr planted").unwrap());
     let e = run(&mut s).unwrap_err();
     assert!(matches!(&e, ClientError::Session(SessionError::Unbound { reason, .. }) if reason.contains("99")), "{e}");

@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use fotad::syncml::Command as DmCommand;
+use fotad::dm::syncml::Command as DmCommand;
 use fotad_tests::agent_rig::DEVICE_ID;
 use fotad_tests::qemu::image::TestImage;
 use fotad_tests::qemu::vm::{booted_slots, boots, Vm};
@@ -210,8 +210,7 @@ fn delta_update_a_to_b_through_two_power_cuts_from_a_mounted_journaled_root() ->
     vm.sh(&format!("mkdir -p /run/fotad-test && ({} >/run/fotad-test/watch.log 2>&1 &)", ui("watch")), SHORT)?;
     let log = vm.sh_until("cat /run/fotad-test/watch.log", LONG, |o| o.contains("(consent)"))?;
     assert!(log.contains("answer: fotactl accept"), "{log}");
-    // The whole package is in. (The agent's State stays "idle" while a job
-    // resumed after a restart runs and waits for consent: not checked here.)
+    // The whole package is in.
     let st = status(&vm)?;
     assert_eq!(st["progress"]["bytes_done"].as_u64(), Some(size), "{st}");
     vm.sh(&ui("accept"), SHORT)?;

@@ -7,7 +7,7 @@
 use std::sync::{mpsc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use fotad::session::AlertQueue;
+use fotad::dm::session::AlertQueue;
 use fotad::sim::cat::{self, CommandDetails};
 use fotad::sim::{
     GateRefusal, GateState, PinState, SessionRequest, SimDeps, SimHandle, SimSettings, SimSnapshot, SIM_CHANGE_TYPE,
@@ -191,7 +191,7 @@ fn gate_table_every_cell_through_a_card() {
             let got = rig.sim.check_package(tag);
             assert_eq!(got, want, "condition {cond:#04x}, tag {tag:?}");
             if let Err(r) = got {
-                assert_eq!(r.fumo_result(), 405);
+                assert_eq!(fotad::fumo::FumoResult::from(&r).code(), 405);
             }
         }
         card.remove();
@@ -324,33 +324,34 @@ fn private_command_wants_the_result_in_an_envelope_on_2g() {
 }
 
 /// Records package 1 and then fails like an unreachable server.
-struct Recorder(Vec<fotad::transport::Request>);
+struct Recorder(Vec<fotad::dm::transport::Request>);
 
-impl fotad::transport::Transport for Recorder {
+impl fotad::dm::transport::Transport for Recorder {
     fn exchange(
         &mut self,
-        req: &fotad::transport::Request,
-    ) -> Result<fotad::transport::Response, fotad::transport::TransportError> {
+        req: &fotad::dm::transport::Request,
+    ) -> Result<fotad::dm::transport::Response, fotad::dm::transport::TransportError> {
         self.0.push(req.clone());
-        Err(fotad::transport::TransportError::Scheme { url: format!("{} (test: server unreachable)", req.url) })
+        Err(fotad::dm::transport::TransportError::Scheme { url: format!("{} (test: server unreachable)", req.url) })
     }
 }
 
 /// Runs the real session engine for the SIM's request, as the agent's glue
 /// does: the account whose address is the requested server URI.
-fn run_dm_session(uri: &str, state: &std::path::Path) -> (Result<(), String>, Vec<fotad::transport::Request>) {
-    use fotad::session::{run_session, NoExec, NoUi, SessionContext, SessionOptions, Trigger};
+fn run_dm_session(uri: &str, state: &std::path::Path) -> (Result<(), String>, Vec<fotad::dm::transport::Request>) {
+    use fotad::dm::session::{run_session, NoExec, NoUi, SessionContext, SessionOptions, Trigger};
     let config = format!(
         "[dm]\ndevice_id = \"IMEI:490154203237518\"\nmanufacturer = \"Acme\"\nmodel = \"GW-1\"\n\
          encoding = \"xml\"\nstate_dir = \"{}\"\n[[accounts]]\nserver_id = \"operator\"\naddress = \"{uri}\"\n\
          auth = \"basic\"\nclient_name = \"dev1\"\nclient_secret = \"pw\"\nserver_secret = \"srv\"\n",
         state.display()
     );
-    let settings = fotad::config::Settings::from_toml_str(&config).unwrap();
-    let mut tree = fotad::tree::Tree::new(fotad::tree::UriLimits::default());
-    fotad::mo::install_standard_objects(&mut tree, &settings, fotad::mo::Versions::fixed("1.0", "1.0")).unwrap();
-    let account = fotad::mo::accounts(&tree).into_iter().find(|a| a.server_id == "operator").unwrap();
-    let mut nonces = fotad::auth::NonceStore::load(state).unwrap();
+    let settings = fotad::dm::config::Settings::from_toml_str(&config).unwrap();
+    let mut tree = fotad::dm::tree::Tree::new(fotad::dm::tree::UriLimits::default());
+    fotad::dm::mo::install_standard_objects(&mut tree, &settings, fotad::dm::mo::Versions::fixed("1.0", "1.0"))
+        .unwrap();
+    let account = fotad::dm::mo::accounts(&tree).into_iter().find(|a| a.server_id == "operator").unwrap();
+    let mut nonces = fotad::dm::auth::NonceStore::load(state).unwrap();
     let mut transport = Recorder(Vec::new());
     let ctx = SessionContext {
         tree: &mut tree,

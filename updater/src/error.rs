@@ -1,4 +1,4 @@
-//! Install errors, and the one table mapping them to FUMO result codes.
+//! Install errors, and the kinds callers tell them apart by.
 
 use std::path::PathBuf;
 
@@ -6,8 +6,68 @@ use crate::lifecycle::LifecycleError;
 use crate::ops::OpError;
 use crate::package::PackageError;
 
-/// Why an install was refused or failed. Every variant maps to a FUMO result
-/// code with [`InstallError::fumo_result`].
+/// What kind of failure an install or update error is: the updater's typed
+/// answer for callers that map failures to their own codes (the agent maps
+/// each kind to a FUMO result code in one table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// The package is not signed by a trusted key.
+    Untrusted,
+    /// The package or its data is malformed, cut short or corrupt.
+    Corrupt,
+    /// The package is not for this device: another model, an image class or
+    /// a source image the device does not have.
+    NotForDevice,
+    /// The package's security version is below the floor (anti-rollback).
+    Downgrade,
+    /// The device's own policy refused it (the SIM's operator gate).
+    RefusedByPolicy,
+    /// The slots cannot take an update now: the booted slot is not confirmed,
+    /// or the target is the running system.
+    SlotsNotReady,
+    /// An image does not fit its slot, or the device is out of space.
+    NoSpace,
+    /// Reading the package stream failed (network, pipe); resumable.
+    Stream,
+    /// Stopped at a checkpoint; resumable.
+    Cancelled,
+    /// Nothing completely installed to activate or verify.
+    NothingInstalled,
+    /// The written slot does not read back as the manifest says.
+    VerifyFailed,
+    /// The device, the bootloader or the state directory failed.
+    #[default]
+    Device,
+}
+
+impl ErrorKind {
+    /// The kind's name, as in `fotad-update` messages and records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Untrusted => "untrusted",
+            ErrorKind::Corrupt => "corrupt",
+            ErrorKind::NotForDevice => "not-for-device",
+            ErrorKind::Downgrade => "downgrade",
+            ErrorKind::RefusedByPolicy => "refused-by-policy",
+            ErrorKind::SlotsNotReady => "slots-not-ready",
+            ErrorKind::NoSpace => "no-space",
+            ErrorKind::Stream => "stream",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::NothingInstalled => "nothing-installed",
+            ErrorKind::VerifyFailed => "verify-failed",
+            ErrorKind::Device => "device",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an install was refused or failed; [`InstallError::kind`] says what kind.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
     #[error("package rejected: {0}")]
@@ -49,31 +109,32 @@ pub enum InstallError {
 }
 
 impl InstallError {
-    /// The FUMO result code (OMA FUMO 1.0) reported for this error.
-    pub fn fumo_result(&self) -> u16 {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
         match self {
             InstallError::Package(p) => match p {
-                PackageError::BadSignature { .. } | PackageError::Untrusted { .. } => 404,
-                PackageError::Io { .. } | PackageError::BadKey { .. } => 410,
-                _ => 402,
+                PackageError::BadSignature { .. } | PackageError::Untrusted { .. } => ErrorKind::Untrusted,
+                PackageError::Io { .. } | PackageError::BadKey { .. } => ErrorKind::Device,
+                _ => ErrorKind::Corrupt,
             },
-            InstallError::Corrupt { source: OpError::SourceHash { .. }, .. } => 403,
-            InstallError::Corrupt { .. } => 402,
-            InstallError::Truncated { .. } => 402,
+            InstallError::Corrupt { source: OpError::SourceHash { .. }, .. } => ErrorKind::NotForDevice,
+            InstallError::Corrupt { .. } | InstallError::Truncated { .. } => ErrorKind::Corrupt,
             InstallError::Incompatible { .. }
             | InstallError::NoTarget { .. }
             | InstallError::NoSource { .. }
-            | InstallError::WrongSource { .. } => 403,
-            InstallError::Downgrade { .. } => 405,
-            InstallError::TargetIsSource { .. } | InstallError::Refused { .. } => 405,
-            InstallError::TargetTooSmall { .. } | InstallError::NoSpace { .. } => 502,
-            InstallError::Stream { .. } => 503,
-            InstallError::Cancelled => 401,
+            | InstallError::WrongSource { .. } => ErrorKind::NotForDevice,
+            InstallError::Downgrade { .. } => ErrorKind::Downgrade,
+            InstallError::Refused { .. } => ErrorKind::RefusedByPolicy,
+            InstallError::TargetIsSource { .. } => ErrorKind::SlotsNotReady,
+            InstallError::TargetTooSmall { .. } | InstallError::NoSpace { .. } => ErrorKind::NoSpace,
+            InstallError::Stream { .. } => ErrorKind::Stream,
+            InstallError::Cancelled => ErrorKind::Cancelled,
             InstallError::Slot(e) => match **e {
-                LifecycleError::BootedNotConfirmed(_) => 405,
-                _ => 410,
+                LifecycleError::BootedNotConfirmed(_) => ErrorKind::SlotsNotReady,
+                _ => ErrorKind::Device,
             },
-            InstallError::Io { .. } | InstallError::VerifyFailed { .. } | InstallError::ResumeMismatch { .. } => 410,
+            InstallError::VerifyFailed { .. } => ErrorKind::VerifyFailed,
+            InstallError::Io { .. } | InstallError::ResumeMismatch { .. } => ErrorKind::Device,
         }
     }
 

@@ -4,7 +4,6 @@
 pub mod atomic_file;
 pub mod boot;
 pub mod cli;
-pub mod cli_slots;
 pub mod config;
 pub mod delta;
 pub mod error;
@@ -13,8 +12,8 @@ pub mod lifecycle;
 pub mod ops;
 pub mod package;
 pub mod slot;
-pub mod slot_record;
+pub mod sync;
 pub mod text;
 pub mod update;
 
-pub use error::InstallError;
+pub use error::{ErrorKind, InstallError};

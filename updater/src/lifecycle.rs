@@ -22,8 +22,8 @@ use crate::config::{BootloaderConfig, Settings, SlotSource};
 use crate::install::{self, Records};
 use crate::slot::booted::{self, BootedError, Probe};
 use crate::slot::gpt::DiscoverError;
+use crate::slot::record::{self as slot_record, Outcome, Pending, RecordError, SlotContent, SlotRecord, UpdateResult};
 use crate::slot::{Slot, Slots};
-use crate::slot_record::{self, Outcome, Pending, RecordError, SlotContent, SlotRecord, UpdateResult};
 
 /// A lifecycle step failed or was refused.
 #[derive(Debug, thiserror::Error)]

@@ -1,25 +1,39 @@
-//! An update of the inactive slot, start to end, in the order of writes that
-//! is never broken: read and verify the package (signature, compatible,
-//! version, security version against the floor of the confirmed slots, fit)
-//! → mark the inactive slot bad, right before the first write, from inside the
-//! installer → install (write, sync, read back and verify) → copy the image
-//! classes the package does not carry → make the slot primary in trial. The
-//! booted slot is only read.
+//! The one install pipeline of the inactive slot, used by every caller (the
+//! agent's FUMO jobs, its legacy commands and `InstallFile`, and
+//! `fotad-update install`), in the order of writes that is never broken:
+//!
+//! 1. [`begin`]: resolve the inactive slot (no write) with the updater's
+//!    policies (compatible model, security version against the floor of the
+//!    confirmed slots, a target for every image) and the caller's
+//!    [`DevicePolicy`] (the SIM's operator gate), which every caller names;
+//! 2. [`SlotUpdate::check`] (optional, e.g. to ask for consent first) or
+//!    [`SlotUpdate::stream`]: verify the package's signature and every policy,
+//!    then mark the slot bad right before the first write (from inside the
+//!    installer), write, sync and checkpoint each operation;
+//! 3. verify: every written image is read back and hashed (in the installer);
+//! 4. [`SlotUpdate::activate`]: copy the image classes the package does not
+//!    carry, then make the slot primary for a limited number of trial boots.
+//!
+//! An Update after a Download (the slot already holds a verified package)
+//! activates with [`activate_installed`]. The booted slot is only read.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
 use crate::config::Settings;
-use crate::error::InstallError;
-use crate::install::{device_size, hash_prefix, InstallOptions, Installed, Installer, Records, Status};
+use crate::error::{ErrorKind, InstallError};
+use crate::install::{
+    device_size, hash_prefix, InstallOptions, Installed, Installer, ManifestPolicy, Progress, Records, Status,
+};
 use crate::lifecycle::{ImageTarget, InstallTarget, Lifecycle, LifecycleError};
-use crate::package::{load_public_keys, read_raw_header, sha256_hex, ImageDigest};
+use crate::package::{load_public_keys, read_raw_header, sha256_hex, Header, ImageDigest, RawHeader};
+use crate::slot::record::SlotContent;
 use crate::slot::Slot;
-use crate::slot_record::SlotContent;
 
 /// Why an update of the inactive slot failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,14 +57,37 @@ pub enum UpdateError {
 }
 
 impl UpdateError {
-    /// The FUMO result code reported for this failure.
-    pub fn fumo_result(&self) -> u16 {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            UpdateError::Install(e) => e.fumo_result(),
-            UpdateError::Lifecycle(LifecycleError::BootedNotConfirmed(_)) => 405,
-            UpdateError::NothingInstalled { .. } => 400,
-            _ => 410,
+            UpdateError::Install(e) => e.kind(),
+            UpdateError::Lifecycle(LifecycleError::BootedNotConfirmed(_) | LifecycleError::TargetIsBooted(_)) => {
+                ErrorKind::SlotsNotReady
+            }
+            UpdateError::NothingInstalled { .. } => ErrorKind::NothingInstalled,
+            _ => ErrorKind::Device,
         }
+    }
+}
+
+/// The device's own check of every package, besides the updater's: the SIM's
+/// operator gate. Every caller of [`begin`] names one, so that none can be
+/// left out by forgetting it.
+#[derive(Clone)]
+pub enum DevicePolicy {
+    /// None beyond the updater's checks: `fotad-update install` by hand, which
+    /// does not read the SIM.
+    None,
+    /// A check of the manifest; `Err(reason)` refuses the package.
+    Check(ManifestPolicy),
+}
+
+impl std::fmt::Debug for DevicePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DevicePolicy::None => "DevicePolicy::None",
+            DevicePolicy::Check(_) => "DevicePolicy::Check",
+        })
     }
 }
 
@@ -64,16 +101,22 @@ pub struct SlotUpdate {
     tries: u8,
 }
 
-/// An installer writing into the inactive slot, refusing packages below the
-/// security floor of the confirmed slots. Refused while the booted slot is not
-/// confirmed. Writes nothing: the slot is marked bad by the installer, once
-/// the package passed its checks, right before the first byte is written.
-pub fn begin(settings: &Settings) -> Result<SlotUpdate, UpdateError> {
-    begin_on(Lifecycle::open(settings)?, settings)
+/// Begins an update of the inactive slot with every policy: refused while
+/// the booted slot is not confirmed; packages below the security floor of
+/// the confirmed slots, for another model, or refused by `device` are refused
+/// before anything is written. Setting `cancel` stops the install at its next
+/// checkpoint. Writes nothing.
+pub fn begin(settings: &Settings, device: DevicePolicy, cancel: Arc<AtomicBool>) -> Result<SlotUpdate, UpdateError> {
+    begin_on(Lifecycle::open(settings)?, settings, device, cancel)
 }
 
 /// [`begin`] on a lifecycle opened by the caller (tests, the simulator).
-pub fn begin_on(lifecycle: Lifecycle, settings: &Settings) -> Result<SlotUpdate, UpdateError> {
+pub fn begin_on(
+    lifecycle: Lifecycle,
+    settings: &Settings,
+    device: DevicePolicy,
+    cancel: Arc<AtomicBool>,
+) -> Result<SlotUpdate, UpdateError> {
     let compatible = settings.compatible.clone().ok_or(UpdateError::NoCompatible)?;
     let target = lifecycle.target()?;
     let installed_security_version = lifecycle.security_floor()?;
@@ -85,23 +128,28 @@ pub fn begin_on(lifecycle: Lifecycle, settings: &Settings) -> Result<SlotUpdate,
         installed_security_version,
         images: target.images.clone(),
     });
+    if let DevicePolicy::Check(policy) = device {
+        installer.set_policy(policy);
+    }
+    installer.set_cancel_flag(cancel);
     let (shared, slot) = (Arc::clone(&lifecycle), target.slot);
     installer.set_before_first_write(Arc::new(move || {
-        let mut lifecycle = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut lifecycle = crate::sync::lock(&shared);
         lifecycle.mark_target_bad(slot).map_err(|e| InstallError::Slot(Box::new(e)))
     }));
     Ok(SlotUpdate { lifecycle, target, installer, tries: settings.tries })
 }
 
 impl SlotUpdate {
-    /// The installer writing into the inactive slot.
+    /// The installer writing into the inactive slot, for a caller that
+    /// streams into it itself (the download agent resumes from its checkpoint).
     pub fn installer(&self) -> &Installer {
         &self.installer
     }
 
-    /// The installer, to add a device policy before installing.
-    pub fn installer_mut(&mut self) -> &mut Installer {
-        &mut self.installer
+    /// Reads the boot id from `path` (tests and simulators of a reboot).
+    pub fn set_boot_id_path(&mut self, path: &Path) {
+        self.installer.set_boot_id_path(path);
     }
 
     /// The slot being written.
@@ -109,20 +157,56 @@ impl SlotUpdate {
         self.target.slot
     }
 
+    /// Verifies a package header against every policy, writing nothing (to
+    /// show the package, or ask for consent, before streaming it).
+    pub fn check(&self, raw: RawHeader) -> Result<Header, UpdateError> {
+        Ok(self.installer.verify(raw)?)
+    }
+
+    /// Streams the package from `reader` (starting at package byte `start`)
+    /// into the slot: verified against every policy before the first write,
+    /// each operation synced and checkpointed, every image read back and
+    /// verified at the end.
+    pub fn stream<R: Read>(
+        &self,
+        reader: R,
+        start: u64,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Installed, UpdateError> {
+        Ok(self.installer.install(reader, start, progress)?)
+    }
+
     /// After a verified install: copies the image classes the package did not
     /// carry from the booted slot (and verifies them), then makes the slot
     /// primary for a limited number of trial boots.
-    pub fn finish(self, installed: &Installed) -> Result<Slot, UpdateError> {
+    pub fn activate(self, installed: &Installed) -> Result<Slot, UpdateError> {
         for (class, image) in &self.target.images {
             if !installed.images.contains_key(class) {
                 copy_image(class, image)?;
             }
         }
         let content = SlotContent::new(&installed.version, installed.security_version);
-        let mut lifecycle = self.lifecycle.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut lifecycle = crate::sync::lock(&self.lifecycle);
         lifecycle.activate(self.target.slot, self.tries, Some(&content))?;
         Ok(self.target.slot)
     }
+}
+
+/// Activates the inactive slot with the package the installer installed
+/// and verified in it before (an Update after a Download), when it is the
+/// package `expected` (its manifest's SHA-256), if given: primary for a
+/// limited number of trial boots. Returns the slot and the version.
+pub fn activate_installed(settings: &Settings, expected: Option<&str>) -> Result<(Slot, String), UpdateError> {
+    let mut lifecycle = Lifecycle::open(settings)?;
+    let slot = !lifecycle.booted();
+    let content = match Records::new(&settings.state_dir).status()? {
+        Some(Status::Installed { version, package, security_version }) if expected.map_or(true, |p| p == package) => {
+            SlotContent::new(version, security_version)
+        }
+        _ => return Err(UpdateError::NothingInstalled { slot }),
+    };
+    lifecycle.activate(slot, settings.tries, Some(&content))?;
+    Ok((slot, content.version))
 }
 
 /// Checks, again, the package the installer last installed into the inactive
@@ -148,7 +232,7 @@ pub fn verify_installed(settings: &Settings) -> Result<Installed, UpdateError> {
         let part = lifecycle.slots().get(slot).get(&image.class);
         let part = part.ok_or_else(|| InstallError::NoTarget { class: image.class.clone() })?;
         if let Err(e) = check_image(&image.class, &part.device, &image.target) {
-            let status = Status::Failed { package, version, result: 402, error: e.to_string() };
+            let status = Status::Failed { package, version, kind: ErrorKind::VerifyFailed, error: e.to_string() };
             records.save_status(&status)?;
             return Err(e.into());
         }

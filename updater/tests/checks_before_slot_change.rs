@@ -101,7 +101,7 @@ fn a_cut_package_file_is_resumable_only_past_its_header() {
     let out = r.cli(&["install", s(&in_header)]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
-    assert!(err.contains("FUMO result 402") && !err.contains("resum"), "{err}");
+    assert!(err.contains("install failed (corrupt)") && !err.contains("resum"), "{err}");
     let in_payload = r.dev.write("in-payload.fota", &whole[..header + (whole.len() - header) / 2]);
     assert_eq!(r.cli(&["install", s(&in_payload)]).status.code(), Some(75));
 }
@@ -116,7 +116,7 @@ mod pipeline {
     use fotad_updater::config::{BootloaderConfig, Settings, SlotSource, DEFAULT_READ_TIMEOUT};
     use fotad_updater::lifecycle::{Lifecycle, LifecycleError};
     use fotad_updater::slot::{Partition, Slot, SlotSet, Slots};
-    use fotad_updater::update::begin_on;
+    use fotad_updater::update::{begin_on, DevicePolicy};
     use fotad_updater::InstallError;
 
     use super::common::rig::Rig;
@@ -149,7 +149,7 @@ mod pipeline {
         let r = Rig::new();
         let good = BootState { primary: Some(Slot::A), a: SlotState::Good, b: SlotState::Good };
         let disk = SimDisk::new(good);
-        let update = begin_on(lifecycle(&r, &disk), &settings(&r)).unwrap();
+        let update = begin_on(lifecycle(&r, &disk), &settings(&r), DevicePolicy::None, Default::default()).unwrap();
         assert_eq!(disk.state(), good, "begin changed the slot state");
 
         let garbage = b"\x89FOTA\r\n\x1a\0\x01\0\0\0\0\0\x10not a manifest at all";
@@ -172,7 +172,7 @@ mod pipeline {
     fn when_the_slot_cannot_be_marked_bad_nothing_is_written() {
         let r = Rig::new();
         let disk = SimDisk::new(BootState { primary: Some(Slot::A), a: SlotState::Good, b: SlotState::Good });
-        let update = begin_on(lifecycle(&r, &disk), &settings(&r)).unwrap();
+        let update = begin_on(lifecycle(&r, &disk), &settings(&r), DevicePolicy::None, Default::default()).unwrap();
         let slot_b = std::fs::read(r.dev.path("rootfs-b.img")).unwrap();
         let before = r.snapshot();
         disk.cut_power_at(0);

@@ -61,7 +61,7 @@ fn a_target_larger_than_the_file_slot_is_refused_before_the_slot_changes() {
     let out = wait_at_most(child, Duration::from_secs(30), "an install of an 8 TiB image into a file slot");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
-    assert!(err.contains("FUMO result 502") && err.contains("8796093022208"), "{err}");
+    assert!(err.contains("install failed (no-space)") && err.contains("8796093022208"), "{err}");
     assert_eq!(std::fs::metadata(&slot_b).unwrap().len(), size_before, "the slot file was grown");
     let after = r.snapshot();
     assert_eq!(after.0, before.0, "the bootloader state changed");

@@ -1,5 +1,5 @@
 //! Bad packages and wrong devices are refused with the right typed error
-//! (and FUMO result code), and the target is never marked installed.
+//! (and error kind), and the target is never marked installed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -10,7 +10,7 @@ use common::{evolve, image, install_file, Device};
 use fotad_updater::delta::ImageInput;
 use fotad_updater::install::Status;
 use fotad_updater::package::{read_header, sha256_hex, write_keypair, PackageError};
-use fotad_updater::InstallError;
+use fotad_updater::{ErrorKind, InstallError};
 
 struct Case {
     dev: Device,
@@ -81,7 +81,7 @@ fn tampered_manifest_fails_signature_404() {
     let pkg = c.tampered(|bytes, _| find(bytes, b"\"version\":\"2.0.0\"") + 12);
     let err = c.install(&pkg);
     assert!(matches!(err, InstallError::Package(PackageError::BadSignature { .. })), "{err}");
-    assert_eq!(err.fumo_result(), 404);
+    assert_eq!(err.kind(), ErrorKind::Untrusted);
     c.assert_untouched();
 }
 
@@ -91,7 +91,7 @@ fn tampered_signature_fails_404() {
     let pkg = c.tampered(|_, payload| payload as usize - 10);
     let err = c.install(&pkg);
     assert!(matches!(err, InstallError::Package(PackageError::BadSignature { .. })), "{err}");
-    assert_eq!(err.fumo_result(), 404);
+    assert_eq!(err.kind(), ErrorKind::Untrusted);
     c.assert_untouched();
 }
 
@@ -101,10 +101,10 @@ fn tampered_payload_is_corrupt_402_and_marked_failed() {
     let pkg = c.tampered(|bytes, payload| (payload as usize + bytes.len()) / 2);
     let err = c.install(&pkg);
     assert!(matches!(err, InstallError::Corrupt { .. }), "{err}");
-    assert_eq!(err.fumo_result(), 402);
+    assert_eq!(err.kind(), ErrorKind::Corrupt);
     c.assert_not_installed();
     let status = c.dev.installer(&[]).records().status().unwrap();
-    assert!(matches!(status, Some(Status::Failed { result: 402, .. })), "{status:?}");
+    assert!(matches!(status, Some(Status::Failed { kind: ErrorKind::Corrupt, .. })), "{status:?}");
 }
 
 #[test]
@@ -129,7 +129,7 @@ fn package_signed_by_an_untrusted_key_is_refused_404() {
     let pkg = c.dev.pack_with_key(&spec, "rogue.fota", &c.dev.path("rogue.key"));
     let err = c.install(&pkg);
     assert!(matches!(err, InstallError::Package(PackageError::Untrusted { .. })), "{err}");
-    assert_eq!(err.fumo_result(), 404);
+    assert_eq!(err.kind(), ErrorKind::Untrusted);
     c.assert_untouched();
 }
 
@@ -138,7 +138,7 @@ fn wrong_compatible_is_refused_403() {
     let c = case();
     let err = c.install_with(|o| o.compatible = "other,model".into());
     assert!(matches!(err, InstallError::Incompatible { .. }), "{err}");
-    assert_eq!(err.fumo_result(), 403);
+    assert_eq!(err.kind(), ErrorKind::NotForDevice);
     c.assert_untouched();
 }
 
@@ -147,7 +147,7 @@ fn downgrade_is_refused_405() {
     let c = case();
     let err = c.install_with(|o| o.installed_security_version = 6);
     assert!(matches!(err, InstallError::Downgrade { package: 5, installed: 6 }), "{err}");
-    assert_eq!(err.fumo_result(), 405);
+    assert_eq!(err.kind(), ErrorKind::Downgrade);
     c.assert_untouched();
 }
 
@@ -164,7 +164,7 @@ fn delta_over_the_wrong_source_is_refused_403_and_source_untouched() {
     );
     let msg = err.to_string();
     assert!(msg.contains("(4 KiB block 0)") && msg.contains("the source slot changed"), "{msg}");
-    assert_eq!(err.fumo_result(), 403);
+    assert_eq!(err.kind(), ErrorKind::NotForDevice);
     assert_eq!(std::fs::read(&wrong_path).unwrap(), wrong, "source slot written");
     c.assert_not_installed();
 }
@@ -183,7 +183,7 @@ fn garbage_is_not_a_package() {
     let pkg = c.dev.write("garbage.fota", b"this is not a package at all, just some text");
     let err = c.install(&pkg);
     assert!(matches!(err, InstallError::Package(PackageError::BadMagic)), "{err}");
-    assert_eq!(err.fumo_result(), 402);
+    assert_eq!(err.kind(), ErrorKind::Corrupt);
     c.assert_untouched();
 }
 

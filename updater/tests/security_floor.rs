@@ -25,7 +25,7 @@ fn an_interrupted_or_refused_install_does_not_lower_the_downgrade_floor() {
     let out = r.cli(&["install", s(&old)]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "security version 3 accepted below the confirmed 5: {err}");
-    assert!(err.contains("FUMO result 405") && err.contains("downgrade"), "{err}");
+    assert!(err.contains("install failed (downgrade)") && err.contains("downgrade"), "{err}");
 
     // ...and after a refused install (payload corrupt: recorded as failed).
     let mut bad = v3;

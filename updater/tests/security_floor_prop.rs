@@ -213,7 +213,12 @@ impl World {
         if let Cut::BootWrite(n) = cut {
             self.disk.cut_power_at(n);
         }
-        let mut update = match fotad_updater::update::begin_on(self.lifecycle(), &self.settings) {
+        let mut update = match fotad_updater::update::begin_on(
+            self.lifecycle(),
+            &self.settings,
+            fotad_updater::update::DevicePolicy::None,
+            Default::default(),
+        ) {
             Ok(u) => u,
             Err(e) => {
                 let refused = before.get(self.booted) != SlotState::Good;
@@ -222,7 +227,7 @@ impl World {
             }
         };
         let target = update.slot();
-        update.installer_mut().set_boot_id_path(&self.boot_id_path());
+        update.set_boot_id_path(&self.boot_id_path());
         let cancel = update.installer().cancel_flag();
         let len = match cut {
             Cut::Stream(f) | Cut::Power(f) => pkg.bytes.len() * f as usize / 256,
@@ -248,7 +253,7 @@ impl World {
                 );
                 assert_eq!(pkg.kind, Kind::Good, "a {:?} package was installed", pkg.kind);
                 self.content[idx(target)] = Some(installed.security_version);
-                let finished = update.finish(&installed);
+                let finished = update.activate(&installed);
                 assert_eq!(finished.is_err(), self.disk.is_cut(), "{finished:?}");
             }
             Err(InstallError::Downgrade { package, installed }) => {

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{run_tool, s};
-use fotad_updater::cli_slots::load_settings;
+use fotad_updater::cli::slots::load_settings;
 use fotad_updater::lifecycle::Lifecycle;
-use fotad_updater::slot_record::SlotContent;
+use fotad_updater::slot::record::SlotContent;
 use serde_json::Value;
 
 struct Device {

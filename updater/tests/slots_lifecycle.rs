@@ -6,8 +6,8 @@ use std::path::Path;
 use fotad_updater::boot::sim::SimDisk;
 use fotad_updater::boot::{BootState, SlotState};
 use fotad_updater::lifecycle::{BootCheck, Lifecycle, LifecycleError};
+use fotad_updater::slot::record::{SlotContent, UpdateResult};
 use fotad_updater::slot::{Partition, Slot, SlotSet, Slots};
-use fotad_updater::slot_record::{SlotContent, UpdateResult};
 
 fn slots() -> Slots {
     let set = |r: &str, b: &str| -> SlotSet {

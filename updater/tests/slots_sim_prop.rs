@@ -11,8 +11,8 @@ use std::path::Path;
 use fotad_updater::boot::sim::{Selection, SimDisk};
 use fotad_updater::boot::{BootState, SlotState};
 use fotad_updater::lifecycle::{BootCheck, Lifecycle};
+use fotad_updater::slot::record::{SlotContent, UpdateResult};
 use fotad_updater::slot::{Partition, Slot, SlotSet, Slots};
-use fotad_updater::slot_record::{SlotContent, UpdateResult};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]

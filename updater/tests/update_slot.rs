@@ -119,7 +119,7 @@ fn refused_package_activates_nothing() {
     let bad = r.dev.write("bad.fota", &bytes);
     let out = cli(&r.root, &["install", s(&bad)]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("FUMO result 402"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("install failed (corrupt)"));
     let env = grub(&r);
     assert!(env.contains("ORDER=A") && !env.contains("ORDER=B"), "{env}");
     assert!(env.contains("B_OK=0") && env.contains("B_TRY=0"), "slot B not left bad: {env}");

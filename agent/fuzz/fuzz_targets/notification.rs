@@ -2,7 +2,7 @@
 //! check is a plain yes/no.
 #![no_main]
 
-use fotad::notification::Notification;
+use fotad::dm::notification::Notification;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

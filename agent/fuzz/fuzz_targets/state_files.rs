@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use fotad::auth::NonceStore;
+use fotad::dm::auth::NonceStore;
 use fotad::download::ResumeState;
 use fotad::fumo::{crash, FumoStore};
-use fotad::session::AlertQueue;
-use fotad::tree::{Tree, UriLimits};
+use fotad::dm::session::AlertQueue;
+use fotad::dm::tree::{Tree, UriLimits};
 use libfuzzer_sys::fuzz_target;
 
 const FILES: [&str; 6] = ["fumo.json", "pending-alerts.json", "nonces", "dmtree.json", "download.json", "fumo-panics.json"];

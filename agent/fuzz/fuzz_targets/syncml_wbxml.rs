@@ -2,7 +2,7 @@
 //! through our WBXML encoder unchanged.
 #![no_main]
 
-use fotad::syncml::Codec;
+use fotad::dm::syncml::Codec;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

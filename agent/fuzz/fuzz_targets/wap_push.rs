@@ -2,7 +2,7 @@
 //! WSP decoder never panics, and what it hands on lies inside the datagram.
 #![no_main]
 
-use fotad::wap_push::parse;
+use fotad::dm::wap_push::parse;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

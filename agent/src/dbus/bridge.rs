@@ -1,15 +1,18 @@
-//! [`UserInteraction`] over D-Bus: the DM session's user-interaction alerts go
-//! out as `Prompt` signals and come back through `RespondToPrompt`. With no UI
-//! registered (`RegisterUi`) nobody is asked; a prompt nobody answers within
-//! MAXDT (else the configured prompt time-out) times out. Either way the
-//! session answers 408 unless `[dm] ui_default_answers` lets the default stand.
+//! The person at the device over D-Bus, the runs' [`Frontend`]: the DM
+//! session's user-interaction alerts and the update consent go out as
+//! `Prompt` signals and come back through `RespondToPrompt` (`Accept`,
+//! `Defer`). With no UI registered (`RegisterUi`) nobody is asked; a prompt
+//! nobody answers within MAXDT (else the configured prompt time-out) times
+//! out. Either way the session answers 408 unless `[dm] ui_default_answers`
+//! lets the default stand. A cancelled run asks nothing more.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::core::Core;
 use super::prompts::{PromptSpec, PromptType, Reply};
-use crate::session::{default_for_ui, Prompt, PromptKind, UiAnswer, UserInteraction};
+use crate::app::{Activity, ConsentReply, Frontend};
+use crate::dm::session::{default_for_ui, Prompt, PromptKind, UiAnswer, UserInteraction};
 
 /// The bridge handed to the DM session.
 #[derive(Debug, Clone)]
@@ -57,9 +60,15 @@ pub fn answer_of(reply: Reply) -> UiAnswer {
     }
 }
 
+impl DbusUi {
+    fn cancelling(&self) -> bool {
+        self.core.agent.status().activity == Activity::Cancelling
+    }
+}
+
 impl UserInteraction for DbusUi {
     fn prompt(&self, p: &Prompt) -> Option<UiAnswer> {
-        if !self.core.ui_attached() {
+        if !self.core.ui_attached() || self.cancelling() {
             return None;
         }
         let spec = spec_of(p);
@@ -74,5 +83,39 @@ impl UserInteraction for DbusUi {
             None if p.kind == PromptKind::Display => UiAnswer::Accepted,
             None => UiAnswer::TimedOut,
         })
+    }
+}
+
+impl Frontend for DbusUi {
+    fn ui(&self) -> &dyn UserInteraction {
+        self
+    }
+
+    fn language(&self) -> String {
+        self.core.language()
+    }
+
+    fn ask_consent(&self, text: &str, timeout: Duration) -> ConsentReply {
+        if self.cancelling() {
+            return ConsentReply::Refuse;
+        }
+        let spec = PromptSpec {
+            kind: PromptType::Consent,
+            text: text.to_string(),
+            choices: Vec::new(),
+            min_display_secs: None,
+            max_display_secs: Some(u32::try_from(timeout.as_secs()).unwrap_or(u32::MAX)),
+            default_response: None,
+            max_length: None,
+            input_type: None,
+            echo_password: false,
+        };
+        match self.core.broker.ask(spec, timeout) {
+            Some(Reply::Accept) => ConsentReply::Accept,
+            Some(Reply::Defer(secs)) if secs > 0 => ConsentReply::Defer(Some(Duration::from_secs(u64::from(secs)))),
+            Some(Reply::Defer(_)) => ConsentReply::Defer(None),
+            None => ConsentReply::NoAnswer,
+            Some(_) => ConsentReply::Refuse,
+        }
     }
 }

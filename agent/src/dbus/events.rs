@@ -1,17 +1,17 @@
-//! What worker threads tell the bus side: property changes and signals. One
-//! async task ([`super::service::pump`]) turns them into D-Bus messages, so
-//! blocking code never waits on the bus.
+//! What the agent's runs and the prompts tell the bus side: property changes
+//! and signals. One async task (`service::pump`) turns them into D-Bus
+//! messages, so blocking code never waits on the bus.
 
 use super::prompts::PromptSpec;
-use super::state::AgentState;
+use crate::app::Activity;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// These properties changed (names as on the bus).
     Changed(&'static [&'static str]),
-    /// The state the agent moved to, for the service manager's `STATUS=`
-    /// (carried here: by the time the event is handled the state may have moved on).
-    Status(AgentState),
+    /// The activity the agent moved to, for the service manager's `STATUS=`
+    /// (carried here: by the time the event is handled it may have moved on).
+    Status(Activity),
     Prompt {
         id: u32,
         spec: PromptSpec,

@@ -15,9 +15,8 @@ use super::access::Level;
 use super::core::Core;
 use super::error::AgentError;
 use super::events::Event;
-use super::jobs;
 use super::prompts::{PromptRefusal, Reply};
-use super::state::{IllegalTransition, Transition};
+use crate::app::{CheckKind, Refused, Work};
 use crate::i18n;
 
 /// The object served on the bus.
@@ -26,8 +25,11 @@ pub struct Agent {
     pub(crate) core: Arc<Core>,
 }
 
-fn busy(e: IllegalTransition) -> AgentError {
-    AgentError::Busy(format!("{e}; wait for Completed or call Cancel"))
+fn busy(e: Refused) -> AgentError {
+    match e {
+        Refused::Busy { .. } => AgentError::Busy(format!("{e} (wait for Completed or call Cancel)")),
+        Refused::Closed => AgentError::Failed(e.to_string()),
+    }
 }
 
 fn refused(e: PromptRefusal) -> AgentError {
@@ -62,7 +64,7 @@ impl Agent {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(), AgentError> {
         self.authorize(&hdr, conn, Level::Ui, "CheckForUpdate").await?;
-        self.core.start_job(Transition::StartCheck, |core| jobs::check(&core)).map_err(busy)
+        self.core.start(Work::Check(CheckKind::User)).map_err(busy)
     }
 
     /// Gives consent to the pending update.
@@ -88,14 +90,18 @@ impl Agent {
         self.core.broker.respond(id, Reply::Defer(seconds)).map_err(refused)
     }
 
-    /// Stops the running job at its next checkpoint.
+    /// Stops the running job, whatever started it (a UI, the schedule, a
+    /// push, the SIM), at its next checkpoint.
     async fn cancel(
         &self,
         #[zbus(header)] hdr: Header<'_>,
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(), AgentError> {
         self.authorize(&hdr, conn, Level::Ui, "Cancel").await?;
-        self.core.cancel().map_err(|e| AgentError::NotPending(format!("nothing to cancel: {e}")))
+        match self.core.cancel() {
+            true => Ok(()),
+            false => Err(AgentError::NotPending("nothing to cancel: the agent is idle".into())),
+        }
     }
 
     /// Answers prompt `id`: action accept, reject, cancel, text (values[0]),
@@ -151,7 +157,7 @@ impl Agent {
         #[zbus(connection)] conn: &Connection,
     ) -> Result<(), AgentError> {
         self.authorize(&hdr, conn, Level::Root, "Notify").await?;
-        self.core.start_job(Transition::StartCheck, move |core| jobs::notify(&core, &package0)).map_err(busy)
+        self.core.start(Work::Notify(package0)).map_err(busy)
     }
 
     /// Installs a local package file (absolute path); root only.
@@ -166,7 +172,7 @@ impl Agent {
         if !path.is_absolute() {
             return Err(AgentError::InvalidArgs(format!("{} is not an absolute path", path.display())));
         }
-        self.core.start_job(Transition::StartInstall, move |core| jobs::install(&core, &path)).map_err(busy)
+        self.core.start(Work::InstallFile(path)).map_err(busy)
     }
 
     /// Verifies the SIM PIN; returns the PIN tries left.
@@ -202,41 +208,42 @@ impl Agent {
         Ok((s.iccid, s.imsi, s.msisdn, s.operator))
     }
 
+    /// What the agent does now, whatever started it.
     #[zbus(property)]
     async fn state(&self) -> String {
-        self.core.model().state.as_str().to_string()
+        self.core.agent.status().activity.as_str().to_string()
     }
 
     #[zbus(property, name = "FumoState")]
     async fn fumo_state(&self) -> u32 {
-        self.core.model().fumo_state
+        u32::from(self.core.agent.fumo_state())
     }
 
     /// (percent, bytes done, bytes total, message)
     #[zbus(property)]
     async fn progress(&self) -> (u32, u64, u64, String) {
-        self.core.model().progress
+        self.core.progress()
     }
 
     #[zbus(property)]
     async fn current_version(&self) -> String {
-        self.core.model().current_version
+        self.system().await.version
     }
 
     #[zbus(property)]
     async fn booted_slot(&self) -> String {
-        self.core.model().booted_slot
+        self.system().await.booted
     }
 
     #[zbus(property)]
     async fn slots(&self) -> HashMap<String, String> {
-        self.core.model().slots
+        self.system().await.slots
     }
 
     /// (result code, message)
     #[zbus(property)]
     async fn last_result(&self) -> (u32, String) {
-        self.core.model().last_result
+        self.core.agent.last_result().map_or((0, String::new()), |f| (f.code, f.message))
     }
 
     #[zbus(property)]
@@ -278,6 +285,12 @@ impl Agent {
 }
 
 impl Agent {
+    /// Versions and slots, read by the agent from the updater's records.
+    async fn system(&self) -> crate::app::System {
+        let agent = Arc::clone(&self.core.agent);
+        tokio::task::spawn_blocking(move || agent.system()).await.unwrap_or_default()
+    }
+
     async fn sim_snapshot(&self) -> Option<super::ports::SimSnapshot> {
         let sim = Arc::clone(&self.core.sim);
         tokio::task::spawn_blocking(move || sim.snapshot()).await.ok()

@@ -1,44 +1,8 @@
-//! The seams the lead glues other parts of the agent into: where an install
-//! writes (slot resolution), the SIM, and the DM client.
+//! The SIM as the D-Bus service sees it (a seam: tests put a fake SIM here).
 
-use fotad_updater::install::{Installed, Installer};
-use fotad_updater::update::SlotUpdate;
+use std::sync::Arc;
 
-use crate::device::Observer;
-use crate::session::UserInteraction;
-
-/// Where an `InstallFile` writes: an installer, and what to do after a
-/// verified install (activate the slot).
-pub trait InstallTarget {
-    fn installer(&self) -> &Installer;
-    /// Called after a verified install; `Err(reason)` fails the job.
-    fn finish(self: Box<Self>, installed: &Installed) -> Result<(), String>;
-}
-
-/// The inactive slot: activated for trial boots after the install.
-impl InstallTarget for SlotUpdate {
-    fn installer(&self) -> &Installer {
-        SlotUpdate::installer(self)
-    }
-    fn finish(self: Box<Self>, installed: &Installed) -> Result<(), String> {
-        SlotUpdate::finish(*self, installed).map(|_| ()).map_err(|e| e.to_string())
-    }
-}
-
-/// Plain targets (tests): nothing to do after the install.
-impl InstallTarget for Installer {
-    fn installer(&self) -> &Installer {
-        self
-    }
-    fn finish(self: Box<Self>, _: &Installed) -> Result<(), String> {
-        Ok(())
-    }
-}
-
-/// Prepares the target of each `InstallFile` (the inactive slot; its installer
-/// marks it bad right before the first write); an error says why no target is
-/// available.
-pub type InstallProvider = Box<dyn Fn() -> Result<Box<dyn InstallTarget>, String> + Send + Sync>;
+use crate::sim::{PinState, SimHandle};
 
 /// What the service knows of the SIM. Everyone sees `state` and
 /// `pin_tries_left` (the `Sim` property); the identity (ICCID, IMSI, MSISDN
@@ -80,33 +44,39 @@ impl SimPort for NoSim {
     }
 }
 
-/// How a DM job ended: a FUMO/DM result code and a message for the user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    pub code: u32,
-    pub message: String,
-}
+/// The agent's SIM.
+#[derive(Debug)]
+pub struct DeviceSim(pub Arc<SimHandle>);
 
-/// The DM client as the D-Bus service drives it. Blocking; run in a worker
-/// thread. `ui` turns the server's user-interaction alerts into `Prompt`
-/// signals; `obs` takes progress and the FUMO state and lets `Cancel` reach
-/// the running install.
-pub trait DmPort: Send + Sync {
-    /// A client-initiated session (`CheckForUpdate`).
-    fn check(&self, ui: &dyn UserInteraction, obs: &dyn Observer) -> Result<Outcome, String>;
-    /// A server-initiated session from a package #0 (`Notify`).
-    fn notify(&self, package0: &[u8], ui: &dyn UserInteraction, obs: &dyn Observer) -> Result<Outcome, String>;
-}
-
-/// No DM server configured: checks fail with an explanation.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoDm;
-
-impl DmPort for NoDm {
-    fn check(&self, _: &dyn UserInteraction, _: &dyn Observer) -> Result<Outcome, String> {
-        Err("no DM account is configured; add [[accounts]] to /etc/fotad/fotad.toml".into())
+impl SimPort for DeviceSim {
+    fn snapshot(&self) -> SimSnapshot {
+        let s = self.0.snapshot();
+        let state = match (s.present, s.pin) {
+            (false, _) => "absent",
+            (true, Some(PinState::Required { .. })) => "pin-required",
+            (true, Some(PinState::Blocked)) => "blocked",
+            (true, Some(PinState::NotRequired | PinState::Verified)) => "ready",
+            (true, None) => "unknown",
+        };
+        SimSnapshot {
+            state: state.into(),
+            iccid: s.iccid.clone().unwrap_or_default(),
+            imsi: s.imsi.clone().unwrap_or_default(),
+            msisdn: s.msisdn.clone().unwrap_or_default(),
+            operator: s.imsi.as_deref().map(|i| i.chars().take(5).collect()).unwrap_or_default(),
+            pin_tries_left: s.pin_tries().unwrap_or(0),
+        }
     }
-    fn notify(&self, _: &[u8], _: &dyn UserInteraction, _: &dyn Observer) -> Result<Outcome, String> {
-        Err("no DM account is configured; add [[accounts]] to /etc/fotad/fotad.toml".into())
+
+    fn enter_pin(&self, pin: &str) -> Result<u32, String> {
+        self.0.enter_pin(pin)
+    }
+}
+
+/// The SIM port for `agent`: its SIM, or none.
+pub fn sim_of(agent: &crate::app::Agent) -> Arc<dyn SimPort> {
+    match agent.sim() {
+        Some(handle) => Arc::new(DeviceSim(handle)),
+        None => Arc::new(NoSim),
     }
 }

@@ -7,6 +7,7 @@ use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use fotad_updater::sync::lock;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::events::Event;
@@ -147,7 +148,7 @@ impl PromptBroker {
     pub fn ask(&self, spec: PromptSpec, timeout: Duration) -> Option<Reply> {
         let (tx, rx) = sync_channel(1);
         let id = {
-            let Ok(mut open) = self.open.lock() else { return None };
+            let mut open = lock(&self.open);
             open.0 = open.0.wrapping_add(1).max(1);
             let id = open.0;
             open.1.insert(id, Pending { spec: spec.clone(), answer: tx });
@@ -165,7 +166,7 @@ impl PromptBroker {
 
     /// Answers prompt `id`; the first valid answer wins, later ones get an error.
     pub fn respond(&self, id: u32, reply: Reply) -> Result<(), PromptRefusal> {
-        let mut open = self.open.lock().map_err(|_| PromptRefusal::NoSuchPrompt(id))?;
+        let mut open = lock(&self.open);
         let pending = open.1.get(&id).ok_or(PromptRefusal::NoSuchPrompt(id))?;
         check_reply(&pending.spec, &reply).map_err(PromptRefusal::Invalid)?;
         let outcome = reply.outcome();
@@ -179,23 +180,20 @@ impl PromptBroker {
 
     /// The id of the open consent prompt, if any.
     pub fn consent_id(&self) -> Option<u32> {
-        let open = self.open.lock().ok()?;
+        let open = lock(&self.open);
         open.1.iter().find(|(_, p)| p.spec.kind == PromptType::Consent).map(|(id, _)| *id)
     }
 
     /// Cancels every open prompt (shutdown, `Cancel`).
     pub fn cancel_all(&self) {
-        let ids: Vec<u32> = match self.open.lock() {
-            Ok(open) => open.1.keys().copied().collect(),
-            Err(_) => return,
-        };
+        let ids: Vec<u32> = lock(&self.open).1.keys().copied().collect();
         for id in ids {
             let _ = self.respond(id, Reply::Cancel);
         }
     }
 
     fn close(&self, id: u32, outcome: &str) {
-        let removed = self.open.lock().map(|mut o| o.1.remove(&id).is_some()).unwrap_or(false);
+        let removed = lock(&self.open).1.remove(&id).is_some();
         if removed {
             let _ = self.events.send(Event::PromptClosed { id, outcome: outcome.to_string() });
         }

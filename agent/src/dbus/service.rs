@@ -16,8 +16,8 @@ use super::bridge::DbusUi;
 use super::core::{Core, ServiceParts};
 use super::events::Event;
 use super::interface::Agent;
-use super::settings::BusChoice;
 use super::{BUS_NAME, OBJECT_PATH};
+use crate::app::service_settings::BusChoice;
 
 /// The running service.
 #[derive(Debug)]
@@ -55,7 +55,7 @@ impl Service {
         DbusUi::new(Arc::clone(&self.core))
     }
 
-    /// The core, for the FUMO and slot parts to update properties.
+    /// The core (the agent, the prompts, the registered UIs).
     pub fn core(&self) -> Arc<Core> {
         Arc::clone(&self.core)
     }
@@ -64,10 +64,10 @@ impl Service {
         &self.conn
     }
 
-    /// Stops a running job at its next checkpoint, waits for it, flushes the
-    /// last events and releases the name.
+    /// Stops the agent (the running run, whatever started it, stops at its
+    /// next checkpoint), waits for it, and releases the name.
     pub async fn shutdown(self) {
-        self.core.stop().await;
+        self.core.stop(std::time::Duration::from_secs(600)).await;
         drop(self.core);
         let _ = self.conn.release_name(BUS_NAME).await;
         self.pump.abort();
@@ -88,7 +88,7 @@ async fn forget_uis_that_leave(core: Arc<Core>, mut changes: fdo::NameOwnerChang
 async fn pump(iface: InterfaceRef<Agent>, mut rx: UnboundedReceiver<Event>, status: StatusHook) {
     while let Some(event) = rx.recv().await {
         if let Err(e) = forward(&iface, event, &status).await {
-            eprintln!("fotad: sending a D-Bus signal failed: {e}");
+            tracing::warn!(error = %e, "sending a D-Bus signal failed");
         }
     }
 }

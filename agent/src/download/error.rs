@@ -1,14 +1,15 @@
-//! Download errors, each carrying the (redacted) URL concerned, and the one
-//! table mapping them to FUMO result codes and installNotify status codes.
+//! Download errors, each carrying the (redacted) URL concerned, and the table
+//! mapping them to installNotify status codes (their FUMO result codes are in
+//! the one FUMO table, `fumo::result`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fotad_updater::InstallError;
+use fotad_updater::{ErrorKind, InstallError};
 
 use super::descriptor::DescriptorError;
 use super::notify::InstallStatus;
-use crate::state::StateError;
+use crate::state_file::StateError;
 
 /// Why the last attempt before a deadline failed (decides the FUMO code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,44 +50,20 @@ pub enum DownloadError {
 }
 
 impl DownloadError {
-    /// The FUMO result code (OMA FUMO 1.0) reported for this failure.
-    pub fn fumo_result(&self) -> u16 {
-        match self {
-            DownloadError::BadUrl { .. } | DownloadError::Redirect { .. } => 411,
-            DownloadError::Http { status, .. } => match status {
-                400 | 404 | 410 | 414 => 411,
-                401 | 403 | 407 => 406,
-                _ => 400,
-            },
-            DownloadError::Tls { .. } => 406,
-            DownloadError::CaBundle { .. } | DownloadError::State(_) => 400,
-            DownloadError::Deadline { cause, .. } => match cause {
-                RetryCause::Unreachable => 412,
-                RetryCause::Server(_) => 500,
-                RetryCause::Stall => 407,
-                RetryCause::Network => 503,
-            },
-            // Out of room while the package still downloads: "download
-            // failed, out of memory" rather than the updater's 502.
-            DownloadError::Install { source, .. } => match source.fumo_result() {
-                502 => 501,
-                code => code,
-            },
-            DownloadError::Cancelled { .. } => 401,
-            DownloadError::Descriptor(d) => d.fumo_result(),
-        }
-    }
-
     /// The installNotify status posted to a descriptor's installNotifyURI.
     pub fn install_status(&self) -> InstallStatus {
         match self {
             DownloadError::Cancelled { .. } => InstallStatus::UserCancelled,
             DownloadError::Deadline { .. } => InstallStatus::LossOfService,
             DownloadError::Descriptor(d) => d.install_status(),
-            DownloadError::Install { source, .. } => match source.fumo_result() {
-                501 | 502 => InstallStatus::InsufficientMemory,
-                403..=405 => InstallStatus::NonAcceptableContent,
-                401 => InstallStatus::UserCancelled,
+            DownloadError::Install { source, .. } => match source.kind() {
+                ErrorKind::NoSpace => InstallStatus::InsufficientMemory,
+                ErrorKind::NotForDevice
+                | ErrorKind::Untrusted
+                | ErrorKind::Downgrade
+                | ErrorKind::RefusedByPolicy
+                | ErrorKind::SlotsNotReady => InstallStatus::NonAcceptableContent,
+                ErrorKind::Cancelled => InstallStatus::UserCancelled,
                 _ => InstallStatus::DeviceAborted,
             },
             DownloadError::BadUrl { .. }
@@ -102,40 +79,25 @@ impl DownloadError {
 mod tests {
     use super::*;
 
-    fn http(status: u16) -> DownloadError {
-        DownloadError::Http { url: "http://h/p".into(), status }
-    }
-
     #[test]
-    fn final_http_statuses_map_to_fumo_codes() {
-        assert_eq!(http(404).fumo_result(), 411);
-        assert_eq!(http(410).fumo_result(), 411);
-        assert_eq!(http(403).fumo_result(), 406);
-        assert_eq!(http(405).fumo_result(), 400);
-        assert_eq!(http(404).install_status(), InstallStatus::LoaderError);
-    }
-
-    #[test]
-    fn deadlines_map_by_their_last_cause() {
-        let d = |cause| DownloadError::Deadline { url: "u".into(), elapsed: Duration::ZERO, cause, last: "x".into() };
-        assert_eq!(d(RetryCause::Unreachable).fumo_result(), 412);
-        assert_eq!(d(RetryCause::Server(503)).fumo_result(), 500);
-        assert_eq!(d(RetryCause::Stall).fumo_result(), 407);
-        assert_eq!(d(RetryCause::Network).fumo_result(), 503);
-        assert_eq!(d(RetryCause::Network).install_status(), InstallStatus::LossOfService);
-    }
-
-    #[test]
-    fn install_refusals_and_cancel_keep_the_installer_codes() {
+    fn install_notify_statuses_follow_the_failure() {
+        let http = DownloadError::Http { url: "http://h/p".into(), status: 404 };
+        assert_eq!(http.install_status(), InstallStatus::LoaderError);
+        let d = DownloadError::Deadline {
+            url: "u".into(),
+            elapsed: Duration::ZERO,
+            cause: RetryCause::Network,
+            last: "x".into(),
+        };
+        assert_eq!(d.install_status(), InstallStatus::LossOfService);
         let e =
             DownloadError::Install { url: "u".into(), source: InstallError::Downgrade { package: 1, installed: 2 } };
-        assert_eq!(e.fumo_result(), 405);
         assert_eq!(e.install_status(), InstallStatus::NonAcceptableContent);
         let c = DownloadError::Cancelled { url: "u".into() };
-        assert_eq!((c.fumo_result(), c.install_status()), (401, InstallStatus::UserCancelled));
+        assert_eq!(c.install_status(), InstallStatus::UserCancelled);
         let full =
             InstallError::TargetTooSmall { class: "rootfs".into(), path: "/dev/b".into(), needed: 2, available: 1 };
         let e = DownloadError::Install { url: "u".into(), source: full };
-        assert_eq!((e.fumo_result(), e.install_status()), (501, InstallStatus::InsufficientMemory));
+        assert_eq!(e.install_status(), InstallStatus::InsufficientMemory);
     }
 }

@@ -4,7 +4,7 @@
 use super::error::RetryCause;
 use super::url::{redact, redirect_target, RedirectRefused, MAX_REDIRECTS};
 use super::DownloadError;
-use crate::http_client::{self, header, Response};
+use crate::dm::http_client::{self, header, Response};
 
 /// A usable answer.
 #[derive(Debug)]

@@ -80,7 +80,7 @@ impl Downloader {
     pub fn new(settings: DownloadSettings) -> Result<Self, DownloadError> {
         // Redirects are followed by `http::get`, under the URL rules; the
         // client itself follows none.
-        let agent = crate::http_client::agent(&crate::http_client::ClientOptions {
+        let agent = crate::dm::http_client::agent(&crate::dm::http_client::ClientOptions {
             ca_bundle: settings.ca_bundle.as_deref(),
             connect_timeout: settings.connect_timeout,
             read_timeout: settings.read_timeout,
@@ -171,12 +171,12 @@ impl Downloader {
         if let Some(uri) = &state.install_notify {
             let status = result.as_ref().map_or_else(DownloadError::install_status, |_| InstallStatus::Success);
             if let Err(e) = notify::post(&self.agent, uri, status) {
-                eprintln!("fotad: download: {e}");
+                tracing::warn!(error = %e, "download: installNotify not posted");
             }
         }
         if !keep {
             if let Err(e) = ResumeState::clear(state_dir) {
-                eprintln!("fotad: download: {e}");
+                tracing::warn!(error = %crate::logging::chain(&e), "download: resume record not removed");
             }
         }
     }

@@ -65,7 +65,7 @@ pub fn post(agent: &ureq::Agent, uri: &str, status: InstallStatus) -> Result<(),
             redact(uri),
             r.status().as_u16()
         )),
-        Err(e) => Err(format!("installNotify to {} failed: {}", redact(uri), crate::http_client::describe(&e))),
+        Err(e) => Err(format!("installNotify to {} failed: {}", redact(uri), crate::dm::http_client::describe(&e))),
     }
 }
 

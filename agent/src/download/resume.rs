@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::DownloadError;
-use crate::state::{read_optional, write_atomic};
+use crate::state_file::{read_optional, write_atomic};
 
 /// The file name inside the state directory.
 pub const FILE: &str = "download.json";
@@ -57,15 +57,15 @@ impl ResumeState {
         let path = Self::path(state_dir);
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(DownloadError::State(crate::state::StateError { path, source: e }))
+                Err(DownloadError::State(crate::state_file::StateError { path, source: e }))
             }
             _ => Ok(()),
         }
     }
 }
 
-fn json_error(state_dir: &Path, e: serde_json::Error) -> crate::state::StateError {
-    crate::state::StateError { path: ResumeState::path(state_dir), source: std::io::Error::other(e) }
+fn json_error(state_dir: &Path, e: serde_json::Error) -> crate::state_file::StateError {
+    crate::state_file::StateError { path: ResumeState::path(state_dir), source: std::io::Error::other(e) }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::dm::config::ConfigError;
 
 const SECTION: &str = "download";
 

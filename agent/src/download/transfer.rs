@@ -17,7 +17,7 @@ use super::http::{self, Answer, Failure};
 use super::resume::ResumeState;
 use super::url::redact;
 use super::{DownloadError, DownloadProgress, DownloadSettings};
-use crate::http_client::{self, header, Response};
+use crate::dm::http_client::{self, header, Response};
 
 /// A first answer that is not a package but a download descriptor.
 #[derive(Debug)]
@@ -89,7 +89,7 @@ impl Transfer<'_> {
             Answer::Partial(resp) => (resp, offset),
             Answer::Full(resp) => {
                 if range.is_some() {
-                    eprintln!("fotad: download: {} changed on the server; starting over", self.url());
+                    tracing::warn!(url = %self.url(), "download: the package changed on the server; starting over");
                 }
                 let content_type = header(&resp, "Content-Type").unwrap_or("");
                 if self.descriptor_allowed && super::descriptor::is_descriptor_type(content_type) {
@@ -161,7 +161,7 @@ impl Transfer<'_> {
         if elapsed + delay > self.settings.deadline {
             return Err(DownloadError::Deadline { url: self.url(), elapsed, cause, last: message.to_string() });
         }
-        eprintln!("fotad: download: {message}; retrying in {delay:.1?}");
+        tracing::info!("download: {message}; retrying in {delay:.1?}");
         let until = Instant::now() + delay;
         while Instant::now() < until {
             self.check_cancel()?;

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::state;
+use crate::state_file;
 
 const FILE: &str = "fumo-panics.json";
 
@@ -44,40 +44,44 @@ pub struct Running(());
 
 impl Running {
     pub fn start(state_dir: &Path, id: u64) -> Running {
-        *RUNNING.lock().unwrap_or_else(|p| p.into_inner()) = Some((state_dir.to_path_buf(), id));
+        *fotad_updater::sync::lock(&RUNNING) = Some((state_dir.to_path_buf(), id));
         Running(())
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        *RUNNING.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *fotad_updater::sync::lock(&RUNNING) = None;
     }
 }
 
 /// Counts a panic against the running job, if any. Called from the panic
 /// hook: never blocks, never panics.
 fn record(message: &str) {
-    let Ok(running) = RUNNING.try_lock() else { return };
+    let running = match RUNNING.try_lock() {
+        Ok(guard) => guard,
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return,
+    };
     let Some((dir, id)) = running.clone() else { return };
     drop(running);
     let mut panics = load(&dir).filter(|p| p.job == id).unwrap_or(Panics { job: id, ..Panics::default() });
     panics.count += 1;
     panics.last = message.chars().take(500).collect();
     if let Ok(bytes) = serde_json::to_vec(&panics) {
-        let _ = state::write_atomic(&dir.join(FILE), &bytes);
+        let _ = state_file::write_atomic(&dir.join(FILE), &bytes);
     }
 }
 
 fn load(dir: &Path) -> Option<Panics> {
-    let bytes = state::read_optional(&dir.join(FILE)).ok()??;
+    let bytes = state_file::read_optional(&dir.join(FILE)).ok()??;
     serde_json::from_slice(&bytes).ok()
 }
 
 /// How often job `id` made the agent panic.
 pub fn panics(state_dir: &Path, id: u64) -> u32 {
     load(state_dir).filter(|p| p.job == id).map_or(0, |p| {
-        eprintln!("fotad: FUMO job {id} made the agent panic before: {}", p.last);
+        tracing::warn!(job = id, "the FUMO job made the agent panic before: {}", p.last);
         p.count
     })
 }

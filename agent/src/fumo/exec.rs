@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use super::legacy::Legacy;
 use super::store::{FumoStore, Job, Operation};
-use crate::session::{ExecHandler, ExecRequest, FirmwareReply, FirmwareRequest};
-use crate::status::StatusCode;
-use crate::tree::{Kind, Tree, Value};
+use crate::dm::session::{ExecHandler, ExecRequest, FirmwareReply, FirmwareRequest};
+use crate::dm::status::StatusCode;
+use crate::dm::tree::{Kind, Tree, Value};
 
 /// The FUMO Exec handler, for instances under `root` (e.g. `./FUMO`).
 #[derive(Debug, Clone)]
@@ -51,9 +51,7 @@ impl ExecHandler for FumoExec {
         let Some((instance, operation)) = self.target(req.uri) else {
             return StatusCode::OptionalFeatureNotSupported;
         };
-        let Ok(mut store) = self.store.lock() else {
-            return StatusCode::CommandFailed;
-        };
+        let mut store = fotad_updater::sync::lock(&self.store);
         let pkg_url = match operation {
             Operation::Update => None,
             _ => Some(req.tree.leaf_text(&format!("{instance}/{}/PkgURL", operation.node())).unwrap_or_default()),
@@ -65,7 +63,8 @@ impl ExecHandler for FumoExec {
             },
             _ => None,
         };
-        let job = Job { pkg_url, pkg_file, ..Job::accepted(instance, operation, req.server_id, req.correlator) };
+        let job =
+            Job::accepted(instance, operation, req.server_id, req.correlator).with_url(pkg_url).with_file(pkg_file);
         accept(&mut store, job)
     }
 }
@@ -89,7 +88,7 @@ fn staged_package(tree: &Tree, uri: &str, store: &FumoStore) -> std::io::Result<
         Kind::Leaf(Value::Inline(bytes)) if !bytes.is_empty() => {
             let Some(dir) = store.staging_dir() else { return Ok(None) };
             let path = dir.join(format!("fumo-pkgdata-{}.fota", store.next_job_id()));
-            crate::state::write_atomic(&path, bytes).map_err(std::io::Error::other)?;
+            crate::state_file::write_atomic(&path, bytes).map_err(std::io::Error::other)?;
             Ok(Some(path))
         }
         _ => Ok(None),

@@ -17,26 +17,18 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use fotad_updater::install::{Records, Status};
-use fotad_updater::update::UpdateError;
-use fotad_updater::InstallError;
+use fotad_updater::ErrorKind;
 
 use super::exec::accept;
-use super::state::{Event, FumoState};
-use super::store::{Downloaded, FumoStore, Job, Operation};
+use super::result::FumoResult;
+use super::state::FumoState;
+use super::store::{FumoStore, Job, Operation, Ready};
+use crate::dm::session::{default_answer, FirmwareReply, FirmwareRequest, Prompt, PromptKind, UiAnswer, UiOptions};
+use crate::dm::status::StatusCode;
+use crate::dm::syncml::FirmwareAction;
+use crate::dm::tree::{Acl, DynamicFn, Tree, TreeError, Who};
 use crate::i18n::{self, Msg};
-use crate::session::{default_answer, FirmwareReply, FirmwareRequest, Prompt, PromptKind, UiAnswer, UiOptions};
-use crate::status::StatusCode;
-use crate::syncml::FirmwareAction;
-use crate::tree::{Acl, DynamicFn, Tree, TreeError, Who};
 
-/// FUMO result: successful.
-const OK: u16 = 200;
-/// FUMO result: client error (nothing downloaded for this node).
-const CLIENT_ERROR: u16 = 400;
-/// FUMO result: user cancelled.
-const USER_CANCELLED: u16 = 401;
-/// FUMO result: corrupted package.
-const CORRUPTED: u16 = 402;
 /// How long a `DL_Prompt=1` confirmation waits for the user, seconds.
 const PROMPT_SECONDS: u32 = 300;
 
@@ -57,7 +49,7 @@ pub struct Legacy {
 /// serves the value of every package node already in the tree from `store`.
 pub fn install_legacy(tree: &mut Tree, root: &str, store: &Arc<Mutex<FumoStore>>, acl: &str) -> Result<(), TreeError> {
     tree.put_interior(root)?;
-    let acl = Acl::parse(acl).unwrap_or_default().without(crate::tree::AclCmd::Replace);
+    let acl = Acl::parse(acl).unwrap_or_default().without(crate::dm::tree::AclCmd::Replace);
     tree.with_node(root, |n| {
         n.acl = acl;
         n.permanent = true;
@@ -79,7 +71,7 @@ fn serve_result(tree: &mut Tree, uri: &str, store: &Arc<Mutex<FumoStore>>) -> Re
 }
 
 fn lock(store: &Mutex<FumoStore>) -> MutexGuard<'_, FumoStore> {
-    store.lock().unwrap_or_else(|p| p.into_inner())
+    fotad_updater::sync::lock(store)
 }
 
 /// `DL_URL=` and `DL_Prompt=` from a command's Data, separated by `&`, `;`
@@ -166,10 +158,10 @@ impl Legacy {
             return StatusCode::CommandFailed;
         }
         if params.prompt && !self.user_agrees(req, uri) {
-            let _ = lock(store).set_result(uri, USER_CANCELLED);
+            let _ = lock(store).set_result(uri, FumoResult::UserCancelled);
             return StatusCode::OperationCancelled;
         }
-        let job = Job { pkg_url: Some(url), ..Job::accepted(uri, Operation::Download, req.server_id, req.correlator) };
+        let job = Job::accepted(uri, Operation::Download, req.server_id, req.correlator).with_url(Some(url));
         accept(&mut lock(store), job)
     }
 
@@ -207,19 +199,19 @@ impl Legacy {
             return StatusCode::NotFound;
         };
         let result = match fotad_updater::update::verify_installed(&self.updater) {
-            Ok(installed) if installed.package == package => OK,
+            Ok(installed) if installed.package == package => FumoResult::Successful,
             // The slot holds another package now: nothing of this one to verify.
-            Ok(_) => CLIENT_ERROR,
-            Err(UpdateError::Install(InstallError::VerifyFailed { .. })) => CORRUPTED,
-            Err(e) => e.fumo_result(),
+            Ok(_) => FumoResult::ClientError,
+            // The slot does not read back as the package says: the package is corrupt there.
+            Err(e) if e.kind() == ErrorKind::VerifyFailed => FumoResult::CorruptedPackage,
+            Err(e) => FumoResult::from(&e),
         };
         let mut store = lock(store);
         let _ = store.set_result(uri, result);
-        if result == OK {
+        if result.is_success() {
             return StatusCode::Ok;
         }
-        let _ = store.set_downloaded(uri, None);
-        let _ = store.transition(uri, Event::Reset);
+        let _ = store.reset(uri);
         StatusCode::CommandFailed
     }
 
@@ -231,7 +223,7 @@ impl Legacy {
         if !ready(&store, uri).is_some_and(|d| self.holds(&d.package)) {
             return StatusCode::NotFound;
         }
-        match store.set_result(uri, OK) {
+        match store.set_result(uri, FumoResult::Successful) {
             Ok(()) => StatusCode::Ok,
             Err(_) => StatusCode::CommandFailed,
         }
@@ -239,10 +231,10 @@ impl Legacy {
 }
 
 /// The package a finished Get left for `uri`, when nothing else is queued for it.
-fn ready<'s>(store: &'s FumoStore, uri: &str) -> Option<&'s Downloaded> {
+fn ready<'s>(store: &'s FumoStore, uri: &str) -> Option<&'s Ready> {
     let idle = !store.jobs().any(|j| j.instance == uri);
     let ready = store.state(uri) == FumoState::ReadyToUpdate;
-    store.downloaded(uri).filter(|_| idle && ready)
+    store.ready(uri).filter(|_| idle && ready)
 }
 
 /// Queues the FUMO Update job: activation, reboot, result after the boot.
@@ -265,7 +257,7 @@ fn confirm(store: &Arc<Mutex<FumoStore>>, uri: &str) -> FirmwareReply {
         return StatusCode::NotFound.into();
     };
     let state = store.state(uri);
-    if !matches!(state, FumoState::Idle | FumoState::ReadyToUpdate) && store.transition(uri, Event::Reset).is_err() {
+    if !matches!(state, FumoState::Idle | FumoState::ReadyToUpdate) && store.reset(uri).is_err() {
         return StatusCode::CommandFailed.into();
     }
     FirmwareReply { status: StatusCode::Ok, result: Some(result.to_string()) }

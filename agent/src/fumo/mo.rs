@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use super::store::FumoStore;
-use crate::tree::{Acl, AclCmd, DynamicFn, Tree, TreeError};
+use crate::dm::tree::{Acl, AclCmd, DynamicFn, Tree, TreeError};
 
 /// MO type of a FUMO instance.
 pub const FUMO_TYPE: &str = "urn:oma:mo:oma-fumo:1.0";
@@ -48,7 +48,7 @@ pub fn install_fumo(
     }
     tree.put_leaf(&format!("{instance}/State"), b"10", "int")?;
     let key = instance.to_string();
-    let state: DynamicFn = Arc::new(move || store.lock().map(|s| s.state(&key).code()).unwrap_or_default().to_string());
+    let state: DynamicFn = Arc::new(move || fotad_updater::sync::lock(&store).state(&key).code().to_string());
     tree.set_dynamic(&format!("{instance}/State"), state)?;
     tree.set_dynamic(&format!("{instance}/PkgVersion"), running_version)?;
     let acl = Acl::parse(acl).unwrap_or_default();

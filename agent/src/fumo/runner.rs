@@ -1,43 +1,45 @@
 //! Runs the accepted FUMO jobs, one after another: download (streamed into
-//! the inactive slot), activation, and after the reboot the outcome, each
-//! step persisted so that a restart at any point continues the same job and
-//! its result is reported exactly once.
+//! the inactive slot through the updater's pipeline), activation, and after
+//! the reboot the outcome. Each step moves the job record first, so that a
+//! restart at any point continues the same job, and its result is reported
+//! exactly once.
 
-use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use fotad_updater::install::ManifestPolicy;
 use fotad_updater::lifecycle::{BootCheck, Lifecycle, LifecycleError};
-use fotad_updater::slot_record::{SlotContent, UpdateResult};
-use fotad_updater::update::SlotUpdate;
+use fotad_updater::slot::record::UpdateResult;
+use fotad_updater::update::{DevicePolicy, SlotUpdate, UpdateError};
 use fotad_updater::InstallError;
 
 use super::crash;
-use super::state::{Event, FumoState};
-use super::store::{Downloaded, FumoStore, Job, Operation, Phase, StoreError};
+use super::result::FumoResult;
+use super::state::FumoState;
+use super::store::{Ended, FumoStore, IllegalStep, Job, JobState, Operation, Ready, StoreError};
+use crate::cancel::CancelToken;
+use crate::dm::session::AlertQueue;
 use crate::download::{DownloadError, DownloadJob, DownloadProgress, Downloader};
-use crate::session::AlertQueue;
 
-/// FUMO result: successful.
-pub const RESULT_OK: u16 = 200;
-/// FUMO result: update failed (the new slot did not come up, or could not be activated).
-pub const RESULT_UPDATE_FAILED: u16 = 410;
-/// FUMO result: client error (Update with nothing downloaded, a job the
-/// agent died in twice).
-pub const RESULT_CLIENT_ERROR: u16 = 400;
 /// Panics of the agent in one job after which the job is ended with
-/// [`RESULT_CLIENT_ERROR`] instead of being run again: whatever input took
-/// the agent down must not do so forever (see [`super::crash`]).
+/// [`FumoResult::ClientError`] instead of being run again: whatever input
+/// took the agent down must not do so forever (see [`super::crash`]).
 pub const MAX_PANICS: u32 = 2;
 
+/// A job that ended, as the caller learns it from [`Runner::run_next`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobEnd {
+    pub instance: String,
+    pub operation: Operation,
+    pub result: FumoResult,
+}
+
 /// What the caller must do next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// No job left.
     Idle,
-    /// A job finished (reported); call again for the next one.
-    Continue,
+    /// A job ended (its report is queued); call again for the next one.
+    Finished(JobEnd),
     /// A slot was activated: reboot the device, then call again.
     Reboot,
     /// The new slot runs but is not confirmed yet (mark-good pending): call again later.
@@ -51,10 +53,10 @@ pub enum Step {
 pub enum RunnerError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("FUMO store lock poisoned")]
-    Poisoned,
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
+    #[error(transparent)]
+    Step(#[from] IllegalStep),
 }
 
 /// Everything a job needs.
@@ -68,10 +70,8 @@ pub struct Runner {
     pub state_dir: PathBuf,
     /// The device's language, to choose among download descriptors.
     pub language: String,
-    /// A device policy every package must pass (the SIM's operator gate).
-    pub policy: Option<ManifestPolicy>,
-    /// Stops a running install at its next checkpoint (`Step::Interrupted`).
-    pub cancel: Option<Arc<AtomicBool>>,
+    /// The device's own check of every package (the SIM's operator gate).
+    pub policy: DevicePolicy,
 }
 
 impl std::fmt::Debug for Runner {
@@ -82,161 +82,161 @@ impl std::fmt::Debug for Runner {
 
 impl Runner {
     fn with_store<R>(&self, f: impl FnOnce(&mut FumoStore) -> Result<R, StoreError>) -> Result<R, RunnerError> {
-        let mut store = self.store.lock().map_err(|_| RunnerError::Poisoned)?;
-        Ok(f(&mut store)?)
+        Ok(f(&mut fotad_updater::sync::lock(&self.store))?)
     }
 
-    /// Applies `event` unless the instance is already where it leads (a job
-    /// resumed after a restart repeats its steps).
-    fn advance(&self, job: &Job, event: Event, target: FumoState) -> Result<(), RunnerError> {
-        self.with_store(|s| {
-            if s.state(&job.instance) != target {
-                s.transition(&job.instance, event)?;
-            }
-            Ok(())
-        })
+    fn set_state(&self, job: &Job, state: JobState) -> Result<(), RunnerError> {
+        self.with_store(|s| s.set_state(job.id, state))
     }
 
-    /// Prepares the inactive slot with this runner's policy and cancel flag.
-    fn begin(&self) -> Result<SlotUpdate, fotad_updater::update::UpdateError> {
-        let mut update = fotad_updater::update::begin(&self.updater)?;
-        if let Some(policy) = &self.policy {
-            update.installer_mut().set_policy(Arc::clone(policy));
-        }
-        if let Some(flag) = &self.cancel {
-            update.installer_mut().set_cancel_flag(Arc::clone(flag));
-        }
-        Ok(update)
+    /// Begins an update of the inactive slot through the updater's one
+    /// pipeline, with this device's policy and `cancel` (the running job's).
+    pub fn begin_update(&self, cancel: &CancelToken) -> Result<SlotUpdate, UpdateError> {
+        fotad_updater::update::begin(&self.updater, self.policy.clone(), cancel.flag())
     }
 
-    fn finish(&self, job: &Job, event: Event, result: u16) -> Result<Step, RunnerError> {
-        self.with_store(|s| {
-            let _ = s.transition(&job.instance, event); // a refused move leaves the state as it is
-            s.report(job.id, result, &self.alerts)
-        })?;
+    fn finish(&self, job: &Job, ended: Option<Ended>, result: FumoResult) -> Result<Step, RunnerError> {
+        self.with_store(|s| s.finish(job.id, ended, result, &self.alerts))?;
         crash::forget(&self.state_dir, job.id);
-        Ok(Step::Continue)
+        tracing::info!(job = job.id, instance = %job.instance, "FUMO {} ended with result {result}", job.operation.node());
+        Ok(Step::Finished(JobEnd { instance: job.instance.clone(), operation: job.operation, result }))
     }
 
-    /// Works on the oldest job until it needs the caller (reboot, wait) or ends.
-    pub fn run_next(&self, progress: &mut dyn FnMut(DownloadProgress)) -> Result<Step, RunnerError> {
+    /// Works on the oldest job until it needs the caller (reboot, wait) or
+    /// ends; `cancel` stops it at its next checkpoint.
+    pub fn run_next(
+        &self,
+        cancel: &CancelToken,
+        progress: &mut dyn FnMut(DownloadProgress),
+    ) -> Result<Step, RunnerError> {
         let Some(job) = self.with_store(|s| Ok(s.current().cloned()))? else {
             return Ok(Step::Idle);
         };
-        match job.phase {
-            Phase::Done { result } => return self.finish(&job, Event::Reset, result),
-            Phase::AwaitingReboot => return self.after_boot(&job),
-            Phase::Queued | Phase::Running => {}
+        match &job.state {
+            JobState::Done { result } => return self.finish(&job, None, *result),
+            JobState::AwaitingBoot { .. } => return self.after_boot(&job),
+            JobState::Queued { .. } | JobState::Downloading { .. } | JobState::Installing { .. } => {}
         }
         let panics = crash::panics(&self.state_dir, job.id);
         if panics >= MAX_PANICS {
-            eprintln!("fotad: FUMO job {} made the agent panic {panics} times; ending it as failed", job.id);
-            let event = match job.operation {
-                Operation::Update => Event::UpdateFailed { have_data: false },
-                Operation::Download | Operation::DownloadAndUpdate => Event::DownloadFailed,
+            tracing::error!(job = job.id, "the FUMO job made the agent panic {panics} times; ending it as failed");
+            let ended = match job.operation {
+                Operation::Update => Ended::UpdateFailed,
+                Operation::Download | Operation::DownloadAndUpdate => Ended::DownloadFailed,
             };
-            return self.finish(&job, event, RESULT_CLIENT_ERROR);
+            return self.finish(&job, Some(ended), FumoResult::ClientError);
         }
-        self.with_store(|s| s.set_phase(job.id, Phase::Running))?;
         let _watch = crash::Running::start(&self.state_dir, job.id);
-        match job.operation {
-            Operation::DownloadAndUpdate | Operation::Download => self.download(&job, progress),
-            Operation::Update => self.update(&job),
+        match (job.operation, job.file().map(Path::to_path_buf)) {
+            (Operation::DownloadAndUpdate | Operation::Download, _) => self.download(&job, cancel, progress),
+            (Operation::Update, Some(file)) => self.update_from_file(&job, &file, cancel),
+            (Operation::Update, None) => self.update(&job),
         }
     }
 
-    fn download(&self, job: &Job, progress: &mut dyn FnMut(DownloadProgress)) -> Result<Step, RunnerError> {
-        if self.advance(job, Event::DownloadStarted, FumoState::DownloadProgressing).is_err() {
-            // Another job of this instance is in a state that takes no download.
-            return self.finish(job, Event::DownloadFailed, RESULT_CLIENT_ERROR);
-        }
-        let update = match self.begin() {
+    fn download(
+        &self,
+        job: &Job,
+        cancel: &CancelToken,
+        progress: &mut dyn FnMut(DownloadProgress),
+    ) -> Result<Step, RunnerError> {
+        let instance_state = self.with_store(|s| Ok(s.state(&job.instance)))?;
+        let fresh = matches!(job.state, JobState::Queued { .. });
+        let downloading = match job.state.start_download() {
+            // Another job of this instance left a state that takes no download.
+            Ok(_) if fresh && !instance_state.accepts_new_job() => {
+                return self.finish(job, None, FumoResult::ClientError);
+            }
+            Ok(next) => next,
+            Err(_) => return self.finish(job, Some(Ended::DownloadFailed), FumoResult::MalformedUrl),
+        };
+        let url = job.url().unwrap_or_default().to_string();
+        self.set_state(job, downloading.clone())?;
+        let update = match self.begin_update(cancel) {
             Ok(u) => u,
-            Err(e) => return self.finish(job, Event::DownloadFailed, e.fumo_result()),
+            Err(e) => return self.failed(job, Ended::DownloadFailed, FumoResult::from(&e), &e),
         };
         crash::failpoint("download");
-        let pkg_url = job.pkg_url.clone().unwrap_or_default();
-        let request = DownloadJob { pkg_url: &pkg_url, state_dir: &self.state_dir, language: &self.language };
+        let request = DownloadJob { pkg_url: &url, state_dir: &self.state_dir, language: &self.language };
         let installed = match self.downloader.download(&request, update.installer(), progress) {
             Ok(report) => report.installed,
             Err(DownloadError::Cancelled { .. }) => return Ok(Step::Interrupted),
-            Err(e) => return self.finish(job, Event::DownloadFailed, e.fumo_result()),
+            Err(e) => return self.failed(job, Ended::DownloadFailed, FumoResult::from(&e), &e),
         };
-        let downloaded = Downloaded { url: pkg_url.clone(), package: installed.package.clone() };
-        self.with_store(|s| s.set_downloaded(&job.instance, Some(downloaded)))?;
-        self.advance(job, Event::DownloadDone, FumoState::DownloadComplete)?;
-        self.advance(job, Event::ReadyToUpdate, FumoState::ReadyToUpdate)?;
         if job.operation == Operation::Download {
-            self.with_store(|s| s.report(job.id, RESULT_OK, &self.alerts))?;
-            return Ok(Step::Continue);
+            let ready = Ready { url, package: installed.package };
+            self.with_store(|s| s.set_ready(&job.instance, Some(ready)))?;
+            return self.finish(job, Some(Ended::Downloaded), FumoResult::Successful);
         }
-        self.advance(job, Event::UpdateStarted, FumoState::UpdateProgressing)?;
-        match update.finish(&installed) {
-            Ok(_) => {
-                self.with_store(|s| s.set_phase(job.id, Phase::AwaitingReboot))?;
+        match update.activate(&installed) {
+            Ok(slot) => {
+                self.set_state(job, downloading.activated(slot, &installed.version)?)?;
                 Ok(Step::Reboot)
             }
-            Err(e) => self.finish(job, Event::UpdateFailed { have_data: false }, e.fumo_result()),
+            Err(e) => self.failed(job, Ended::UpdateFailed, FumoResult::from(&e), &e),
         }
+    }
+
+    /// Logs why a job failed (with the error chain), then ends it.
+    fn failed(
+        &self,
+        job: &Job,
+        ended: Ended,
+        result: FumoResult,
+        error: &(dyn std::error::Error + 'static),
+    ) -> Result<Step, RunnerError> {
+        tracing::warn!(job = job.id, error = %crate::logging::chain(error), "FUMO {} failed", job.operation.node());
+        self.finish(job, Some(ended), result)
     }
 
     /// Update with a package delivered in `Update/PkgData`: install it from
     /// the staged file into the inactive slot, verify, activate.
-    fn update_from_file(&self, job: &Job, file: &std::path::Path) -> Result<Step, RunnerError> {
-        self.advance(job, Event::UpdateStarted, FumoState::UpdateProgressing)?;
-        let update = match self.begin() {
+    fn update_from_file(&self, job: &Job, file: &Path, cancel: &CancelToken) -> Result<Step, RunnerError> {
+        let installing = job.state.start_install()?;
+        self.set_state(job, installing.clone())?;
+        let update = match self.begin_update(cancel) {
             Ok(u) => u,
-            Err(e) => return self.finish(job, Event::UpdateFailed { have_data: true }, e.fumo_result()),
+            Err(e) => return self.failed(job, Ended::UpdateFailed, FumoResult::from(&e), &e),
         };
         let installed = std::fs::File::open(file)
             .map_err(|source| InstallError::Io { what: "reading staged package", path: file.into(), source })
-            .and_then(|f| update.installer().install(std::io::BufReader::new(f), 0, &mut |_| {}));
+            .map_err(UpdateError::from)
+            .and_then(|f| update.stream(std::io::BufReader::new(f), 0, &mut |_| {}));
         let installed = match installed {
             Ok(i) => i,
-            Err(InstallError::Cancelled) => return Ok(Step::Interrupted),
-            Err(e) => return self.finish(job, Event::UpdateFailed { have_data: false }, e.fumo_result()),
+            Err(UpdateError::Install(InstallError::Cancelled)) => return Ok(Step::Interrupted),
+            Err(e) => return self.failed(job, Ended::UpdateFailed, FumoResult::from(&e), &e),
         };
-        match update.finish(&installed) {
-            Ok(_) => {
-                self.with_store(|s| s.set_phase(job.id, Phase::AwaitingReboot))?;
+        match update.activate(&installed) {
+            Ok(slot) => {
+                self.set_state(job, installing.activated(slot, &installed.version)?)?;
                 Ok(Step::Reboot)
             }
-            Err(e) => self.finish(job, Event::UpdateFailed { have_data: false }, e.fumo_result()),
+            Err(e) => self.failed(job, Ended::UpdateFailed, FumoResult::from(&e), &e),
         }
     }
 
-    /// Update alone: installs a delivered package, or activates the slot a
-    /// Download job installed and verified.
+    /// Update alone: activates the slot a Download job of the instance
+    /// installed and verified, if it still holds that package.
     fn update(&self, job: &Job) -> Result<Step, RunnerError> {
-        if let Some(file) = &job.pkg_file {
-            return self.update_from_file(job, file);
-        }
-        let state = self.with_store(|s| Ok(s.state(&job.instance)))?;
+        let (state, expected) = self.with_store(|s| Ok((s.state(&job.instance), s.ready(&job.instance).cloned())))?;
         if !matches!(state, FumoState::ReadyToUpdate | FumoState::UpdateFailedHaveData) {
-            return self.finish(job, Event::Reset, RESULT_CLIENT_ERROR);
+            return self.finish(job, None, FumoResult::ClientError);
         }
-        let status = fotad_updater::install::Records::new(&self.updater.state_dir).status().ok().flatten();
-        // The slot must still hold the package this instance downloaded.
-        let expected = self.with_store(|s| Ok(s.downloaded(&job.instance).map(|d| d.package.clone())))?;
-        let content = match status {
-            Some(fotad_updater::install::Status::Installed { version, package, security_version })
-                if expected.as_ref().map_or(true, |p| *p == package) =>
-            {
-                SlotContent::new(version, security_version)
+        let package = expected.map(|r| r.package);
+        match fotad_updater::update::activate_installed(&self.updater, package.as_deref()) {
+            Ok((slot, version)) => {
+                self.with_store(|s| s.set_ready(&job.instance, None))?;
+                self.set_state(job, job.state.activated(slot, &version)?)?;
+                Ok(Step::Reboot)
             }
-            _ => return self.finish(job, Event::UpdateFailed { have_data: false }, RESULT_CLIENT_ERROR),
-        };
-        self.advance(job, Event::UpdateStarted, FumoState::UpdateProgressing)?;
-        let mut lifecycle = Lifecycle::open(&self.updater)?;
-        let target = !lifecycle.booted();
-        if lifecycle.activate(target, self.updater.tries, Some(&content)).is_err() {
-            return self.finish(job, Event::UpdateFailed { have_data: true }, RESULT_UPDATE_FAILED);
+            // The slot holds another package now (or none).
+            Err(e @ UpdateError::NothingInstalled { .. }) => {
+                self.with_store(|s| s.set_ready(&job.instance, None))?;
+                self.failed(job, Ended::UpdateFailed, FumoResult::ClientError, &e)
+            }
+            Err(e) => self.failed(job, Ended::UpdateFailed, FumoResult::UpdateFailed, &e),
         }
-        self.with_store(|s| {
-            s.set_downloaded(&job.instance, None)?;
-            s.set_phase(job.id, Phase::AwaitingReboot)
-        })?;
-        Ok(Step::Reboot)
     }
 
     /// After a reboot: did the new slot come up and get confirmed, or did the
@@ -252,9 +252,9 @@ impl Runner {
             BootCheck::NoUpdate => lifecycle.status()?.last_outcome.map(|o| o.result),
         };
         let step = match result {
-            Some(UpdateResult::Updated) => self.finish(job, Event::UpdateSucceeded { have_data: false }, RESULT_OK)?,
+            Some(UpdateResult::Updated) => self.finish(job, Some(Ended::Updated), FumoResult::Successful)?,
             Some(UpdateResult::FellBack) | None => {
-                self.finish(job, Event::UpdateFailed { have_data: false }, RESULT_UPDATE_FAILED)?
+                self.finish(job, Some(Ended::UpdateFailed), FumoResult::UpdateFailed)?
             }
         };
         lifecycle.take_outcome()?;

@@ -8,7 +8,7 @@ use fotad_updater::config::Settings;
 use fotad_updater::lifecycle::{Lifecycle, Status};
 use fotad_updater::slot::Slot;
 
-use crate::tree::{DynamicFn, Tree, TreeError};
+use crate::dm::tree::{DynamicFn, Tree, TreeError};
 
 /// Root of the vendor node.
 pub const VENDOR_ROOT: &str = "./DevDetail/Ext/fotad";

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::state::StateError;
+use crate::state_file::StateError;
 
 /// What went wrong talking to the SIM, and on which reader.
 #[derive(Debug, thiserror::Error)]

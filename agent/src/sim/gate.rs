@@ -63,7 +63,7 @@ pub enum NoSimPolicy {
     Refuse,
 }
 
-/// Why a package is refused; FUMO result 405 (not acceptable).
+/// Why a package is refused (FUMO result 405, not acceptable: `fumo::result`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GateRefusal {
     #[error("the operator's SIM does not allow firmware updates now (EF_FOTA condition: updates not allowed)")]
@@ -76,13 +76,6 @@ pub enum GateRefusal {
     NoSimPolicy,
     #[error("EF_FOTA on the SIM is unreadable ({0}); refusing to be safe")]
     Unreadable(String),
-}
-
-impl GateRefusal {
-    /// The FUMO result code reported for a refusal.
-    pub fn fumo_result(&self) -> u16 {
-        405
-    }
 }
 
 /// The decision table: may a package with `tag` (the manifest's
@@ -150,10 +143,10 @@ mod tests {
     }
 
     #[test]
-    fn short_ef_fota_refuses_with_405() {
+    fn short_ef_fota_refuses() {
         let g = GateState::from_ef_fota(&[0x03, 1, 2]);
         let e = decide(&g, NoSimPolicy::NotSecured, Some(A)).unwrap_err();
-        assert_eq!(e.fumo_result(), 405);
+        assert!(matches!(e, GateRefusal::Unreadable(_)), "{e:?}");
         assert!(e.to_string().contains("3 bytes"), "{e}");
     }
 }

@@ -15,7 +15,7 @@ use super::gate::{self, GateRefusal, NoSimPolicy};
 use super::settings::SimSettings;
 use super::snapshot::SimSnapshot;
 use super::worker::Worker;
-use crate::session::AlertQueue;
+use crate::dm::session::AlertQueue;
 
 /// A request from the SIM to start a DM session; `reply` takes the result.
 #[derive(Debug)]
@@ -85,7 +85,7 @@ pub(super) struct Shared {
 
 impl Shared {
     fn snap(&self) -> MutexGuard<'_, SimSnapshot> {
-        self.snapshot.lock().unwrap_or_else(|p| p.into_inner())
+        fotad_updater::sync::lock(&self.snapshot)
     }
 
     pub(super) fn update(&self, f: impl FnOnce(&mut SimSnapshot)) {
@@ -99,11 +99,11 @@ impl Shared {
     }
 
     pub(super) fn push(&self, r: Request) {
-        self.requests.lock().unwrap_or_else(|p| p.into_inner()).push_back(r);
+        fotad_updater::sync::lock(&self.requests).push_back(r);
     }
 
     pub(super) fn pop(&self) -> Option<Request> {
-        self.requests.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+        fotad_updater::sync::lock(&self.requests).pop_front()
     }
 }
 
@@ -147,7 +147,7 @@ impl SimHandle {
         let mut s = self.shared.snap();
         while !pred(&s) {
             let left = deadline.checked_duration_since(Instant::now())?;
-            s = self.shared.changed.wait_timeout(s, left).unwrap_or_else(|p| p.into_inner()).0;
+            s = fotad_updater::sync::wait_timeout(&self.shared.changed, s, left);
         }
         Some(s.clone())
     }
@@ -172,7 +172,7 @@ impl SimHandle {
     pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         let _ = self.ctx.cancel();
-        let t = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let t = fotad_updater::sync::lock(&self.thread).take();
         if let Some(t) = t {
             let _ = t.join();
         }

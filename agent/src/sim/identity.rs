@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::session::{AlertQueue, QueuedAlert, ALERT_GENERIC};
-use crate::state::{self, StateError};
+use crate::dm::session::{AlertQueue, QueuedAlert, ALERT_GENERIC};
+use crate::state_file::{self, StateError};
 
 /// Meta Type of the SIM-change alert.
 pub const SIM_CHANGE_TYPE: &str = "org.fotad.dm.simchange";
@@ -38,7 +38,7 @@ impl IdentityStore {
     }
 
     pub fn load(&self) -> Result<Option<Identity>, StateError> {
-        let Some(bytes) = state::read_optional(&self.path)? else {
+        let Some(bytes) = state_file::read_optional(&self.path)? else {
             return Ok(None);
         };
         serde_json::from_slice(&bytes)
@@ -49,7 +49,7 @@ impl IdentityStore {
     pub fn save(&self, id: &Identity) -> Result<(), StateError> {
         let bytes = serde_json::to_vec_pretty(id)
             .map_err(|e| StateError { path: self.path.clone(), source: std::io::Error::other(e) })?;
-        state::write_atomic(&self.path, &bytes)
+        state_file::write_atomic(&self.path, &bytes)
     }
 
     /// Records `now`; when it is a different SIM than the last one, queues

@@ -10,10 +10,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
-use fotad::dbus::settings::{BusChoice, ConsentPolicy, UiSettings};
-use fotad::dbus::{AccessPolicy, NoDm, NoSim, Service, ServiceParts};
+use fotad::app::service_settings::{BusChoice, ConsentPolicy, UiSettings};
+use fotad::app::{Agent, Options, Sessions, Settings};
+use fotad::dbus::{AccessPolicy, NoSim, Service, ServiceParts, SimPort};
+use fotad::dm::client::ClientError;
+use fotad::dm::session::{ExecHandler, Prompt, SessionReport, Trigger, UserInteraction};
 use fotad_updater::delta::{pack, ImageInput, PackSpec, PlanSettings};
-use fotad_updater::install::{ImageTarget, InstallOptions, Installer};
 use fotad_updater::package::{load_secret_key, write_keypair};
 
 pub const UI_USER: &str = "fotadtestui";
@@ -114,20 +116,79 @@ impl Drop for Bus {
     }
 }
 
-/// Parts with no DM, no SIM, no install targets, automatic consent, English.
-pub fn parts() -> ServiceParts {
-    ServiceParts {
+/// What a test's service is built from: a device on file slots in `root`
+/// (slot A booted, slot B `slot-b.img`, keys in `keys`), no DM account, no
+/// SIM reader (unless `sim` says otherwise), automatic consent, English.
+pub struct Parts {
+    pub ui: UiSettings,
+    /// A stand-in for the DM sessions (none: the real client, no account).
+    pub sessions: Option<Box<dyn Sessions>>,
+    pub sim: Arc<dyn SimPort>,
+    pub language: String,
+    root: PathBuf,
+    keys: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// Parts on a device in a directory of their own.
+pub fn parts() -> Parts {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = parts_in(tmp.path(), &tmp.path().join("keys"));
+    p._tmp = Some(tmp);
+    p
+}
+
+/// Parts on a device in `root` trusting the keys in `keys`.
+pub fn parts_in(root: &Path, keys: &Path) -> Parts {
+    Parts {
         ui: UiSettings {
             language: None,
             consent: ConsentPolicy::Automatic,
             prompt_timeout: Duration::from_secs(20),
             defer: Duration::from_secs(3600),
         },
-        access: AccessPolicy::new("fotad-ui"),
-        install: Box::new(|| Err("no targets in this test".into())),
+        sessions: None,
         sim: Arc::new(NoSim),
-        dm: Arc::new(NoDm),
         language: "en".into(),
+        root: root.to_path_buf(),
+        keys: keys.to_path_buf(),
+        _tmp: None,
+    }
+}
+
+impl Parts {
+    /// The agent's settings: the device's files, and `ui`.
+    fn settings(&self) -> Settings {
+        let d = self.root.display();
+        std::fs::create_dir_all(&self.keys).unwrap();
+        std::fs::write(self.root.join("cmdline"), "fotad.slot=A\n").unwrap();
+        std::fs::write(self.root.join("slot-a.img"), b"").unwrap();
+        let toml = format!(
+            "[updater]\ncompatible = \"test-board\"\nstate_dir = \"{d}/state\"\nkeys_dir = {:?}\n\
+             cmdline = \"{d}/cmdline\"\n[bootloader]\nbackend = \"file\"\nfile = \"{d}/bootstate.json\"\n\
+             [slots.A]\nrootfs = \"{d}/slot-a.img\"\n[slots.B]\nrootfs = \"{d}/slot-b.img\"\n\
+             [dm]\ndevice_id = \"IMEI:490154203237518\"\n[sim]\nenabled = false\n",
+            self.keys.display().to_string()
+        );
+        let file = self.root.join("fotad.toml");
+        std::fs::write(&file, toml).unwrap();
+        let mut settings = Settings::load_file(&file).unwrap();
+        settings.ui = self.ui.clone();
+        settings
+    }
+
+    /// The agent over these parts, and the service parts around it.
+    pub fn build(self) -> (ServiceParts, Option<tempfile::TempDir>) {
+        let settings = self.settings();
+        let agent = Agent::open(settings, Options { sessions: self.sessions, consent: None }).unwrap();
+        let parts = ServiceParts {
+            agent,
+            ui: self.ui,
+            access: AccessPolicy::new("fotad-ui"),
+            sim: self.sim,
+            language: self.language,
+        };
+        (parts, self._tmp)
     }
 }
 
@@ -136,10 +197,12 @@ pub struct Daemon {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     pub core: Arc<fotad::dbus::Core>,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Daemon {
-    pub fn start(bus: &Bus, parts: ServiceParts) -> Daemon {
+    pub fn start(bus: &Bus, parts: Parts) -> Daemon {
+        let (parts, dir) = parts.build();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let address = bus.address.clone();
@@ -153,7 +216,7 @@ impl Daemon {
             });
         });
         let core = ready_rx.recv_timeout(Duration::from_secs(20)).expect("the service did not start");
-        Daemon { stop: Some(stop_tx), thread: Some(thread), core }
+        Daemon { stop: Some(stop_tx), thread: Some(thread), core, _dir: dir }
     }
 
     /// Stops like SIGTERM does: the job stops at its next checkpoint first.
@@ -167,6 +230,50 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.stop.take().map(|s| s.send(()));
         self.thread.take().map(|t| t.join());
+    }
+}
+
+/// DM sessions that ask the scripted prompts and record the answers
+/// (`Debug` of each answer, one string per session), and the package #0
+/// sizes of notifications.
+pub struct ScriptedDm {
+    prompts: Vec<Prompt>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl ScriptedDm {
+    /// The stand-in, and the log of what each session got.
+    pub fn start(prompts: Vec<Prompt>) -> (Box<dyn Sessions>, Arc<Mutex<Vec<String>>>) {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        (Box::new(ScriptedDm { prompts, log: Arc::clone(&log) }), log)
+    }
+
+    fn report() -> SessionReport {
+        SessionReport { session_id: "1".into(), messages_sent: 1, alerts_acked: Vec::new(), aborted_by_server: false }
+    }
+}
+
+impl Sessions for ScriptedDm {
+    fn session(
+        &mut self,
+        _: Option<&str>,
+        _: &Trigger,
+        ui: &dyn UserInteraction,
+        _: &mut dyn ExecHandler,
+    ) -> Result<SessionReport, ClientError> {
+        let answers: Vec<String> = self.prompts.iter().map(|p| format!("{:?}", ui.prompt(p))).collect();
+        self.log.lock().unwrap().push(answers.join(";"));
+        Ok(ScriptedDm::report())
+    }
+
+    fn notify(
+        &mut self,
+        package0: &[u8],
+        _: &dyn UserInteraction,
+        _: &mut dyn ExecHandler,
+    ) -> Result<Option<SessionReport>, ClientError> {
+        self.log.lock().unwrap().push(format!("package0 of {} bytes", package0.len()));
+        Ok(Some(ScriptedDm::report()))
     }
 }
 
@@ -387,21 +494,6 @@ pub fn noise(n: usize) -> Vec<u8> {
         .collect()
 }
 
-pub fn with_slots(mut p: ServiceParts, dir: &Path, keys: &Path) -> ServiceParts {
-    let (state, target) = (dir.join("state"), dir.join("slot-b.img"));
-    let keys = keys.to_path_buf();
-    p.install = Box::new(move || {
-        Ok(Box::new(Installer::new(InstallOptions {
-            keys_dir: keys.clone(),
-            state_dir: state.clone(),
-            compatible: "test-board".into(),
-            installed_security_version: 0,
-            images: BTreeMap::from([("rootfs".into(), ImageTarget { target: target.clone(), source: None })]),
-        })))
-    });
-    p
-}
-
 /// A signed package of `image`, a private bus, and the service installing it
 /// into file slots (fields drop in order: the service before its bus).
 pub struct InstallRig {
@@ -411,11 +503,11 @@ pub struct InstallRig {
     pub dir: tempfile::TempDir,
 }
 
-pub fn install_rig(image: &[u8], tweak: impl FnOnce(&mut ServiceParts)) -> InstallRig {
+pub fn install_rig(image: &[u8], tweak: impl FnOnce(&mut Parts)) -> InstallRig {
     let dir = tempfile::tempdir().unwrap();
     let (pkg, keys) = package(dir.path(), image);
     let bus = Bus::start(true);
-    let mut p = with_slots(parts(), dir.path(), &keys);
+    let mut p = parts_in(dir.path(), &keys);
     tweak(&mut p);
     let daemon = Daemon::start(&bus, p);
     InstallRig { daemon, bus, pkg: pkg.to_str().unwrap().to_string(), dir }

@@ -18,8 +18,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 use anyhow::{ensure, Context, Result};
-use fotad::notification::UiMode;
-use fotad::syncml::{Command, Message};
+use fotad::dm::notification::UiMode;
+use fotad::dm::syncml::{Command, Message};
 use fotad_tests::agent_rig::AgentRig;
 
 const MIB: u64 = 1 << 20;
@@ -89,6 +89,11 @@ fn agent(rig: &AgentRig, args: &[&str], shown: &mut usize) -> Result<()> {
     for line in stderr.lines() {
         let line = line?;
         let line = line.strip_prefix("fotad: ").unwrap_or(&line);
+        // `INFO fotad::app::jobs: message`: the message is the story.
+        let line = match line.split_once(": ") {
+            Some((head, message)) if head.starts_with("INFO ") => message,
+            _ => line,
+        };
         if let Some(rest) = line.strip_prefix("download: ") {
             // Every tenth percent is enough here.
             let percent: u32 = rest.split('%').next().and_then(|p| p.parse().ok()).unwrap_or(0);

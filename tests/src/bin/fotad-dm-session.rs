@@ -4,10 +4,10 @@
 //! (`peak_rss_kib=`), for tests that bound the agent's memory.
 
 use anyhow::Context;
-use fotad::client::DmClient;
-use fotad::config::Settings;
-use fotad::mo::Versions;
-use fotad::session::{NoExec, NoUi, Trigger};
+use fotad::dm::client::DmClient;
+use fotad::dm::config::Settings;
+use fotad::dm::mo::Versions;
+use fotad::dm::session::{NoExec, NoUi, Trigger};
 
 fn main() -> anyhow::Result<()> {
     let path = std::env::args().nth(1).context("usage: fotad-dm-session CONFIG.toml")?;

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use fotad::auth::Scheme;
-use fotad::notification::UiMode;
-use fotad::syncml::Codec;
+use fotad::dm::auth::Scheme;
+use fotad::dm::notification::UiMode;
+use fotad::dm::syncml::Codec;
 use fotad_tests::testserver::{script, ServerConfig, TestServer, TlsFiles};
 
 const USAGE: &str = "usage: fotad-testserver [--port N] [--tls CERT KEY] [--client-ca PEM] [--server-id ID]

@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use fotad::auth::Scheme;
-use fotad::syncml::Codec;
+use fotad::dm::auth::Scheme;
+use fotad::dm::syncml::Codec;
 
 use super::vm::HOST_IN_GUEST;
 use crate::agent_rig::bin_dir;

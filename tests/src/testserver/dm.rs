@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use fotad::auth::{self, Scheme};
-use fotad::syncml::{
+use fotad::dm::auth::{self, Scheme};
+use fotad::dm::syncml::{
     Alert, Chal, Codec, Command, Item, ItemCmd, Loc, Message, MessageBudget, Meta, Status, SyncBody, SyncHdr,
 };
 

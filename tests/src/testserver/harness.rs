@@ -6,8 +6,8 @@ use std::process::Command as Proc;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use fotad::auth::Scheme;
-use fotad::syncml::Codec;
+use fotad::dm::auth::Scheme;
+use fotad::dm::syncml::Codec;
 
 use super::ServerConfig;
 

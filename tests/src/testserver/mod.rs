@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use dm::{pattern_byte, DmState, Exchange, Fault, Hostile, LargeObject, Payload, Queued, Route, ServerConfig};
 
-use fotad::notification::{build, NotificationSpec, UiMode};
-use fotad::syncml::Command;
+use fotad::dm::notification::{build, NotificationSpec, UiMode};
+use fotad::dm::syncml::Command;
 use http::{HttpRequest, HttpResponse};
 
 /// PEM files for HTTPS; `client_ca` makes client certificates mandatory.
@@ -162,11 +162,11 @@ fn handle(state: &Mutex<DmState>, req: &HttpRequest) -> HttpResponse {
     }
     let drip = st.config.hostile.drip;
     let ct = req.header("Content-Type").unwrap_or("");
-    match st.handle(ct, &req.body, req.header(fotad::auth::HMAC_HEADER)) {
+    match st.handle(ct, &req.body, req.header(fotad::dm::auth::HMAC_HEADER)) {
         Ok(reply) => {
             let mut headers = vec![("Content-Type".to_string(), reply.content_type)];
             if let Some(h) = reply.hmac {
-                headers.push((fotad::auth::HMAC_HEADER.to_string(), h));
+                headers.push((fotad::dm::auth::HMAC_HEADER.to_string(), h));
             }
             HttpResponse { status: 200, headers, body: reply.body, drip }
         }

@@ -23,7 +23,7 @@
 
 use std::time::Duration;
 
-use fotad::syncml::{Alert, Command, FirmwareCmd, Item, ItemCmd, Loc, Meta};
+use fotad::dm::syncml::{Alert, Command, FirmwareCmd, Item, ItemCmd, Loc, Meta};
 
 use super::{Hostile, LargeObject, Payload, Queued, Route};
 

@@ -1,12 +1,12 @@
 //! Helpers shared by the session integration tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-use fotad::auth::Scheme;
-use fotad::client::DmClient;
-use fotad::config::Settings;
-use fotad::mo::Versions;
-use fotad::session::{NoExec, NoUi, Trigger};
-use fotad::syncml::{Codec, Command, Item, ItemCmd, Loc, Meta, Status};
+use fotad::dm::auth::Scheme;
+use fotad::dm::client::DmClient;
+use fotad::dm::config::Settings;
+use fotad::dm::mo::Versions;
+use fotad::dm::session::{NoExec, NoUi, Trigger};
+use fotad::dm::syncml::{Codec, Command, Item, ItemCmd, Loc, Meta, Status};
 use fotad_tests::testserver::harness::device_toml;
 use fotad_tests::testserver::{ServerConfig, TestServer};
 
@@ -60,7 +60,7 @@ pub fn cmd(items: Vec<Item>) -> ItemCmd {
     ItemCmd { items, ..ItemCmd::default() }
 }
 
-pub fn run(s: &mut Setup) -> Result<fotad::session::SessionReport, fotad::client::ClientError> {
+pub fn run(s: &mut Setup) -> Result<fotad::dm::session::SessionReport, fotad::dm::client::ClientError> {
     s.client.session(None, &Trigger::Client, &NoUi, &mut NoExec)
 }
 
@@ -89,7 +89,7 @@ pub fn leaf(s: &mut Setup, uri: &str) -> Option<String> {
 }
 
 /// The alerts with `code` (e.g. 1226) the server received, over every session.
-pub fn sent_alerts(s: &Setup, code: u32) -> Vec<fotad::syncml::Alert> {
+pub fn sent_alerts(s: &Setup, code: u32) -> Vec<fotad::dm::syncml::Alert> {
     s.server
         .log()
         .into_iter()

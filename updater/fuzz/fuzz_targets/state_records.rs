@@ -14,7 +14,7 @@ use fotad_updater::boot::uboot::UBoot;
 use fotad_updater::boot::{Backend, BootState};
 use fotad_updater::install::Records;
 use fotad_updater::slot::Slot;
-use fotad_updater::slot_record;
+use fotad_updater::slot::record as slot_record;
 use libfuzzer_sys::fuzz_target;
 
 const FILES: [&str; 6] =

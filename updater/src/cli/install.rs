@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -16,6 +18,7 @@ use crate::error::InstallError;
 use crate::install::{ImageTarget, InstallOptions, Installed, Installer, Progress, Records};
 use crate::package::{read_header, read_raw_header, sha256_hex, PackageError};
 use crate::text::escaped;
+use crate::update::DevicePolicy;
 
 const HELP: &str = "\
 usage: fotad-update [--config-root DIR] install PKG|- [options]
@@ -110,7 +113,9 @@ fn install_inactive_slot(a: &Args, package: &Path, config_root: &Path) -> Result
         bail!("--source, --keys, --state-dir, --compatible and --installed-security-version go with --target; without it they come from the configuration");
     }
     let settings = crate::update::settings_under(config_root)?;
-    let update = crate::update::begin(&settings)?;
+    // By hand, without the agent: no SIM to ask (the agent applies its gate).
+    let cancel = Arc::new(AtomicBool::new(false));
+    let update = crate::update::begin(&settings, DevicePolicy::None, cancel)?;
     eprintln!("fotad-update: installing into slot {} (marked bad once the package is verified)", update.slot());
     let targets = update_targets(&update);
     let timeout = a.read_timeout.unwrap_or(settings.read_timeout);
@@ -118,7 +123,7 @@ fn install_inactive_slot(a: &Args, package: &Path, config_root: &Path) -> Result
         Ok(done) => done,
         Err(e) => return report(Err(e), &targets),
     };
-    let slot = update.finish(&done)?;
+    let slot = update.activate(&done)?;
     report(Ok((done, Some((slot, settings.tries)))), &targets)
 }
 
@@ -167,7 +172,7 @@ fn report(result: Result<(Installed, Activated), InstallError>, targets: &BTreeM
                 () if e.is_refusal() => super::EXIT_REFUSED,
                 () => super::EXIT_OTHER,
             };
-            eprintln!("fotad-update: install failed (FUMO result {}): {e}", e.fumo_result());
+            eprintln!("fotad-update: install failed ({}): {e}", e.kind());
             if e.is_resumable() {
                 eprintln!("fotad-update: run the same command again to resume from the checkpoint");
             }
@@ -210,7 +215,7 @@ fn options(a: &Args) -> Result<InstallOptions> {
 /// package installed completely, whichever is higher. Neither is changed by an
 /// interrupted or refused install.
 fn recorded_floor(state_dir: &Path) -> Result<u64> {
-    let confirmed = crate::slot_record::load(&crate::slot_record::path_in(state_dir))?.security_floor;
+    let confirmed = crate::slot::record::load(&crate::slot::record::path_in(state_dir))?.security_floor;
     let installed = match Records::new(state_dir).installed_header()? {
         Some(raw) => read_header(&mut raw.as_slice()).map(|h| h.manifest.security_version).unwrap_or(0),
         None => 0,

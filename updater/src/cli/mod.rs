@@ -3,6 +3,7 @@
 
 mod install;
 mod pack;
+pub mod slots;
 mod stdin;
 
 use std::ffi::OsString;
@@ -60,8 +61,8 @@ pub fn run(args: Vec<OsString>) -> Result<u8> {
         "pack" => pack::run(&mut parser),
         "install" => install::run(&mut parser, &config_root),
         "inspect" => inspect(&mut parser),
-        s if crate::cli_slots::SUBCOMMANDS.contains(&s) => {
-            crate::cli_slots::run(&crate::cli_slots::parse(s, &mut parser)?, &config_root)?;
+        s if slots::SUBCOMMANDS.contains(&s) => {
+            slots::run(&slots::parse(s, &mut parser)?, &config_root)?;
             Ok(0)
         }
         other => bail!("unknown command {other:?}\n{USAGE}"),

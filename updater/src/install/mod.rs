@@ -208,7 +208,7 @@ impl Installer {
             Err(e) if e.is_resumable() => {}
             Err(e) => {
                 let error = format!("{e}");
-                let status = Status::Failed { package, version, result: e.fumo_result(), error };
+                let status = Status::Failed { package, version, kind: e.kind(), error };
                 self.records.save_status(&status)?;
                 self.records.clear_checkpoint()?;
             }

@@ -62,9 +62,24 @@ pub fn boot_id(path: &Path) -> Option<String> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "lowercase")]
 pub enum Status {
-    Writing { package: String, version: String },
-    Installed { package: String, version: String, security_version: u64 },
-    Failed { package: String, version: String, result: u16, error: String },
+    Writing {
+        package: String,
+        version: String,
+    },
+    Installed {
+        package: String,
+        version: String,
+        security_version: u64,
+    },
+    /// The install failed: what kind of failure (a record of fotad 0.1,
+    /// which kept a FUMO result code instead, reads as a device failure).
+    Failed {
+        package: String,
+        version: String,
+        #[serde(default)]
+        kind: crate::ErrorKind,
+        error: String,
+    },
 }
 
 /// The installer's files under `<state_dir>/install/`.

@@ -5,6 +5,7 @@
 
 pub mod booted;
 pub mod gpt;
+pub mod record;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -48,14 +48,6 @@ pub enum DescriptorError {
 }
 
 impl DescriptorError {
-    pub fn fumo_result(&self) -> u16 {
-        match self {
-            DescriptorError::Invalid { .. } => 400,
-            DescriptorError::Version { .. } | DescriptorError::Type { .. } => 405,
-            DescriptorError::Size { .. } => 402,
-        }
-    }
-
     pub fn install_status(&self) -> InstallStatus {
         match self {
             DescriptorError::Invalid { .. } => InstallStatus::InvalidDescriptor,
