@@ -143,7 +143,7 @@ fn config(dir: &Path, root: &Path, addr: SocketAddr, tls: Option<&TlsFiles>, rat
     format!(
         "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
          events {{ worker_connections 64; }}\n\
-         http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+         http {{\n  log_format fotad '$remote_addr [$time_local] \"$request\" $status $body_bytes_sent \"$http_range\"';\n  access_log {d}/access.log fotad;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
            fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
            types {{ application/vnd.oma.dd+xml dd; application/vnd.fotad.package fota; }}\n\
            default_type application/octet-stream;\n  server {{\n{server}  }}\n}}\n"

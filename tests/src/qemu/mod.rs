@@ -102,17 +102,24 @@ impl Scenario {
         }
     }
 
-    /// The package requests nginx logged: (request line, status, body bytes).
-    pub fn package_requests(&self) -> Vec<(String, u16, u64)> {
+    /// The requests nginx logged: (request line, status, body bytes sent, the
+    /// first byte asked for by a `Range` header).
+    pub fn package_requests(&self) -> Vec<(String, u16, u64, Option<u64>)> {
         self.nginx
             .access_log()
             .lines()
             .filter_map(|l| {
-                let request = l.split('"').nth(1)?.to_string();
-                let mut after = l.split('"').nth(2)?.split_whitespace();
+                let fields: Vec<&str> = l.split('"').collect();
+                let request = fields.get(1)?.to_string();
+                let mut after = fields.get(2)?.split_whitespace();
                 let status = after.next()?.parse().ok()?;
                 let bytes = after.next()?.parse().ok()?;
-                Some((request, status, bytes))
+                let from = fields
+                    .get(3)
+                    .and_then(|r| r.strip_prefix("bytes="))
+                    .and_then(|r| r.split('-').next())
+                    .and_then(|n| n.parse().ok());
+                Some((request, status, bytes, from))
             })
             .collect()
     }
