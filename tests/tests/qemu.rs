@@ -15,7 +15,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
@@ -26,16 +25,10 @@ use fotad_tests::qemu::vm::{booted_slots, boots, Vm};
 use fotad_tests::qemu::Scenario;
 use fotad_tests::testserver::script;
 
-/// One VM at a time.
-static ONE_VM: Mutex<()> = Mutex::new(());
 /// Generous for TCG on a loaded 2-core machine (a boot takes ~30 s there).
 const BOOT: Duration = Duration::from_secs(420);
 const SHORT: Duration = Duration::from_secs(60);
 const LONG: Duration = Duration::from_secs(600);
-
-fn one_vm() -> std::sync::MutexGuard<'static, ()> {
-    ONE_VM.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// `fotactl ARGS` as the UI account `ui` (group fotad-ui).
 fn ui(args: &str) -> String {
@@ -148,7 +141,6 @@ fn wait_boot_into(vm: &mut Vm, slot: &str, timeout: Duration) -> Result<Vec<Stri
 /// byte-identical to image v2. A user outside fotad-ui may read but not check.
 #[test]
 fn delta_update_a_to_b_through_two_power_cuts_from_a_mounted_journaled_root() -> Result<()> {
-    let _one = one_vm();
     let package = "v2.fota";
     let size = std::fs::metadata(TestImage::get()?.www().join(package))?.len();
     // About 30 s for the whole package: room to cut the power where we want.
@@ -282,7 +274,6 @@ fn assert_fell_back(s: &Scenario, vm: &Vm, want: &[(String, String)]) -> Result<
 /// not repeat it), B is bad, A stays confirmed and primary.
 #[test]
 fn slots_that_cannot_boot_or_fail_the_health_check_fall_back_to_a_and_report_410_once() -> Result<()> {
-    let _one = one_vm();
     let s = Scenario::new("failed-slots-fall-back", None)?;
     let mut vm = s.boot()?;
     assert_eq!(vm.wait_boot(BOOT)?, "A");
