@@ -102,6 +102,7 @@ impl AgentRig {
                 description: Default::default(),
                 images: vec![("rootfs".into(), image)],
                 op_size,
+                full_op_size: None,
                 threads: 2,
                 settings: PlanSettings::default(),
             };

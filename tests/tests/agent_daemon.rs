@@ -259,6 +259,7 @@ fn tagged_package(rig: &AgentRig, tag: &[u8; 16]) -> PathBuf {
         description: Default::default(),
         images: vec![("rootfs".into(), ImageInput::Full { target: rig.path("host/v2.img") })],
         op_size: 256 << 10,
+        full_op_size: None,
         threads: 1,
         settings: PlanSettings::default(),
     };

@@ -100,6 +100,7 @@ fn package(out: &Path, compatible: &str, version: &str, new: &Path, old: &Path, 
         description: Default::default(),
         images: vec![("rootfs".into(), ImageInput::Delta { target: new.into(), source: old.into() })],
         op_size: 512 << 10,
+        full_op_size: None,
         threads: 2,
         settings: PlanSettings::default(),
     };

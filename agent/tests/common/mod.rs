@@ -474,6 +474,7 @@ pub fn package(dir: &Path, image: &[u8]) -> (PathBuf, PathBuf) {
         description,
         images: vec![("rootfs".into(), ImageInput::Full { target: new })],
         op_size: 64 << 10,
+        full_op_size: None,
         threads: 1,
         settings: PlanSettings::default(),
     };

@@ -66,6 +66,7 @@ impl Rig {
             description: BTreeMap::from([("en".into(), "Fixes".into())]),
             images: vec![("rootfs".into(), ImageInput::Full { target: image_path })],
             op_size: OP_SIZE,
+            full_op_size: None,
             threads: 2,
             settings: PlanSettings::default(),
         };

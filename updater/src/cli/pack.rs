@@ -8,7 +8,7 @@ use lexopt::Arg::{Long, Short};
 use lexopt::ValueExt;
 
 use crate::delta::{pack, ImageInput, PackSpec, PlanSettings};
-use crate::package::{load_secret_key, DEFAULT_OP_SIZE, MAX_OP_PREFIX};
+use crate::package::{load_secret_key, DEFAULT_FULL_OP_SIZE, DEFAULT_OP_SIZE, MAX_OP_PREFIX};
 
 /// The zstd level of replace blobs when `--level` is not given: packing is
 /// done once on a build host, installing many times on devices.
@@ -26,13 +26,14 @@ usage: fotad-update pack --key KEY --compatible MODEL --version V [options] -o O
   --image CLASS=NEW         new image for slot class CLASS (rootfs, boot, ...)
   --source CLASS=OLD        makes CLASS a delta over OLD (the image on the device)
   --bsdiff40 CLASS=PATCH    CLASS from a classic BSDIFF40 patch over --source CLASS=OLD
-  --op-size BYTES           output bytes per operation (default 2097152)
+  --op-size BYTES           output bytes per operation (default 2097152; for full images with
+                            prefixes 8388608)
   --threads N               planning threads (default: all cores)
   --level N                 zstd level of replace blobs (default 19)
   --patch-level N           zstd level of bsdiff patches (default 19)
   --prefix BYTES            full images: compress each operation against up to BYTES of the
-                            image before it (format 2; default 6291456, at most 16777216;
-                            0 writes format 1, which devices with older installers read)
+                            image before it (format 2; default and most 16777216; 0 writes
+                            format 1, which devices with older installers read)
   -o, --output FILE         the package to write";
 
 #[derive(Default)]
@@ -143,6 +144,8 @@ fn build(a: Args) -> Result<(PackSpec, Vec<ed25519_dalek::SigningKey>, PathBuf)>
         description: a.description,
         images,
         op_size: a.op_size.unwrap_or(DEFAULT_OP_SIZE),
+        // An explicit --op-size is for every image.
+        full_op_size: if a.op_size.is_some() { None } else { Some(DEFAULT_FULL_OP_SIZE) },
         threads,
         settings,
     };

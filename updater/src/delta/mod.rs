@@ -61,7 +61,12 @@ pub struct PackSpec {
     pub description: BTreeMap<String, String>,
     /// (image class, input), in package order.
     pub images: Vec<(String, ImageInput)>,
+    /// Output bytes per operation.
     pub op_size: u64,
+    /// Output bytes per operation of full images compressed with prefixes
+    /// (`settings.prefix` > 0); `None`: `op_size`. Larger operations there
+    /// index each prefix fewer times and match across more of the image.
+    pub full_op_size: Option<u64>,
     pub threads: usize,
     pub settings: PlanSettings,
 }
@@ -79,7 +84,8 @@ pub fn pack(spec: &PackSpec, keys: &[SigningKey], out: &Path) -> Result<PackRepo
     if keys.is_empty() {
         return Err(PackError::Invalid("a package needs at least one signing key".into()));
     }
-    if spec.op_size == 0 || spec.op_size > package::MAX_OP_OUTPUT {
+    let sizes = [Some(spec.op_size), spec.full_op_size];
+    if sizes.into_iter().flatten().any(|size| size == 0 || size > package::MAX_OP_OUTPUT) {
         return Err(PackError::Invalid(format!("operation size must be 1..={}", package::MAX_OP_OUTPUT)));
     }
     let payload_path = with_suffix(out, ".payload.tmp");
@@ -179,7 +185,9 @@ fn plan_parallel(
     source: Option<&Source<'_>>,
     payload: &mut Payload,
 ) -> Result<Vec<package::Operation>, PackError> {
-    let chunks = size.div_ceil(spec.op_size);
+    let full_op_size = spec.full_op_size.filter(|_| spec.settings.prefix > 0);
+    let op_size = if source.is_none() { full_op_size.unwrap_or(spec.op_size) } else { spec.op_size };
+    let chunks = size.div_ceil(op_size);
     let next = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let (tx, rx) = mpsc::sync_channel::<(u64, io::Result<PlannedOp>)>(spec.threads.max(1) * 2);
@@ -201,7 +209,7 @@ fn plan_parallel(
                     if i >= chunks {
                         break;
                     }
-                    let dst = Extent { offset: i * spec.op_size, length: spec.op_size.min(size - i * spec.op_size) };
+                    let dst = Extent { offset: i * op_size, length: op_size.min(size - i * op_size) };
                     // Full images: the bytes before the chunk are its prefix.
                     let prefix = if source.is_none() { spec.settings.prefix.min(dst.offset) } else { 0 };
                     buf.resize((prefix + dst.length) as usize, 0);

@@ -32,8 +32,10 @@ impl Default for PlanSettings {
     }
 }
 
-/// The packer's default prefix for full images.
-pub const DEFAULT_PREFIX: u64 = 6 << 20;
+/// The packer's default prefix for full images: the most the format allows
+/// (6 MiB left the package 3.8 % above `zstd -19 --long=28` of the image,
+/// 16 MiB 1.8 %).
+pub const DEFAULT_PREFIX: u64 = crate::package::MAX_OP_PREFIX;
 
 /// An operation with its data blob, before its payload offset is known.
 #[derive(Debug, Clone)]

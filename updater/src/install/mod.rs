@@ -421,9 +421,15 @@ impl Run {
 
 /// The latest bytes written to one image, contiguous, kept for the prefixes
 /// of the operations after them (none when the package has no prefixes).
+/// It never holds more than twice the largest prefix or the largest prefix
+/// plus the largest operation, whichever is more.
 struct Tail {
     /// How many bytes the prefixes need at most.
     keep: usize,
+    /// The buffer's whole size: `keep` plus at least one operation, and at
+    /// least `2 * keep` so that the bytes kept move at most once per byte
+    /// written.
+    room: usize,
     image: usize,
     /// Target offset just after `buf`.
     end: u64,
@@ -432,9 +438,15 @@ struct Tail {
 
 impl Tail {
     fn new(manifest: &Manifest) -> Tail {
-        let ops = manifest.images.iter().flat_map(|i| &i.operations);
-        let keep = ops.filter_map(|op| op.prefix).map(|e| e.length).max().unwrap_or(0);
-        Tail { keep: keep as usize, image: 0, end: 0, buf: Vec::new() }
+        let ops = || manifest.images.iter().flat_map(|i| &i.operations);
+        let keep = ops().filter_map(|op| op.prefix).map(|e| e.length).max().unwrap_or(0);
+        let largest = ops().map(|op| op.dst.length).max().unwrap_or(0);
+        Tail::sized(keep as usize, largest as usize)
+    }
+
+    /// A tail for prefixes of at most `keep` bytes and operations of at most `largest`.
+    fn sized(keep: usize, largest: usize) -> Tail {
+        Tail { keep, room: keep + keep.max(largest), image: 0, end: 0, buf: Vec::new() }
     }
 
     fn record(&mut self, image: usize, offset: u64, data: &[u8]) {
@@ -445,13 +457,16 @@ impl Tail {
             self.buf.clear();
             self.image = image;
         }
+        if self.buf.capacity() < self.room {
+            self.buf.reserve_exact(self.room - self.buf.len());
+        }
+        // Room for `data`: drop what no prefix can need any more (all but
+        // the last `keep` bytes), before the buffer would have to grow.
+        if self.buf.len() + data.len() > self.room {
+            self.buf.drain(..self.buf.len().saturating_sub(self.keep));
+        }
         self.buf.extend_from_slice(data);
         self.end = offset + data.len() as u64;
-        // Trimmed now and then, not after every operation: the bytes kept move
-        // once per `keep` bytes written.
-        if self.buf.len() > 2 * self.keep {
-            self.buf.drain(..self.buf.len() - self.keep);
-        }
     }
 
     fn get(&self, image: usize, extent: crate::package::Extent) -> Option<&[u8]> {
@@ -511,5 +526,32 @@ impl<R: Read> Stream<R> {
             crate::package::PackageError::Io { source, .. } => InstallError::Stream { offset: self.offset, source },
             other => other.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::Tail;
+    use crate::package::Extent;
+
+    #[test]
+    fn the_tail_holds_every_prefix_and_never_grows_past_its_room() {
+        let image: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut tail = Tail::sized(300, 200);
+        let mut offset = 0;
+        for (n, len) in [50usize, 200, 130, 200, 1, 199, 77].iter().cycle().take(40).enumerate() {
+            let len = (*len).min(image.len() - offset);
+            if offset >= 300 {
+                let extent = Extent { offset: offset as u64 - 300, length: 300 };
+                assert_eq!(tail.get(0, extent), Some(&image[offset - 300..offset]), "operation {n}");
+            }
+            tail.record(0, offset as u64, &image[offset..offset + len]);
+            offset += len;
+            assert!(tail.buf.capacity() <= 300 + 300, "capacity {} after operation {n}", tail.buf.capacity());
+        }
+        tail.record(1, 0, &image[..10]);
+        assert_eq!(tail.get(0, Extent { offset: offset as u64 - 10, length: 10 }), None, "another image");
+        assert_eq!(tail.get(1, Extent { offset: 0, length: 10 }), Some(&image[..10]));
     }
 }

@@ -25,6 +25,11 @@ pub const MAX_OP_DATA: u64 = 24 << 20;
 pub const MAX_OP_PREFIX: u64 = 16 << 20;
 /// The packer's default operation output size.
 pub const DEFAULT_OP_SIZE: u64 = 2 << 20;
+/// The packer's default operation output size for full images compressed
+/// with prefixes: with a 16 MiB prefix, 8 MiB operations come within 2 % of
+/// one zstd stream over the whole image at a third of the packing time of
+/// 2 MiB operations (BENCHMARKS.md, issue 13).
+pub const DEFAULT_FULL_OP_SIZE: u64 = 8 << 20;
 
 /// A contiguous byte range of a slot image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

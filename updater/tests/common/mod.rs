@@ -105,6 +105,7 @@ impl Device {
             description: BTreeMap::from([("en".into(), "Fixes".into()), ("de".into(), "Korrekturen".into())]),
             images: images.into_iter().map(|(c, i)| (c.to_string(), i)).collect(),
             op_size: 256 << 10,
+            full_op_size: None,
             threads: 2,
             settings: PlanSettings::default(),
         }
