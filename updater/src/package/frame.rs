@@ -6,7 +6,7 @@
 
 use std::io;
 
-use zstd::zstd_safe::{self, CCtx, CParameter, DCtx, DParameter};
+use zstd::zstd_safe::{self, CCtx, CParameter, DCtx};
 
 /// Largest window a prefixed frame may need: prefix plus output.
 const MAX_WINDOW_LOG: u32 = 26;
@@ -34,31 +34,24 @@ pub fn compress_with_prefix(data: &[u8], prefix: &[u8], level: i32) -> io::Resul
 }
 
 /// Decompresses a frame made by [`compress_with_prefix`] into `out` (cleared
-/// first), which receives at most `limit` bytes.
+/// first), which receives at most `limit` bytes. The frame is whole in
+/// memory, so it is decoded in one pass straight into `out` (no window
+/// buffer, no copy out of one).
 pub fn decompress_with_prefix(frame: &[u8], prefix: &[u8], limit: usize, out: &mut Vec<u8>) -> io::Result<()> {
+    // One frame and nothing after it (a one-pass decode would go on into a
+    // second frame); a cut frame fails here.
+    let size = zstd_safe::find_frame_compressed_size(frame).map_err(zstd_err)?;
+    if size != frame.len() {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "bytes after the frame"));
+    }
     let mut dctx = DCtx::create();
-    dctx.set_parameter(DParameter::WindowLogMax(MAX_WINDOW_LOG)).map_err(zstd_err)?;
     dctx.ref_prefix(prefix).map_err(zstd_err)?;
     out.clear();
     out.reserve(limit);
-    let mut output = zstd_safe::OutBuffer::around(out);
-    let mut input = zstd_safe::InBuffer::around(frame);
-    loop {
-        let before = (input.pos, output.pos());
-        let hint = dctx.decompress_stream(&mut output, &mut input).map_err(zstd_err)?;
-        if hint == 0 {
-            break;
-        }
-        if output.pos() == output.capacity() || (input.pos, output.pos()) == before {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "frame larger than its operation or cut short"));
-        }
-    }
     // `out` may hold more than `limit` (its capacity from earlier operations).
-    if output.pos() > limit {
+    let n = dctx.decompress(out, frame).map_err(zstd_err)?;
+    if n > limit {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "frame larger than its operation"));
-    }
-    if input.pos != frame.len() {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "bytes after the frame"));
     }
     Ok(())
 }
@@ -95,5 +88,8 @@ mod tests {
         assert!(decompress_with_prefix(&frame, &other, data.len(), &mut out).is_err(), "checksum not checked");
         assert!(decompress_with_prefix(&frame, &prefix, data.len() - 1, &mut out).is_err(), "limit not kept");
         assert!(decompress_with_prefix(&frame[..frame.len() - 1], &prefix, data.len(), &mut out).is_err());
+        let mut two = frame.clone();
+        two.extend_from_slice(&frame);
+        assert!(decompress_with_prefix(&two, &prefix, 2 * data.len(), &mut out).is_err(), "a second frame");
     }
 }
