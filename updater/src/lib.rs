@@ -13,6 +13,8 @@ pub mod ops;
 pub mod package;
 pub mod slot;
 pub mod sync;
+#[cfg(test)]
+mod test_bytes;
 pub mod text;
 pub mod update;
 

@@ -35,12 +35,9 @@ fn pack(dev: &Device, extra: &[&str]) -> (Vec<Operation>, Vec<Operation>) {
     (boot, rootfs)
 }
 
-/// Installs `pkg` into two fresh targets and checks their bytes.
+/// Installs `pkg` into two new targets of a fresh device and checks their bytes.
 fn install(dev: &Device, pkg: &Path, boot: &Path, old: &Path, new: &Path) {
     let (boot_t, rootfs_t) = (dev.path("boot-b.img"), dev.path("rootfs-b.img"));
-    let _ = std::fs::remove_file(&boot_t);
-    let _ = std::fs::remove_file(&rootfs_t);
-    let _ = std::fs::remove_dir_all(dev.path("state"));
     let (k, st) = (dev.path("keys"), dev.path("state"));
     let targets = [format!("--target=boot={}", s(&boot_t)), format!("--target=rootfs={}", s(&rootfs_t))];
     let source = format!("--source=rootfs={}", s(old));

@@ -62,15 +62,7 @@ mod tests {
     use super::*;
 
     fn text(n: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                b'a' + (x >> 59) as u8
-            })
-            .collect()
+        crate::test_bytes::xorshift_bytes(n, seed, |x| b'a' + (x >> 59) as u8)
     }
 
     #[test]
