@@ -41,6 +41,8 @@ pub struct Executor {
     zstd: zstd::bulk::Decompressor<'static>,
     source: Vec<u8>,
     patch: Vec<u8>,
+    /// A bsdiff operation's output (the `bsdiff` crate appends to a `Vec`).
+    patched: Vec<u8>,
     /// Aligned window for reads of an O_DIRECT source.
     direct: Vec<u8>,
 }
@@ -57,6 +59,7 @@ impl Executor {
             zstd: zstd::bulk::Decompressor::new().map_err(OpError::Decompress)?,
             source: Vec::new(),
             patch: Vec::new(),
+            patched: Vec::new(),
             direct: Vec::new(),
         })
     }
@@ -84,39 +87,63 @@ impl Executor {
         prefix: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), OpError> {
+        out.clear();
+        out.resize(op.dst.length as usize, 0);
+        self.run_into(op, data, source, prefix, out)
+    }
+
+    /// [`Executor::run_with_prefix`] into `out`, which the operation's output
+    /// must fill exactly (the installer gives it a slice of its own buffer).
+    pub fn run_into(
+        &mut self,
+        op: &Operation,
+        data: &[u8],
+        source: Option<&File>,
+        prefix: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), OpError> {
         let prefix_len = op.prefix.map_or(0, |e| e.length);
         if prefix.len() as u64 != prefix_len {
             return Err(OpError::PrefixSize { expected: prefix_len, got: prefix.len() as u64 });
+        }
+        if out.len() as u64 != op.dst.length {
+            return Err(OpError::OutputSize { expected: op.dst.length, got: out.len() as u64 });
         }
         if let Some(expected) = &op.data_sha256 {
             if !hash_matches(data, expected) {
                 return Err(OpError::DataHash);
             }
         }
-        out.clear();
-        let want = op.dst.length as usize;
+        let size_error = |got: usize| OpError::OutputSize { expected: op.dst.length, got: got as u64 };
         match op.kind {
-            OpKind::Zero => out.resize(want, 0),
+            OpKind::Zero => out.fill(0),
             OpKind::Replace if op.prefix.is_some() => {
-                crate::package::decompress_with_prefix(data, prefix, want, out).map_err(OpError::Decompress)?;
+                crate::package::decompress_with_prefix(data, prefix, out).map_err(OpError::Decompress)?;
             }
             OpKind::Replace => {
-                out.reserve(want);
-                self.zstd.decompress_to_buffer(data, out).map_err(OpError::Decompress)?;
+                let got = self.zstd.decompress_to_buffer(data, out).map_err(OpError::Decompress)?;
+                if got != out.len() {
+                    return Err(size_error(got));
+                }
             }
             OpKind::Copy => {
                 self.read_source(op, source)?;
-                out.extend_from_slice(&self.source);
+                if self.source.len() != out.len() {
+                    return Err(size_error(self.source.len()));
+                }
+                out.copy_from_slice(&self.source);
             }
             OpKind::Bsdiff => {
                 self.read_source(op, source)?;
-                self.decompress_patch(data, want)?;
-                out.reserve(want);
-                bsdiff::patch(&self.source, &mut self.patch.as_slice(), out).map_err(OpError::Patch)?;
+                self.decompress_patch(data, out.len())?;
+                self.patched.clear();
+                self.patched.reserve(out.len());
+                bsdiff::patch(&self.source, &mut self.patch.as_slice(), &mut self.patched).map_err(OpError::Patch)?;
+                if self.patched.len() != out.len() {
+                    return Err(size_error(self.patched.len()));
+                }
+                out.copy_from_slice(&self.patched);
             }
-        }
-        if out.len() != want {
-            return Err(OpError::OutputSize { expected: op.dst.length, got: out.len() as u64 });
         }
         Ok(())
     }
@@ -164,7 +191,7 @@ pub fn read_extents(file: &File, extents: &[Extent], buf: &mut Vec<u8>) -> std::
 }
 
 /// Alignment of O_DIRECT reads (a multiple of every logical block size in use).
-const DIRECT_ALIGN: usize = 4096;
+pub const DIRECT_ALIGN: usize = 4096;
 /// Largest single O_DIRECT read.
 const DIRECT_CHUNK: usize = 1 << 20;
 

@@ -248,3 +248,81 @@ fn kill_9_of_a_prefixed_package_then_a_reboot_resumes_from_the_synced_point() {
         assert!(checkpoint(&dev).is_none(), "round {round}: checkpoint left after completion");
     }
 }
+
+/// Full images in operations of 1 MiB and more are packed in pairs the
+/// installer decodes at once (the second operation's prefix ends where the
+/// first begins), and each pair is written beside the next pair's decoding.
+/// An install cancelled at random operations (a pair decoded, its write
+/// pending) writes that pair before it stops, and its checkpoint names only
+/// operations written. A reboot then loses everything after the synced point,
+/// set back in every other round to the second operation of a pair; the
+/// resume reads the prefix of the operation there back from the target and
+/// ends with the exact image.
+#[test]
+fn cancel_with_a_pair_pending_then_a_reboot_resumes_from_the_synced_point() {
+    let dev = Device::new();
+    let new: Vec<u8> = image(24 << 20, 57).into_iter().map(|b| if b == 0 { 0x5a } else { b }).collect();
+    let mut spec = dev.spec(vec![("rootfs", ImageInput::Full { target: dev.write("new.img", &new) })]);
+    spec.op_size = 1 << 20;
+    spec.settings.prefix = 2 << 20;
+    let pkg = dev.pack(&spec, "large-ops.fota");
+    let header = fotad_updater::package::read_header(&mut std::fs::File::open(&pkg).unwrap()).unwrap();
+    let ops = &header.manifest.images[0].operations;
+    assert!(ops.iter().all(|op| op.dst.length == 1 << 20), "every operation is 1 MiB");
+    for (i, op) in ops.iter().enumerate() {
+        // Even operations take the bytes right before them; odd ones those
+        // before the operation before them (none for the second).
+        let end = if i % 2 == 0 { op.dst.offset } else { ops[i - 1].dst.offset };
+        let expected = (end > 0).then(|| (end.saturating_sub(2 << 20), end));
+        assert_eq!(op.prefix.map(|e| (e.offset, e.end())), expected, "operation {i}'s prefix");
+    }
+    let target = dev.path("slot-b.img");
+    let boot = dev.write("boot_id", b"boot-1\n");
+    let file = dev.path("state").join("install/checkpoint.json");
+
+    for (round, p) in noise(4, 93).iter().enumerate() {
+        std::fs::write(&target, noise(new.len(), 300 + round as u64)).unwrap();
+        std::fs::write(&boot, "boot-1\n").unwrap();
+        let _ = std::fs::remove_dir_all(dev.path("state"));
+        let mut installer = dev.installer(&[("rootfs", &target, None)]);
+        installer.set_boot_id_path(&boot);
+        let stop_at = 3 + *p as usize * (ops.len() - 6) / 255;
+        let cancel = installer.cancel_flag();
+        let stopped = installer.install(BufReader::new(std::fs::File::open(&pkg).unwrap()), 0, &mut |p| {
+            if p.ops_done >= stop_at {
+                cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        assert!(matches!(stopped, Err(fotad_updater::InstallError::Cancelled)), "round {round}: {stopped:?}");
+        cancel.store(false, std::sync::atomic::Ordering::SeqCst);
+        let cp = installer.checkpoint().unwrap().unwrap();
+        assert!(cp.next_op >= stop_at && cp.durable_op == cp.next_op, "round {round}: {cp:?}");
+        let written = ops[cp.next_op].dst.offset as usize;
+        assert!(std::fs::read(&target).unwrap()[..written] == new[..written], "round {round}: not all written");
+
+        // The reboot: whatever is after the synced point is lost; in odd
+        // rounds the synced point is the second operation of a pair.
+        let mut synced = cp.durable_op;
+        if round % 2 == 1 {
+            synced -= if synced % 2 == 0 { 1 } else { 2 };
+            let mut raw: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+            let header_len = cp.next_offset - ops[cp.next_op].data_offset;
+            raw["durable_op"] = synced.into();
+            raw["durable_offset"] = (header_len + ops[synced].data_offset).into();
+            std::fs::write(&file, serde_json::to_vec(&raw).unwrap()).unwrap();
+        }
+        assert!(ops[synced].prefix.is_some(), "round {round}: operation {synced} has no prefix to read back");
+        std::fs::write(&boot, "boot-2\n").unwrap();
+        let lost_from = ops[synced].dst.offset as usize;
+        let mut bytes = std::fs::read(&target).unwrap();
+        bytes[lost_from..].copy_from_slice(&noise(new.len() - lost_from, 400 + round as u64));
+        std::fs::write(&target, &bytes).unwrap();
+        let resume = installer.checkpoint().unwrap().unwrap();
+        assert_eq!(resume.next_op, synced, "round {round}: the reboot's checkpoint");
+        let mut rest = std::fs::File::open(&pkg).unwrap();
+        std::io::Seek::seek(&mut rest, std::io::SeekFrom::Start(resume.next_offset)).unwrap();
+        let done = installer.install(BufReader::new(rest), resume.next_offset, &mut |_| {});
+        assert!(done.is_ok(), "round {round}: resuming from {resume:?}: {done:?}");
+        assert!(std::fs::read(&target).unwrap() == new, "round {round}: target differs after the resume");
+    }
+}

@@ -1,5 +1,6 @@
 //! `fotad-update pack` cuts full images into 8 MiB operations compressed
-//! against the 16 MiB before them, and deltas into 2 MiB operations, unless
+//! against the 16 MiB before them (before the pair, for the second operation
+//! of each pair), and deltas into 2 MiB operations, unless
 //! `--op-size` / `--prefix` say otherwise; what it writes installs exactly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -59,7 +60,9 @@ fn full_images_get_8_mib_operations_with_16_mib_prefixes_and_deltas_2_mib() {
     assert_eq!(lengths(&boot), [32, 32, 16], "full image operations, in quarter MiB");
     let prefixes: Vec<Option<Extent>> = boot.iter().map(|op| op.prefix).collect();
     let extent = |length| Some(Extent { offset: 0, length });
-    assert_eq!(prefixes, [None, extent(8 * MIB), extent(16 * MIB)], "each prefix is up to 16 MiB before it");
+    // In pairs the installer decodes at once: the second operation of a pair
+    // takes the bytes before the pair (none before the first pair).
+    assert_eq!(prefixes, [None, None, extent(16 * MIB)], "each prefix is up to 16 MiB before it or its pair");
     assert_eq!(lengths(&rootfs), [8, 8, 8], "delta operations, in quarter MiB");
     assert!(rootfs.iter().all(|op| op.prefix.is_none()), "delta operations have no prefix");
 }
@@ -70,6 +73,8 @@ fn op_size_and_prefix_given_are_used_for_every_image() {
     let (boot, rootfs) = pack(&dev, &["--op-size", "4194304", "--prefix", "5242880"]);
     assert_eq!(lengths(&boot), [16, 16, 16, 16, 16]);
     let prefixes: Vec<Option<u64>> = boot.iter().map(|op| op.prefix.map(|e| e.length)).collect();
-    assert_eq!(prefixes, [None, Some(4 * MIB), Some(5 * MIB), Some(5 * MIB), Some(5 * MIB)]);
+    assert_eq!(prefixes, [None, None, Some(5 * MIB), Some(5 * MIB), Some(5 * MIB)]);
+    let ends: Vec<Option<u64>> = boot.iter().map(|op| op.prefix.map(|e| e.end() / MIB)).collect();
+    assert_eq!(ends, [None, None, Some(8), Some(8), Some(16)], "pairs (0, 1), (2, 3) and 4 alone");
     assert_eq!(lengths(&rootfs), [16, 8]);
 }

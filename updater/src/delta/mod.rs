@@ -210,12 +210,22 @@ fn plan_parallel(
                         break;
                     }
                     let dst = Extent { offset: i * op_size, length: op_size.min(size - i * op_size) };
-                    // Full images: the bytes before the chunk are its prefix.
-                    let prefix = if source.is_none() { spec.settings.prefix.min(dst.offset) } else { 0 };
-                    buf.resize((prefix + dst.length) as usize, 0);
-                    let planned = target.read_exact_at(&mut buf, dst.offset - prefix).and_then(|()| {
-                        let (prefix, data) = buf.split_at(prefix as usize);
-                        planner.plan(Chunk { data, dst, prefix }, source, &spec.settings)
+                    // Full images: the bytes before the chunk are its prefix;
+                    // for the second chunk of a pair, the bytes before the pair.
+                    let gap =
+                        if source.is_none() && i % 2 == 1 && op_size >= package::PAIRED_OP_MIN { op_size } else { 0 };
+                    let prefix_end = dst.offset - gap;
+                    let prefix = if source.is_none() { spec.settings.prefix.min(prefix_end) } else { 0 };
+                    buf.resize((prefix + gap + dst.length) as usize, 0);
+                    let planned = target.read_exact_at(&mut buf, prefix_end - prefix).and_then(|()| {
+                        let (prefix_bytes, rest) = buf.split_at(prefix as usize);
+                        let chunk = Chunk {
+                            data: &rest[gap as usize..],
+                            dst,
+                            prefix: prefix_bytes,
+                            prefix_offset: prefix_end - prefix,
+                        };
+                        planner.plan(chunk, source, &spec.settings)
                     });
                     if tx.send((i, planned)).is_err() {
                         break;

@@ -72,8 +72,10 @@ pub struct Source<'a> {
 pub struct Chunk<'a> {
     pub data: &'a [u8],
     pub dst: Extent,
-    /// The image bytes right before `dst` (empty: compress on its own).
+    /// Image bytes before `dst` (empty: compress on its own).
     pub prefix: &'a [u8],
+    /// Where `prefix` starts in the image.
+    pub prefix_offset: u64,
 }
 
 /// A planning thread's reusable state: the diff index, the buffers and a
@@ -175,7 +177,7 @@ impl Planner {
         let blob = crate::package::compress_with_prefix(chunk.data, chunk.prefix, level)?;
         let mut planned = PlannedOp::new(OpKind::Replace, chunk.dst, Vec::new(), None, blob);
         let length = chunk.prefix.len() as u64;
-        planned.op.prefix = Some(Extent { offset: chunk.dst.offset - length, length });
+        planned.op.prefix = Some(Extent { offset: chunk.prefix_offset, length });
         Ok(planned)
     }
 }

@@ -24,8 +24,8 @@ use std::sync::Arc;
 
 use self::syncer::{Coverage, Outcome, Syncer, Upto, Written};
 use crate::error::InstallError;
-use crate::ops::Executor;
-use crate::package::{load_public_keys, read_raw_header, sha256_hex, Header, Manifest, Operation, RawHeader};
+use crate::ops::{Executor, OpError};
+use crate::package::{load_public_keys, read_raw_header, sha256_hex, Header, Manifest, OpKind, Operation, RawHeader};
 
 /// What the installer needs to know about the device.
 #[derive(Debug, Clone)]
@@ -311,12 +311,14 @@ impl Installer {
         news: &Sender<Written>,
     ) -> Result<bool, InstallError> {
         let m = &header.manifest;
+        let exec = || Executor::new().map_err(|source| corrupt("", 0, source));
         let mut run = Run {
-            exec: Executor::new().map_err(|source| corrupt("", 0, source))?,
-            data: Vec::new(),
-            out: Vec::new(),
+            execs: [exec()?, exec()?],
+            data: [Vec::new(), Vec::new()],
             tail: Tail::new(m),
-            prefix: Vec::new(),
+            prefix: [Vec::new(), Vec::new()],
+            pending: Vec::new(),
+            done: Vec::new(),
             progress: Progress {
                 bytes_done: stream.offset,
                 bytes_total: header.package_size(),
@@ -325,26 +327,32 @@ impl Installer {
             },
         };
         let mut coverage: Vec<Coverage> = images.iter().map(|_| Coverage::default()).collect();
-        let ops = m.images.iter().enumerate().flat_map(|(i, img)| img.operations.iter().map(move |op| (i, op)));
-        for (index, (image, op)) in ops.enumerate() {
-            coverage[image].add(op.dst.offset, op.dst.length);
-            if index < first_op {
+        let items =
+            m.images.iter().enumerate().flat_map(|(image, img)| img.operations.iter().map(move |op| (image, op)));
+        let mut items = items.enumerate().map(|(index, (image, op))| Item { image, index, op }).peekable();
+        while let Some(first) = items.next() {
+            if first.index < first_op {
+                coverage[first.image].add(first.op.dst.offset, first.op.dst.length);
                 if stream.offset < resume.map_or(0, |c| c.next_offset) {
-                    stream.skip(op.data_length, run.progress.bytes_total)?;
+                    stream.skip(first.op.data_length, run.progress.bytes_total)?;
                 }
                 continue;
             }
-            run.op(&images[image], image, op, index, stream)?;
-            let (covered, generation) = coverage.iter_mut().map(Coverage::claim).unzip();
-            let upto = Upto { next_op: index + 1, next_offset: stream.offset, covered, generation };
-            if news.send(Written::Upto(upto)).is_err() {
+            let batch = match items.next_if(|next| run.pairs(&first, next)) {
+                Some(next) => vec![first, next],
+                None => vec![first],
+            };
+            run.run(images, &batch, stream)?;
+            let last = batch[batch.len() - 1].index + 1 == run.progress.ops_total;
+            if last {
+                run.flush(images)?;
+            }
+            if !run.report(&mut coverage, news, progress) {
                 return Ok(true);
             }
-            run.progress.ops_done = index + 1;
-            run.progress.bytes_done = stream.offset;
-            progress(run.progress);
-            if self.cancel.load(Ordering::SeqCst) && index + 1 < run.progress.ops_total {
-                return Ok(false);
+            if !last && self.cancel.load(Ordering::SeqCst) {
+                run.flush(images)?;
+                return Ok(!run.report(&mut coverage, news, progress));
             }
         }
         Ok(true)
@@ -379,61 +387,228 @@ fn syncer_gone() -> InstallError {
 /// Per-install buffers, reused for every operation (memory stays bounded by
 /// the largest operation and its prefix).
 struct Run {
-    exec: Executor,
-    data: Vec<u8>,
-    out: Vec<u8>,
+    /// One per operation decoded at once.
+    execs: [Executor; 2],
+    data: [Vec<u8>; 2],
+    /// The operations' output, and the bytes kept for the prefixes after them.
     tail: Tail,
-    /// A prefix read back from the target (when the tail does not hold it).
-    prefix: Vec<u8>,
+    /// Prefixes read back from the target (when the tail does not hold them).
+    prefix: [Vec<u8>; 2],
+    /// Operations decoded into the tail (the last bytes it holds, contiguous
+    /// on one image) still to be written: they are written beside the next
+    /// operations' decoding.
+    pending: Vec<Done>,
+    /// Operations written since the last report, in order.
+    done: Vec<Done>,
     progress: Progress,
 }
 
+/// An operation to run: its image and its index in the package.
+#[derive(Debug, Clone, Copy)]
+struct Item<'a> {
+    image: usize,
+    index: usize,
+    op: &'a Operation,
+}
+
+/// An operation decoded into the tail (and then written).
+#[derive(Debug, Clone, Copy)]
+struct Done {
+    image: usize,
+    index: usize,
+    dst: crate::package::Extent,
+    /// Package offset just after its data.
+    next_offset: u64,
+}
+
+/// Operations at least this large are written beside the next one's decoding
+/// (a thread per write; smaller ones are written in line), and decoded two
+/// at once where the second does not read the first (see [`Run::pairs`]).
+const OVERLAP_MIN: u64 = 1 << 20;
+
 impl Run {
-    fn op<R: Read>(
+    /// Whether `next` can be decoded beside `first`: both large `replace`
+    /// operations on one image, `next` right after `first`, and its prefix
+    /// (if any) ends before `first` and stays in the tail (the packer lays
+    /// out full images that way: see docs/package-format.md).
+    fn pairs(&self, first: &Item<'_>, next: &Item<'_>) -> bool {
+        let (a, b) = (first.op, next.op);
+        next.image == first.image
+            && b.dst.offset == a.dst.end()
+            && a.kind == OpKind::Replace
+            && b.kind == OpKind::Replace
+            && a.dst.length >= crate::package::PAIRED_OP_MIN
+            && b.prefix.map_or(true, |e| e.end() <= a.dst.offset && self.tail.keeps(first.image, a.dst.offset, e))
+    }
+
+    /// Reads and decodes one operation, or two that [`Run::pairs`] allows
+    /// (the second on another thread), into the tail, while the operations
+    /// pending before are written; then writes them, or keeps them pending
+    /// (see [`Run::flush`]).
+    fn run<R: Read>(
         &mut self,
-        open: &OpenImage,
-        image: usize,
-        op: &Operation,
-        index: usize,
+        images: &[OpenImage],
+        batch: &[Item<'_>],
         stream: &mut Stream<R>,
     ) -> Result<(), InstallError> {
-        stream.read_blob(&mut self.data, op.data_length, self.progress.bytes_total)?;
-        let prefix: &[u8] = match op.prefix {
-            None => &[],
-            Some(extent) => match self.tail.get(image, extent) {
-                Some(held) => held,
+        let Some(first) = batch.first() else { return Ok(()) };
+        let open = &images[first.image];
+        let mut this = Vec::with_capacity(batch.len());
+        for (item, data) in batch.iter().zip(&mut self.data) {
+            stream.read_blob(data, item.op.data_length, self.progress.bytes_total)?;
+            this.push(Done { image: item.image, index: item.index, dst: item.op.dst, next_offset: stream.offset });
+        }
+        let len: u64 = batch.iter().map(|item| item.op.dst.length).sum();
+        let pending_len = self.pending.iter().map(|p| p.dst.length as usize).sum();
+        let (held, out) = self.tail.slot(first.image, first.op.dst.offset, len as usize, pending_len);
+        let mut prefixes: [&[u8]; 2] = [&[], &[]];
+        for ((item, prefix), buf) in batch.iter().zip(&mut prefixes).zip(&mut self.prefix) {
+            let Some(extent) = item.op.prefix else { continue };
+            *prefix = match held.get(item.image, extent) {
+                Some(bytes) => bytes,
                 None => {
-                    // After a resume: what the operations before wrote, from the target.
-                    self.prefix.resize(extent.length as usize, 0);
-                    open.read_at(&mut self.prefix, extent.offset)?;
-                    &self.prefix
+                    // After a resume: what the operations before wrote, read
+                    // back from the target once the pending ones are written.
+                    if let Some(p) = self.pending.first() {
+                        images[p.image].write_at(held.last(pending_len), p.dst.offset)?;
+                        self.done.append(&mut self.pending);
+                    }
+                    buf.resize(extent.length as usize, 0);
+                    images[item.image].read_at(buf, extent.offset)?;
+                    buf
                 }
-            },
-        };
-        self.exec
-            .run_with_prefix(op, &self.data, open.source.as_ref(), prefix, &mut self.out)
-            .map_err(|source| corrupt(&open.class, index, source))?;
-        open.write_at(&self.out, op.dst.offset)?;
-        self.tail.record(image, op.dst.offset, &self.out);
+            };
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let (out1, out2) = out.split_at_mut(first.op.dst.length as usize);
+        let [exec1, exec2] = &mut self.execs;
+        let [data1, data2] = &self.data;
+        let (decoded, second, written) = std::thread::scope(|scope| {
+            let writer = pending.first().map(|p| {
+                let (target, bytes, at) = (&images[p.image], held.last(pending_len), p.dst.offset);
+                scope.spawn(move || target.write_at(bytes, at))
+            });
+            let second = batch.get(1).map(|item| {
+                let (source, prefix) = (images[item.image].source.as_ref(), prefixes[1]);
+                scope.spawn(move || exec2.run_into(item.op, data2, source, prefix, out2))
+            });
+            let decoded = exec1.run_into(first.op, data1, open.source.as_ref(), prefixes[0], out1);
+            let second = second.map(|t| t.join().unwrap_or_else(|_| Err(OpError::Decompress(thread_gone()))));
+            (decoded, second, writer.map(|t| t.join().unwrap_or_else(|_| Err(writer_gone()))))
+        });
+        if let Some(written) = written {
+            written?;
+            self.done.extend(pending);
+        }
+        decoded.map_err(|source| corrupt(&open.class, first.index, source))?;
+        if let (Some(item), Some(decoded)) = (batch.get(1), second) {
+            decoded.map_err(|source| corrupt(&images[item.image].class, item.index, source))?;
+        }
+        if len < OVERLAP_MIN {
+            open.write_at(out, first.op.dst.offset)?;
+            self.done.extend(this);
+        } else {
+            self.pending = this;
+        }
+        self.tail.commit(first.image, first.op.dst.offset, len as usize);
         Ok(())
+    }
+
+    /// Writes the pending operations, if any.
+    fn flush(&mut self, images: &[OpenImage]) -> Result<(), InstallError> {
+        if let Some(p) = self.pending.first() {
+            let len = self.pending.iter().map(|p| p.dst.length as usize).sum();
+            images[p.image].write_at(self.tail.last(len), p.dst.offset)?;
+            self.done.append(&mut self.pending);
+        }
+        Ok(())
+    }
+
+    /// Tells the syncer and the caller about the operations written since
+    /// the last report; `false` when the syncer is gone.
+    fn report(
+        &mut self,
+        coverage: &mut [Coverage],
+        news: &Sender<Written>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> bool {
+        let Some(last) = self.done.last().copied() else { return true };
+        for d in self.done.drain(..) {
+            coverage[d.image].add(d.dst.offset, d.dst.length);
+        }
+        let (covered, generation) = coverage.iter_mut().map(Coverage::claim).unzip();
+        let upto = Upto { next_op: last.index + 1, next_offset: last.next_offset, covered, generation };
+        if news.send(Written::Upto(upto)).is_err() {
+            return false;
+        }
+        self.progress.ops_done = last.index + 1;
+        self.progress.bytes_done = last.next_offset;
+        progress(self.progress);
+        true
     }
 }
 
-/// The latest bytes written to one image, contiguous, kept for the prefixes
-/// of the operations after them (none when the package has no prefixes).
-/// It never holds more than twice the largest prefix or the largest prefix
-/// plus the largest operation, whichever is more.
+fn thread_gone() -> io::Error {
+    io::Error::other("the decoding thread stopped")
+}
+
+fn writer_gone() -> InstallError {
+    let source = io::Error::other("the writer thread stopped");
+    InstallError::Io { what: "writing target", path: PathBuf::new(), source }
+}
+
+/// Alignment of the tail's output slots: an operation at a 4 KiB-aligned
+/// target offset gets a 4 KiB-aligned slot, which the target can write with
+/// O_DIRECT (see [`OpenImage::write_at`]).
+const SLOT_ALIGN: usize = 4096;
+
+/// The operations' output buffer: each operation decodes into a slot right
+/// after the latest bytes written to its image, which stay there for the
+/// prefixes of the operations after them (none are kept when the package has
+/// no prefixes) and for the pending write. The buffer is allocated once, for
+/// three times the largest prefix or operation (or pair of operations decoded
+/// at once), so the bytes kept move at most once per two bytes written.
 struct Tail {
     /// How many bytes the prefixes need at most.
     keep: usize,
-    /// The buffer's whole size: `keep` plus at least one operation, and at
-    /// least `2 * keep` so that the bytes kept move at most once per byte
-    /// written.
-    room: usize,
-    image: usize,
-    /// Target offset just after `buf`.
-    end: u64,
+    /// The largest operation.
+    largest: usize,
     buf: Vec<u8>,
+    /// First index of `buf` at a `SLOT_ALIGN`-aligned address.
+    base: usize,
+    /// `buf[lo..hi]` holds the bytes of `image` just before its offset `end`;
+    /// the address of `buf[hi]` is aligned like `end` (modulo `SLOT_ALIGN`).
+    image: usize,
+    end: u64,
+    lo: usize,
+    hi: usize,
+    /// Where the latest slot starts.
+    slot: usize,
+}
+
+/// The bytes a [`Tail`] holds.
+struct Held<'a> {
+    image: usize,
+    /// Target offset of `bytes[0]`.
+    start: u64,
+    bytes: &'a [u8],
+}
+
+impl<'a> Held<'a> {
+    /// The bytes at `extent` of `image`, if held.
+    fn get(&self, image: usize, extent: crate::package::Extent) -> Option<&'a [u8]> {
+        let from = usize::try_from(extent.offset.checked_sub(self.start)?).ok()?;
+        let to = from.checked_add(usize::try_from(extent.length).ok()?)?;
+        if image != self.image {
+            return None;
+        }
+        self.bytes.get(from..to)
+    }
+
+    /// The last `len` bytes held (the latest operation's output).
+    fn last(&self, len: usize) -> &'a [u8] {
+        &self.bytes[self.bytes.len().saturating_sub(len)..]
+    }
 }
 
 impl Tail {
@@ -446,40 +621,85 @@ impl Tail {
 
     /// A tail for prefixes of at most `keep` bytes and operations of at most `largest`.
     fn sized(keep: usize, largest: usize) -> Tail {
-        Tail { keep, room: keep + keep.max(largest), image: 0, end: 0, buf: Vec::new() }
+        Tail { keep, largest, buf: Vec::new(), base: 0, image: 0, end: 0, lo: 0, hi: 0, slot: 0 }
     }
 
-    fn record(&mut self, image: usize, offset: u64, data: &[u8]) {
-        if self.keep == 0 {
-            return;
+    /// The bytes held, and a slot of `len` bytes for the output of an
+    /// operation writing at `offset` of `image` (then [`Tail::commit`] it).
+    /// The last `hold` bytes held stay held (a pending write).
+    fn slot(&mut self, image: usize, offset: u64, len: usize, hold: usize) -> (Held<'_>, &mut [u8]) {
+        // The buffer only grows (the first time, or for a pair of operations
+        // larger than any prefix and operation), keeping what it holds.
+        let size = 3 * self.keep.max(self.largest).max(len) + 3 * SLOT_ALIGN;
+        if self.buf.len() < size {
+            self.compact(self.keep.max(hold), size);
         }
+        let mut at = self.place(image, offset);
+        if at + len > self.buf.len() {
+            self.compact(self.keep.max(hold), 0);
+            at = self.place(image, offset);
+        }
+        self.slot = at;
+        let (before, after) = self.buf.split_at_mut(at);
+        let start = self.end - (self.hi - self.lo) as u64;
+        (Held { image: self.image, start, bytes: &before[self.lo..self.hi] }, &mut after[..len])
+    }
+
+    /// Whether `extent` of `image` stays held when a slot is placed at
+    /// `offset` (continuing the bytes held): it is among the last `keep`.
+    fn keeps(&self, image: usize, offset: u64, extent: crate::package::Extent) -> bool {
+        let kept = (self.hi - self.lo).min(self.keep) as u64;
+        image == self.image && offset == self.end && extent.offset >= self.end - kept && extent.end() <= self.end
+    }
+
+    /// The last `len` bytes held.
+    fn last(&self, len: usize) -> &[u8] {
+        &self.buf[self.hi - len.min(self.hi - self.lo)..self.hi]
+    }
+
+    /// Where the output of an operation at `offset` of `image` goes: right
+    /// after the bytes held when it continues them, otherwise after them at
+    /// the first index aligned like `offset` (they may hold its prefix).
+    fn place(&self, image: usize, offset: u64) -> usize {
+        if image == self.image && offset == self.end {
+            return self.hi;
+        }
+        let want = (offset % SLOT_ALIGN as u64) as usize;
+        let have = (self.buf.as_ptr() as usize + self.hi) % SLOT_ALIGN;
+        self.hi + (want + SLOT_ALIGN - have) % SLOT_ALIGN
+    }
+
+    /// Moves the last `keep` bytes held to the front of the buffer (aligned
+    /// like their target offset), into a new one of `size` bytes if the
+    /// buffer is smaller, and drops the rest.
+    fn compact(&mut self, keep: usize, size: usize) {
+        let kept = (self.hi - self.lo).min(keep);
+        let from = self.hi - kept..self.hi;
+        let start = self.end - kept as u64;
+        let at = |base: usize| base + (start % SLOT_ALIGN as u64) as usize;
+        if self.buf.len() < size {
+            // Zeroed memory from the allocator: pages are touched only when written.
+            let old = std::mem::replace(&mut self.buf, vec![0u8; size]);
+            self.base = self.buf.as_ptr().align_offset(SLOT_ALIGN).min(SLOT_ALIGN);
+            self.buf[at(self.base)..at(self.base) + kept].copy_from_slice(&old[from]);
+        } else {
+            self.buf.copy_within(from, at(self.base));
+        }
+        (self.lo, self.hi) = (at(self.base), at(self.base) + kept);
+    }
+
+    /// Records that the latest slot holds what the operation at `offset` of
+    /// `image` wrote.
+    fn commit(&mut self, image: usize, offset: u64, len: usize) {
         if image != self.image || offset != self.end {
-            self.buf.clear();
-            self.image = image;
+            (self.image, self.lo) = (image, self.slot);
         }
-        if self.buf.capacity() < self.room {
-            self.buf.reserve_exact(self.room - self.buf.len());
-        }
-        // Room for `data`: drop what no prefix can need any more (all but
-        // the last `keep` bytes), before the buffer would have to grow.
-        if self.buf.len() + data.len() > self.room {
-            self.buf.drain(..self.buf.len().saturating_sub(self.keep));
-        }
-        self.buf.extend_from_slice(data);
-        self.end = offset + data.len() as u64;
-    }
-
-    fn get(&self, image: usize, extent: crate::package::Extent) -> Option<&[u8]> {
-        let start = self.end - self.buf.len() as u64;
-        if image != self.image || extent.offset < start || extent.end() > self.end {
-            return None;
-        }
-        let from = (extent.offset - start) as usize;
-        Some(&self.buf[from..from + extent.length as usize])
+        self.hi = self.slot + len;
+        self.end = offset + len as u64;
     }
 }
 
-fn corrupt(class: &str, op: usize, source: crate::ops::OpError) -> InstallError {
+fn corrupt(class: &str, op: usize, source: OpError) -> InstallError {
     InstallError::Corrupt { class: class.to_string(), op, source }
 }
 
@@ -532,26 +752,71 @@ impl<R: Read> Stream<R> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::Tail;
+    use super::{Tail, SLOT_ALIGN};
     use crate::package::Extent;
 
-    #[test]
-    fn the_tail_holds_every_prefix_and_never_grows_past_its_room() {
-        let image: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
-        let mut tail = Tail::sized(300, 200);
-        let mut offset = 0;
-        for (n, len) in [50usize, 200, 130, 200, 1, 199, 77].iter().cycle().take(40).enumerate() {
-            let len = (*len).min(image.len() - offset);
-            if offset >= 300 {
-                let extent = Extent { offset: offset as u64 - 300, length: 300 };
-                assert_eq!(tail.get(0, extent), Some(&image[offset - 300..offset]), "operation {n}");
-            }
-            tail.record(0, offset as u64, &image[offset..offset + len]);
-            offset += len;
-            assert!(tail.buf.capacity() <= 300 + 300, "capacity {} after operation {n}", tail.buf.capacity());
+    /// Runs one operation through `tail` the way the installer does: returns
+    /// the prefix the tail held for it, and the bytes of the write that was
+    /// pending (the last `hold` bytes held) as the slot was placed.
+    fn op(tail: &mut Tail, image: usize, offset: usize, bytes: &[u8], prefix: Extent, hold: usize) -> [Vec<u8>; 2] {
+        let (held, out) = tail.slot(image, offset as u64, bytes.len(), hold);
+        let got = held.get(image, prefix).map(<[u8]>::to_vec).unwrap_or_default();
+        let pending = held.last(hold).to_vec();
+        if offset % SLOT_ALIGN == 0 {
+            assert_eq!(out.as_ptr().align_offset(SLOT_ALIGN), 0, "slot for offset {offset} not aligned");
         }
-        tail.record(1, 0, &image[..10]);
-        assert_eq!(tail.get(0, Extent { offset: offset as u64 - 10, length: 10 }), None, "another image");
-        assert_eq!(tail.get(1, Extent { offset: 0, length: 10 }), Some(&image[..10]));
+        out.copy_from_slice(bytes);
+        tail.commit(image, offset as u64, bytes.len());
+        [got, pending]
+    }
+
+    #[test]
+    fn the_tail_holds_every_prefix_and_the_pending_write() {
+        let (keep, largest) = (3 * SLOT_ALIGN + 100, 2 * SLOT_ALIGN + 7);
+        let image: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut tail = Tail::sized(keep, largest);
+        let (mut offset, mut last_len, mut allocation) = (0, 0, None);
+        let lens = [SLOT_ALIGN, 2 * SLOT_ALIGN, 5000, largest, 1, 4095, 77, SLOT_ALIGN + 1];
+        for (n, len) in lens.iter().cycle().take(200).enumerate() {
+            let len = (*len).min(image.len() - offset);
+            let from = offset.saturating_sub(keep);
+            let prefix = Extent { offset: from as u64, length: (offset - from) as u64 };
+            let [got, pending] = op(&mut tail, 0, offset, &image[offset..offset + len], prefix, last_len);
+            assert!(got == image[from..offset], "operation {n}: prefix not held");
+            assert!(pending == image[offset - last_len..offset], "operation {n}: pending write lost");
+            let buf = (tail.buf.as_ptr(), tail.buf.len());
+            assert_eq!(*allocation.get_or_insert(buf), buf, "operation {n}: the buffer was allocated again");
+            (offset, last_len) = (offset + len, len);
+        }
+        assert!(tail.buf.len() <= 3 * keep + 3 * SLOT_ALIGN, "{} bytes", tail.buf.len());
+        let end = offset as u64;
+        let last_keep = Extent { offset: end - keep as u64, length: keep as u64 };
+        assert!(tail.keeps(0, end, last_keep), "the last `keep` bytes stay held for the next slot");
+        assert!(!tail.keeps(0, end, Extent { offset: end - keep as u64 - 1, length: 1 }), "older bytes may go");
+        assert!(!tail.keeps(0, end + 1, last_keep), "a slot that does not continue the bytes held");
+        assert!(!tail.keeps(1, end, last_keep), "another image");
+
+        // Another image: nothing of the first is held for it, but the pending
+        // write of the first stays until the slot is committed.
+        let at = |offset: u64, length: u64| Extent { offset, length };
+        let [got, pending] = op(&mut tail, 1, 0, &image[..10], at(offset as u64 - 10, 10), last_len);
+        assert!(got.is_empty(), "another image's bytes given as a prefix");
+        assert!(pending == image[offset - last_len..offset], "pending write lost at an image change");
+        let [got, _] = op(&mut tail, 1, 10, &image[10..20], at(0, 10), 10);
+        assert!(got == image[..10], "second image's prefix not held");
+        // An operation that does not continue the bytes held still gets its
+        // prefix from them.
+        let [got, _] = op(&mut tail, 1, 5000, &image[5000..5100], at(5, 15), 10);
+        assert!(got == image[5..20], "prefix of a jump ahead not held");
+        let [got, _] = op(&mut tail, 1, 5100, &image[5100..5200], at(5000, 100), 100);
+        assert!(got == image[5000..5100], "bytes after a jump not held");
+
+        // A pair of operations larger than the buffer was made for: it grows,
+        // keeping the pending write.
+        let mut tail = Tail::sized(0, 5000);
+        op(&mut tail, 0, 0, &image[..5000], at(0, 0), 0);
+        let [_, pending] = op(&mut tail, 0, 5000, &image[5000..25_000], at(0, 0), 5000);
+        assert!(pending == image[..5000], "pending write lost as the buffer grew");
+        assert!(tail.last(20_000) == &image[5000..25_000], "pair not held");
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! After every operation the loop tells it how far the install is and how far
 //! each image is written contiguously from its start. The syncer syncs the
-//! targets at most every [`SYNC_EVERY`], drops the synced stretch from the page
+//! targets every [`SYNC_EVERY`], or once [`SYNC_BYTES`] wait, drops the synced stretch from the page
 //! cache, reads it back from the device into a running SHA-256 of the image,
 //! and writes a checkpoint whose synced point is the one just reached (fsynced
 //! at most every [`DURABLE_CHECKPOINT_EVERY`]). Between syncs it writes the
@@ -32,6 +32,10 @@ use crate::package::ImageDigest;
 /// How often the targets are synced: often enough that the stretch left for
 /// the end is small, seldom enough that the journal commits cost little.
 const SYNC_EVERY: Duration = Duration::from_millis(100);
+
+/// How much written data makes a sync due before [`SYNC_EVERY`] is up: the
+/// stretch left to read back at the end stays short when writing is fast.
+const SYNC_BYTES: u64 = 16 << 20;
 
 /// How often the checkpoint is made durable (fsynced). In between it is
 /// replaced atomically without fsyncs, and only a restart in the same boot
@@ -211,7 +215,7 @@ impl<'a> Syncer<'a> {
     /// Syncs or writes the checkpoint if either is due.
     fn catch_up(&mut self) -> Result<(), InstallError> {
         let now = Instant::now();
-        if self.pending.is_some() && now >= self.last_sync + SYNC_EVERY {
+        if self.sync_due().is_some_and(|due| now >= due) {
             self.sync()
         } else if !self.saved && now >= self.last_saved + CHECKPOINT_EVERY {
             self.save(false)
@@ -222,9 +226,24 @@ impl<'a> Syncer<'a> {
 
     /// When the next sync or checkpoint is due, if any is.
     fn due(&self) -> Option<Instant> {
-        let sync = self.pending.as_ref().map(|_| self.last_sync + SYNC_EVERY);
+        let sync = self.sync_due();
         let save = (!self.saved).then_some(self.last_saved + CHECKPOINT_EVERY);
         sync.into_iter().chain(save).min()
+    }
+
+    /// When the next sync is due, if anything waits for one: [`SYNC_EVERY`]
+    /// after the last, or now when [`SYNC_BYTES`] wait.
+    fn sync_due(&self) -> Option<Instant> {
+        let upto = self.pending.as_ref()?;
+        let waiting: u64 = self
+            .running
+            .iter()
+            .zip(upto.covered.iter().zip(&upto.generation))
+            .map(|(running, (&covered, &generation))| {
+                covered.saturating_sub(if running.generation == generation { running.hashed } else { 0 })
+            })
+            .sum();
+        Some(if waiting >= SYNC_BYTES { self.last_sync } else { self.last_sync + SYNC_EVERY })
     }
 
     /// Takes one event; `Some` ends the syncer.

@@ -6,7 +6,11 @@ use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use sha2::{Digest, Sha256};
+
+use crate::ops::DIRECT_ALIGN;
 
 use crate::error::InstallError;
 use crate::package::Image;
@@ -28,6 +32,11 @@ pub struct OpenImage {
     pub target_path: PathBuf,
     pub target: File,
     pub source: Option<File>,
+    /// The target opened again with O_DIRECT (where its file system takes
+    /// that): aligned writes go around the page cache.
+    direct: Option<File>,
+    /// Set when the kernel refused an O_DIRECT write after all.
+    direct_refused: AtomicBool,
     /// The image size the manifest gives.
     pub size: u64,
 }
@@ -73,7 +82,9 @@ impl OpenImage {
         if available < needed {
             return Err(InstallError::TargetTooSmall { class, path: target_path, needed, available });
         }
-        Ok(OpenImage { class, target_path, target, source, size: needed })
+        let direct = open_direct(&target_path).map_err(io("opening target", &target_path))?;
+        let direct_refused = AtomicBool::new(false);
+        Ok(OpenImage { class, target_path, target, source, direct, direct_refused, size: needed })
     }
 
     /// Grows a regular-file target shorter than the image to the image size
@@ -90,9 +101,30 @@ impl OpenImage {
         Ok(())
     }
 
-    /// Writes `data` at `offset` of the target.
+    /// Writes `data` at `offset` of the target: with O_DIRECT where `data`
+    /// and `offset` are aligned (up to the last whole block), which spares the
+    /// copy into the page cache; the rest through the page cache.
     pub fn write_at(&self, data: &[u8], offset: u64) -> Result<(), InstallError> {
-        self.target.write_all_at(data, offset).map_err(|e| self.write_error(e))
+        let mut done = 0;
+        let whole = data.len() - data.len() % DIRECT_ALIGN;
+        let aligned = data.as_ptr().align_offset(DIRECT_ALIGN) == 0 && offset % DIRECT_ALIGN as u64 == 0;
+        if let (Some(direct), true, true) = (self.direct(), aligned, whole > 0) {
+            match direct.write_all_at(&data[..whole], offset) {
+                Ok(()) => done = whole,
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => self.refuse_direct(),
+                Err(e) => return Err(self.write_error(e)),
+            }
+        }
+        self.target.write_all_at(&data[done..], offset + done as u64).map_err(|e| self.write_error(e))
+    }
+
+    fn direct(&self) -> Option<&File> {
+        self.direct.as_ref().filter(|_| !self.direct_refused.load(Ordering::Relaxed))
+    }
+
+    /// From now on the target is written and read through the page cache.
+    fn refuse_direct(&self) {
+        self.direct_refused.store(true, Ordering::Relaxed);
     }
 
     /// Reads bytes `[offset, offset + buf.len())` of the target back (what
@@ -121,6 +153,8 @@ impl OpenImage {
 
     /// Feeds bytes `[from, to)` of the target to `hasher`, read back from the
     /// device: they must be synced, and are dropped from the page cache first.
+    /// (Read through the page cache, whose read-ahead keeps the device busy
+    /// while the bytes before are hashed.)
     pub fn read_back(&self, hasher: &mut Sha256, from: u64, to: u64, buf: &mut [u8]) -> Result<(), InstallError> {
         if from >= to {
             return Ok(());
@@ -128,6 +162,15 @@ impl OpenImage {
         let io = |source| InstallError::Io { what: "reading back", path: self.target_path.clone(), source };
         drop_cache(&self.target, from, to.saturating_sub(from));
         hash_range(&self.target, hasher, from, to, buf).map_err(io)
+    }
+}
+
+/// Opens a target for O_DIRECT writes, or gives `None` where its
+/// file system refuses O_DIRECT (EINVAL; see [`open_source`]).
+fn open_direct(path: &Path) -> std::io::Result<Option<File>> {
+    match OpenOptions::new().write(true).custom_flags(libc::O_DIRECT).open(path) {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(None),
+        r => r.map(Some),
     }
 }
 
@@ -207,4 +250,58 @@ fn capacity(target: &File) -> std::io::Result<u64> {
     #[allow(clippy::useless_conversion)]
     let free = u64::from(fs.blocks_available()).saturating_mul(u64::from(fs.fragment_size()));
     Ok(meta.len().saturating_add(free))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::package::ImageDigest;
+
+    /// Bytes of `path` in the page cache, by util-linux `fincore`.
+    fn cached(path: &Path) -> u64 {
+        let out = std::process::Command::new("fincore")
+            .args(["--bytes", "--noheadings", "--raw", "--output", "RES"])
+            .arg(path)
+            .output()
+            .expect("fincore (util-linux) runs");
+        assert!(out.status.success(), "fincore: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    }
+
+    #[test]
+    fn aligned_writes_go_around_the_page_cache_and_the_rest_through_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("slot.img");
+        let size = 3 << 20;
+        let image = Image {
+            class: "rootfs".into(),
+            target: ImageDigest { size, sha256: String::new() },
+            source: None,
+            operations: Vec::new(),
+        };
+        let open = OpenImage::open(&image, &ImageTarget { target: path.clone(), source: None }).unwrap();
+        assert!(open.direct.is_some(), "the test directory's file system must take O_DIRECT");
+        open.grow().unwrap();
+        let bytes: Vec<u8> = (0..size as usize + 2 * DIRECT_ALIGN).map(|i| (i * 31 % 253) as u8).collect();
+        let skew = bytes.as_ptr().align_offset(DIRECT_ALIGN);
+        let aligned = &bytes[skew..skew + (1 << 20)];
+
+        open.write_at(aligned, 1 << 20).unwrap();
+        assert_eq!(cached(&path), 0, "an aligned write went through the page cache");
+        // Not a whole number of blocks: the last part goes through the cache.
+        open.write_at(&aligned[..10_000], 2 << 20).unwrap();
+        assert_eq!(cached(&path), 4096, "only the partial block is cached");
+        // A buffer or offset off the alignment: all through the cache.
+        open.write_at(&bytes[skew + 1..skew + 1 + 8192], 0).unwrap();
+        open.write_at(&aligned[..8192], 100_000).unwrap();
+        assert_eq!(cached(&path), 4096 + 8192 + 3 * 4096, "unaligned writes are cached");
+
+        let mut want = vec![0u8; size as usize];
+        want[1 << 20..2 << 20].copy_from_slice(aligned);
+        want[2 << 20..(2 << 20) + 10_000].copy_from_slice(&aligned[..10_000]);
+        want[..8192].copy_from_slice(&bytes[skew + 1..skew + 1 + 8192]);
+        want[100_000..108_192].copy_from_slice(&aligned[..8192]);
+        assert!(std::fs::read(&path).unwrap() == want, "the file holds other bytes than written");
+    }
 }

@@ -33,11 +33,10 @@ pub fn compress_with_prefix(data: &[u8], prefix: &[u8], level: i32) -> io::Resul
     Ok(out)
 }
 
-/// Decompresses a frame made by [`compress_with_prefix`] into `out` (cleared
-/// first), which receives at most `limit` bytes. The frame is whole in
-/// memory, so it is decoded in one pass straight into `out` (no window
-/// buffer, no copy out of one).
-pub fn decompress_with_prefix(frame: &[u8], prefix: &[u8], limit: usize, out: &mut Vec<u8>) -> io::Result<()> {
+/// Decompresses a frame made by [`compress_with_prefix`] into `out`, which it
+/// must fill exactly. The frame is whole in memory, so it is decoded in one
+/// pass straight into `out` (no window buffer, no copy out of one).
+pub fn decompress_with_prefix(frame: &[u8], prefix: &[u8], out: &mut [u8]) -> io::Result<()> {
     // One frame and nothing after it (a one-pass decode would go on into a
     // second frame); a cut frame fails here.
     let size = zstd_safe::find_frame_compressed_size(frame).map_err(zstd_err)?;
@@ -46,12 +45,10 @@ pub fn decompress_with_prefix(frame: &[u8], prefix: &[u8], limit: usize, out: &m
     }
     let mut dctx = DCtx::create();
     dctx.ref_prefix(prefix).map_err(zstd_err)?;
-    out.clear();
-    out.reserve(limit);
-    // `out` may hold more than `limit` (its capacity from earlier operations).
+    // A frame larger than `out` fails here ("destination buffer too small").
     let n = dctx.decompress(out, frame).map_err(zstd_err)?;
-    if n > limit {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame larger than its operation"));
+    if n != out.len() {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame smaller than its operation"));
     }
     Ok(())
 }
@@ -72,16 +69,19 @@ mod tests {
         data.extend(text(1000, 2));
         let frame = compress_with_prefix(&data, &prefix, 9).unwrap();
         assert!(frame.len() < 2000, "{} bytes", frame.len());
-        let mut out = Vec::new();
-        decompress_with_prefix(&frame, &prefix, data.len(), &mut out).unwrap();
+        let mut out = vec![0u8; data.len()];
+        decompress_with_prefix(&frame, &prefix, &mut out).unwrap();
         assert!(out == data);
         let mut other = prefix.clone();
         other[5000] ^= 1;
-        assert!(decompress_with_prefix(&frame, &other, data.len(), &mut out).is_err(), "checksum not checked");
-        assert!(decompress_with_prefix(&frame, &prefix, data.len() - 1, &mut out).is_err(), "limit not kept");
-        assert!(decompress_with_prefix(&frame[..frame.len() - 1], &prefix, data.len(), &mut out).is_err());
+        assert!(decompress_with_prefix(&frame, &other, &mut out).is_err(), "checksum not checked");
+        assert!(decompress_with_prefix(&frame, &prefix, &mut out[1..]).is_err(), "output larger than its room");
+        let mut larger = vec![0u8; data.len() + 1];
+        assert!(decompress_with_prefix(&frame, &prefix, &mut larger).is_err(), "output smaller than its room");
+        assert!(decompress_with_prefix(&frame[..frame.len() - 1], &prefix, &mut out).is_err());
         let mut two = frame.clone();
         two.extend_from_slice(&frame);
-        assert!(decompress_with_prefix(&two, &prefix, 2 * data.len(), &mut out).is_err(), "a second frame");
+        let mut out2 = vec![0u8; 2 * data.len()];
+        assert!(decompress_with_prefix(&two, &prefix, &mut out2).is_err(), "a second frame");
     }
 }

@@ -30,6 +30,10 @@ pub const DEFAULT_OP_SIZE: u64 = 2 << 20;
 /// one zstd stream over the whole image at a third of the packing time of
 /// 2 MiB operations (BENCHMARKS.md, issue 13).
 pub const DEFAULT_FULL_OP_SIZE: u64 = 8 << 20;
+/// Full images compressed with prefixes in operations of at least this size
+/// are packed in pairs the installer decodes at once: the second operation
+/// of each pair takes as its prefix the bytes before the first, not the first.
+pub const PAIRED_OP_MIN: u64 = 1 << 20;
 
 /// A contiguous byte range of a slot image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
