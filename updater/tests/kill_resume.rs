@@ -326,3 +326,37 @@ fn cancel_with_a_pair_pending_then_a_reboot_resumes_from_the_synced_point() {
         assert!(std::fs::read(&target).unwrap() == new, "round {round}: target differs after the resume");
     }
 }
+
+/// A stream cut while the installer holds decoded operations not yet written
+/// (a pair of 1 MiB operations, written beside the next pair's decoding):
+/// they are written and checkpointed before the install returns, so the
+/// resume starts at the operation whose data was cut.
+#[test]
+fn a_cut_stream_writes_and_checkpoints_the_operations_decoded_before_it() {
+    let dev = Device::new();
+    let new: Vec<u8> = image(12 << 20, 59).into_iter().map(|b| if b == 0 { 0x5a } else { b }).collect();
+    let mut spec = dev.spec(vec![("rootfs", ImageInput::Full { target: dev.write("new.img", &new) })]);
+    spec.op_size = 1 << 20;
+    spec.settings.prefix = 2 << 20;
+    let pkg = dev.pack(&spec, "large-ops.fota");
+    let size = std::fs::metadata(&pkg).unwrap().len();
+    let header = fotad_updater::package::read_header(&mut std::fs::File::open(&pkg).unwrap()).unwrap();
+    let ops = &header.manifest.images[0].operations;
+    let last = &ops[ops.len() - 1];
+    let header_len = size - (last.data_offset + last.data_length);
+    let target = dev.path("slot-b.img");
+    for cut_op in [4, 6, 8] {
+        let _ = std::fs::remove_dir_all(dev.path("state"));
+        let installer = dev.installer(&[("rootfs", &target, None)]);
+        let open = BufReader::new(std::fs::File::open(&pkg).unwrap());
+        // In the middle of the data of the first operation of a pair.
+        let cut = CutAfter { inner: open, left: header_len + ops[cut_op].data_offset + ops[cut_op].data_length / 2 };
+        let result = installer.install(cut, 0, &mut |_| {});
+        assert!(matches!(result, Err(fotad_updater::InstallError::Stream { .. })), "{result:?}");
+        let cp = installer.checkpoint().unwrap().unwrap();
+        assert_eq!(cp.next_op, cut_op, "cut in operation {cut_op}: {cp:?}");
+        assert_eq!(cp.next_offset, header_len + ops[cut_op].data_offset, "cut in operation {cut_op}");
+        let written = ops[cut_op].dst.offset as usize;
+        assert!(std::fs::read(&target).unwrap()[..written] == new[..written], "cut in {cut_op}: not all written");
+    }
+}

@@ -342,7 +342,14 @@ impl Installer {
                 Some(next) => vec![first, next],
                 None => vec![first],
             };
-            run.run(images, &batch, stream)?;
+            if let Err(e) = run.run(images, &batch, stream) {
+                // A cut stream: what was decoded before is written and
+                // reported, so a reconnect does not fetch it again.
+                if e.is_resumable() && run.flush(images).is_ok() {
+                    run.report(&mut coverage, news, progress);
+                }
+                return Err(e);
+            }
             let last = batch[batch.len() - 1].index + 1 == run.progress.ops_total;
             if last {
                 run.flush(images)?;
