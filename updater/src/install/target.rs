@@ -122,7 +122,7 @@ impl OpenImage {
         self.direct.as_ref().filter(|_| !self.direct_refused.load(Ordering::Relaxed))
     }
 
-    /// From now on the target is written and read through the page cache.
+    /// From now on the target is written through the page cache only.
     fn refuse_direct(&self) {
         self.direct_refused.store(true, Ordering::Relaxed);
     }
