@@ -428,9 +428,10 @@ struct Done {
     next_offset: u64,
 }
 
-/// Operations at least this large are written beside the next one's decoding
-/// (a thread per write; smaller ones are written in line), and decoded two
-/// at once where the second does not read the first (see [`Run::pairs`]).
+/// Full-image operations at least this large are written beside the next
+/// one's decoding (a thread per write; smaller ones are written in line), and
+/// decoded two at once where the second does not read the first (see
+/// [`Run::pairs`]).
 const OVERLAP_MIN: u64 = 1 << 20;
 
 impl Run {
@@ -511,7 +512,10 @@ impl Run {
         if let (Some(item), Some(decoded)) = (batch.get(1), second) {
             decoded.map_err(|source| corrupt(&images[item.image].class, item.index, source))?;
         }
-        if len < OVERLAP_MIN {
+        // Only a full image's operations (prefixed or paired) are written
+        // beside the next decoding; a delta's are written in line, so its
+        // progress and checkpoints follow each operation as they did.
+        if len < OVERLAP_MIN || (batch.len() == 1 && first.op.prefix.is_none()) {
             open.write_at(out, first.op.dst.offset)?;
             self.done.extend(this);
         } else {
