@@ -82,7 +82,12 @@ impl OpenImage {
         if available < needed {
             return Err(InstallError::TargetTooSmall { class, path: target_path, needed, available });
         }
-        let direct = open_direct(&target_path).map_err(io("opening target", &target_path))?;
+        // Only a full image is written with O_DIRECT (the case measured in
+        // BENCHMARKS.md); a delta's writes go through the page cache as before.
+        let direct = match &image.source {
+            None => open_direct(&target_path).map_err(io("opening target", &target_path))?,
+            Some(_) => None,
+        };
         let direct_refused = AtomicBool::new(false);
         Ok(OpenImage { class, target_path, target, source, direct, direct_refused, size: needed })
     }
