@@ -46,6 +46,15 @@ fn status_until(vm: &Vm, timeout: Duration, done: impl Fn(&serde_json::Value) ->
     Ok(serde_json::from_str(&out)?)
 }
 
+/// The installer's checkpoint in the VM (fotad's state directory).
+const CHECKPOINT: &str = "/var/lib/fotad/install/checkpoint.json";
+
+/// The synced package offset a checkpoint records (0 when there is none yet).
+fn durable_offset(checkpoint: &str) -> u64 {
+    let value: serde_json::Value = serde_json::from_str(checkpoint).unwrap_or_default();
+    value["durable_offset"].as_u64().unwrap_or_default()
+}
+
 /// Waits until fotad.service is up (after a boot it starts after the control shell).
 fn wait_agent(vm: &Vm) -> Result<()> {
     vm.sh_until("systemctl is-active fotad.service", LONG, |o| o.trim() == "active")?;
@@ -182,12 +191,17 @@ fn delta_update_a_to_b_through_two_power_cuts_from_a_mounted_journaled_root() ->
     // lets it catch up at once), so the cuts are placed by the bytes consumed:
     // the first once 2% of the package is in, the second as soon as the
     // resumed install consumed more (it is then copying slot A's blocks into
-    // slot B), both before the end.
+    // slot B), both before the end. Each cut waits until the installer's
+    // checkpoint passed the synced point it had at the cut before (or the
+    // start): the first sync of an install makes its checkpoint durable.
     let mut at = size / 50;
+    let mut synced = 0;
     for cut in ["mid-download", "mid-write"] {
         let st = status_until(&vm, LONG, |v| v["progress"]["bytes_done"].as_u64().is_some_and(|d| d >= at))?;
         let done = st["progress"]["bytes_done"].as_u64().unwrap_or_default();
         assert!(done < size, "{cut}: the download ended before the cut: {st}");
+        let checkpoint = vm.sh_until(&format!("cat {CHECKPOINT}"), LONG, |o| durable_offset(o) > synced)?;
+        synced = durable_offset(&checkpoint);
         if cut == "mid-download" {
             let log = vm.sh("cat /run/fotad-test/check.log", SHORT)?;
             assert!(log.contains("% Writing the update"), "no progress shown by fotactl check: {log}");

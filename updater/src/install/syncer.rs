@@ -6,10 +6,11 @@
 //!
 //! After every operation the loop tells it how far the install is and how far
 //! each image is written contiguously from its start. The syncer syncs the
-//! targets every [`SYNC_EVERY`], or once [`SYNC_BYTES`] wait, drops the synced stretch from the page
-//! cache, reads it back from the device into a running SHA-256 of the image,
-//! and writes a checkpoint whose synced point is the one just reached (fsynced
-//! at most every [`DURABLE_CHECKPOINT_EVERY`]). Between syncs it writes the
+//! targets every [`SYNC_EVERY`], or once [`SYNC_BYTES`] wait, drops the
+//! synced stretch from the page cache, reads it back from the device into a
+//! running SHA-256 of the image, and writes a checkpoint whose synced point is
+//! the one just reached (fsynced at the first sync, then at most every
+//! [`DURABLE_CHECKPOINT_EVERY`]). Between syncs it writes the
 //! checkpoint of the latest operation at most every [`CHECKPOINT_EVERY`]: a
 //! killed install redoes at most that much, a cut stream nothing (the last
 //! checkpoint is written when the loop hangs up).
@@ -37,9 +38,10 @@ const SYNC_EVERY: Duration = Duration::from_millis(100);
 /// stretch left to read back at the end stays short when writing is fast.
 const SYNC_BYTES: u64 = 16 << 20;
 
-/// How often the checkpoint is made durable (fsynced). In between it is
-/// replaced atomically without fsyncs, and only a restart in the same boot
-/// uses its part beyond the synced point.
+/// How often the checkpoint is made durable (fsynced): at the install's first
+/// sync, then at most this often. In between it is replaced atomically
+/// without fsyncs, and only a restart in the same boot uses its part beyond
+/// the synced point.
 const DURABLE_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// How often the checkpoint is written between syncs.
@@ -153,7 +155,10 @@ pub(super) struct Syncer<'a> {
     buf: Vec<u8>,
     last_sync: Instant,
     last_saved: Instant,
-    last_durable: Instant,
+    /// When the checkpoint was last made durable; `None` before the first
+    /// sync, which makes it durable at once (a power cut early in the install
+    /// then resumes too).
+    last_durable: Option<Instant>,
     /// The latest news not yet synced, and whether its checkpoint is written.
     pending: Option<Upto>,
     saved: bool,
@@ -178,7 +183,7 @@ impl<'a> Syncer<'a> {
             buf: vec![0u8; 1 << 20],
             last_sync: now,
             last_saved: now,
-            last_durable: now,
+            last_durable: None,
             pending: None,
             saved: true,
         }
@@ -288,7 +293,12 @@ impl<'a> Syncer<'a> {
                 running.hashed = end;
             }
         }
-        self.save(self.last_sync >= self.last_durable + DURABLE_CHECKPOINT_EVERY)
+        self.save(self.durable_due(self.last_sync))
+    }
+
+    /// Whether a checkpoint saved at `now` is made durable.
+    fn durable_due(&self, now: Instant) -> bool {
+        self.last_durable.map_or(true, |last| now >= last + DURABLE_CHECKPOINT_EVERY)
     }
 
     fn save(&mut self, durable: bool) -> Result<(), InstallError> {
@@ -296,7 +306,7 @@ impl<'a> Syncer<'a> {
         self.last_saved = Instant::now();
         self.saved = true;
         if durable {
-            self.last_durable = self.last_saved;
+            self.last_durable = Some(self.last_saved);
         }
         Ok(())
     }
@@ -325,7 +335,38 @@ impl<'a> Syncer<'a> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn the_first_sync_makes_the_checkpoint_durable_and_later_ones_at_most_once_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = Records::new(dir.path());
+        let checkpoint = Checkpoint {
+            package: "p".into(),
+            version: "2".into(),
+            next_op: 0,
+            next_offset: 100,
+            package_size: 9000,
+            boot_id: None,
+            durable_op: 0,
+            durable_offset: 100,
+        };
+        let mut syncer = Syncer::new(&[], Vec::new(), &records, checkpoint);
+        let upto = |op: usize| Upto { next_op: op, next_offset: 100 * op as u64, covered: vec![], generation: vec![] };
+        // The first sync, however soon after the start: a power cut right
+        // after it resumes from it.
+        syncer.pending = Some(upto(1));
+        syncer.sync().unwrap();
+        assert_eq!(syncer.last_durable, Some(syncer.last_saved), "the first sync's checkpoint was not made durable");
+        let first = syncer.last_saved;
+        assert_eq!(records.checkpoint().unwrap().map(|c| c.durable_op), Some(1));
+        // The next one, at once: written, not fsynced.
+        syncer.pending = Some(upto(2));
+        syncer.sync().unwrap();
+        assert_eq!(syncer.last_durable, Some(first), "a sync within a second of the last durable one fsynced");
+        assert!(syncer.durable_due(first + DURABLE_CHECKPOINT_EVERY));
+    }
 
     #[test]
     fn coverage_grows_over_gaps_and_a_rewrite_below_the_claim_starts_a_new_generation() {
